@@ -1,0 +1,44 @@
+"""Attribute a statement to the revision file line that caused it, by walking the Python stack.
+
+The innermost frame whose file is a revision script is the ``op.*`` call (or ``op.execute``, or the
+line calling a user helper that emits the SQL).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import FrameType, TracebackType
+
+
+class RevisionFiles:
+    """Maps revision script paths to revision ids; caches path normalisation per code filename."""
+
+    def __init__(self, paths: dict[str, str]):
+        self._by_path = {os.path.realpath(p): rev for p, rev in paths.items()}
+        self._cache: dict[str, str | None] = {}
+
+    def revision_of(self, filename: str) -> str | None:
+        if filename not in self._cache:
+            self._cache[filename] = self._by_path.get(os.path.realpath(filename))
+        return self._cache[filename]
+
+    def from_stack(self, frame: FrameType | None = None) -> tuple[str, str, int] | None:
+        """``(revision, path, line)`` of the innermost revision-script frame, or None."""
+        f = frame or sys._getframe(1)
+        while f is not None:
+            rev = self.revision_of(f.f_code.co_filename)
+            if rev is not None:
+                return rev, f.f_code.co_filename, f.f_lineno
+            f = f.f_back
+        return None
+
+    def from_traceback(self, tb: TracebackType | None) -> tuple[str, str, int] | None:
+        """The innermost revision-script frame of an exception's traceback."""
+        found = None
+        while tb is not None:
+            rev = self.revision_of(tb.tb_frame.f_code.co_filename)
+            if rev is not None:
+                found = (rev, tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+            tb = tb.tb_next
+        return found

@@ -1,0 +1,108 @@
+"""Load an Alembic project: its config, script directory and revision files, with clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
+
+from ..errors import GuardError
+
+
+@dataclass
+class Project:
+    config: Config
+    script: ScriptDirectory
+    env_path: Path
+
+    def revision_paths(self) -> dict[str, str]:
+        """Revision script path → revision id, for every revision in the project."""
+        return {sc.path: sc.revision for sc in self.script.walk_revisions()}
+
+    def ordered(self) -> list[Script]:
+        """All revisions, base first (topological order)."""
+        return list(reversed(list(self.script.walk_revisions())))
+
+
+def _compile(path: Path) -> None:
+    try:
+        source = path.read_bytes()
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        raise GuardError(f"Python syntax error: {exc.msg}.", path=str(path), line=exc.lineno,
+                         hint="Fix the file; alembic-guard checks no revision of a project whose scripts "
+                              "do not compile.") from exc
+    except OSError as exc:
+        raise GuardError(f"cannot read the file: {exc.strerror}.", path=str(path)) from exc
+
+
+def load_project(config_file: str, section: str = "alembic", x_args: list[str] | None = None) -> Project:
+    """Read ``alembic.ini`` (or ``pyproject.toml``'s ``[tool.alembic]``) and the script directory.
+
+    Raises GuardError naming the file (and line for syntax errors) when the config is missing, the
+    script location does not exist, a revision file does not compile, or the revision graph is broken.
+    """
+    path = Path(config_file).resolve()
+    toml_only = False
+    if not path.exists():
+        if path.name == "alembic.ini" and (path.parent / "pyproject.toml").exists():
+            toml_only = True
+        else:
+            raise GuardError("no such Alembic config file.", path=str(path),
+                             hint="Pass the project's alembic.ini with -c, or run from the project directory.")
+    opts = argparse.Namespace(x=list(x_args or []), config=str(path), name=section, raiseerr=True,
+                              quiet=True, autogenerate=False)
+    if toml_only:
+        config = Config(toml_file=str(path.parent / "pyproject.toml"), cmd_opts=opts)
+    else:
+        config = Config(str(path), ini_section=section, cmd_opts=opts,
+                        toml_file=str(path.parent / "pyproject.toml"))
+    config.attributes["alembic_guard"] = True
+    try:
+        location = config.get_alembic_option("script_location") if hasattr(config, "get_alembic_option") \
+            else config.get_main_option("script_location")
+    except Exception:  # configparser errors: malformed ini
+        location = None
+    if not location:
+        raise GuardError(f"no script_location in section [{section}].", path=str(path),
+                         hint="Is this the project's alembic.ini, and is -n/--name the right section?")
+    cwd = os.getcwd()
+    try:
+        os.chdir(path.parent.resolve())  # relative paths in alembic.ini are relative to it... and cwd
+        script = ScriptDirectory.from_config(config)
+        env_path = Path(script.dir) / "env.py"
+        if env_path.exists():
+            _compile(env_path)
+        for version_dir in script._version_locations:
+            for file in sorted(Path(version_dir).glob("*.py")):
+                _compile(file)
+        try:
+            list(script.walk_revisions())
+        except CommandError as exc:
+            raise GuardError(f"the revision graph is broken: {exc}", path=str(path)) from exc
+    except CommandError as exc:
+        raise GuardError(str(exc), path=str(path)) from exc
+    except GuardError:
+        raise
+    except Exception as exc:  # a revision module that fails at import time
+        raise error_from_exception(exc, "loading the revision scripts failed") from exc
+    finally:
+        os.chdir(cwd)
+    return Project(config=config, script=script, env_path=env_path)
+
+
+def error_from_exception(exc: BaseException, what: str) -> GuardError:
+    """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    site = [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
+            and "alembic_guard" not in f.filename]
+    where = site[-1] if site else (frames[-1] if frames else None)
+    return GuardError(f"{what}: {type(exc).__name__}: {exc}", path=where.filename if where else None,
+                      line=where.lineno if where else None)

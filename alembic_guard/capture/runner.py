@@ -1,0 +1,213 @@
+"""Run a project's revisions through Alembic itself on a shadow database, traced.
+
+``command.upgrade`` runs the project's own env.py unchanged, so ``transaction_per_migration``,
+``autocommit_block()``, batch ops and user helpers behave as in production. Connections are
+redirected to the shadow (capture.redirect) and every statement is observed (trace.tracer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from alembic import command
+
+from ..errors import GuardError
+from ..model import RevisionTrace
+from ..shadow.server import ShadowServer
+from ..trace.tracer import Tracer
+from .origin import RevisionFiles
+from .project import Project, error_from_exception
+from .redirect import redirect_connections
+
+DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "asyncpg": "asyncpg",
+                   "pg8000": "pg8000"}
+
+
+@contextlib.contextmanager
+def _quiet_alembic(verbose: bool) -> Iterator[None]:
+    """env.py usually calls fileConfig(), which prints Alembic's INFO lines; hide them unless verbose."""
+    previous = logging.root.manager.disable
+    if not verbose:
+        logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _missing_driver(exc: BaseException) -> GuardError | None:
+    name = getattr(exc, "name", None) or ""
+    root = name.split(".")[0]
+    if isinstance(exc, ModuleNotFoundError) and root in DRIVER_PACKAGES:
+        return GuardError(f"the project's database driver {root!r} is not installed in this environment.",
+                          hint=f"Install it (pip install {DRIVER_PACKAGES[root]}) next to alembic-guard-pg; "
+                               "alembic-guard connects with the driver env.py names, to the shadow only.")
+    return None
+
+
+def _applied_revisions(server: ShadowServer, dbname: str) -> set[str]:
+    """Revision ids recorded in any Alembic version table of the shadow database."""
+    heads: set[str] = set()
+    with psycopg.connect(server.conninfo(dbname), autocommit=True) as conn:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.columns "
+            "where column_name = 'version_num' and table_schema not in ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        for schema, table in tables:
+            q = psycopg.sql.SQL("select version_num from {}.{}").format(psycopg.sql.Identifier(schema),
+                                                                         psycopg.sql.Identifier(table))
+            with contextlib.suppress(psycopg.Error):
+                heads.update(r[0] for r in conn.execute(q).fetchall())
+    return heads
+
+
+class Runner:
+    """Traces the revisions of ``project`` between ``from_rev`` (exclusive) and ``to_rev``."""
+
+    def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False):
+        self.project = project
+        self.server = server
+        self.dbname = dbname
+        self.verbose = verbose
+        self.revisions: dict[str, RevisionTrace] = {}
+        for sc in project.ordered():
+            self.revisions[sc.revision] = RevisionTrace(
+                revision=sc.revision, down_revision=sc.down_revision, path=sc.path, doc=sc.doc or "")
+        self.files = RevisionFiles(project.revision_paths())
+        self.tool_errors: list[str] = []
+
+    def _upgrade(self, target: str) -> None:
+        config = self.project.config
+        env_source = self.project.env_path.read_text(errors="replace") if self.project.env_path.exists() else ""
+        if ".attributes" in env_source:
+            # env.py accepts a connection from its caller (Alembic cookbook: "Sharing a Connection");
+            # give it one to the shadow, not in a transaction, so Alembic manages transactions as usual.
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            engine = create_engine(self.server.sqlalchemy_url(self.dbname), poolclass=NullPool)
+            try:
+                with engine.connect() as connection:
+                    config.attributes["connection"] = connection
+                    try:
+                        command.upgrade(config, target)
+                    finally:
+                        config.attributes.pop("connection", None)
+                        if connection.in_transaction():
+                            connection.commit()
+            finally:
+                engine.dispose()
+        else:
+            command.upgrade(config, target)
+
+    def _descendants(self, rev: str) -> set[str]:
+        """Revisions that have ``rev`` among their ancestors."""
+        children: dict[str, set[str]] = {}
+        for sc in self.project.script.walk_revisions():
+            for parent in sc._all_down_revisions:
+                children.setdefault(parent, set()).add(sc.revision)
+        out: set[str] = set()
+        todo = [rev]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return out
+
+    def run(self, from_rev: str | None = None, to_rev: str | None = None) -> list[RevisionTrace]:
+        """Apply ``from_rev`` untraced (if given), then trace up to ``to_rev`` (default: all heads).
+
+        A revision that fails is recorded with PostgreSQL's message; the run goes on with the heads
+        that do not depend on it. Raises GuardError for a missing driver or a broken env.py.
+        """
+        side = self.server.conninfo(self.dbname)
+        tracer = Tracer(side, self.files, self.revisions)
+        failed: set[str] = set()
+        with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
+                _quiet_alembic(self.verbose), redirect_connections(self.server, self.dbname):
+            tracer.install()
+            try:
+                if from_rev:
+                    tracer.enabled = False
+                    self._attempt(from_rev, tracer, failed, untraced=True)
+                    tracer.enabled = True
+                    already = self._ancestors_applied()
+                    for rev in already:
+                        self.revisions.pop(rev, None)
+                targets = [to_rev] if to_rev else list(self.project.script.get_heads())
+                if not self._attempt(to_rev or "heads", tracer, failed):
+                    # Go on with every head that does not depend on a failed revision. Each attempt
+                    # either applies a head or adds a failed revision, so this ends.
+                    for _ in range(len(self.revisions) + len(targets)):
+                        blocked = set(failed).union(*(self._descendants(f) for f in failed))
+                        applied = self._ancestors_applied()
+                        pending = [h for h in targets if h not in blocked and h not in applied]
+                        if not pending:
+                            break
+                        self._attempt(pending[0], tracer, failed)
+            finally:
+                tracer.remove()
+        applied = self._ancestors_applied()
+        for rev_id, rev in self.revisions.items():
+            if rev_id in applied or rev.error:
+                continue
+            cause = next((f for f in failed if rev_id in self._descendants(f)), None)
+            if cause:
+                rev.skipped = f"not run: it depends on revision {cause}, which failed on the shadow"
+        if to_rev:
+            wanted = {sc.revision for sc in self.project.script.revision_map.iterate_revisions(to_rev, "base")}
+            for rev_id in list(self.revisions):
+                if rev_id not in wanted:
+                    self.revisions.pop(rev_id)
+        return list(self.revisions.values())
+
+    def _ancestors_applied(self) -> set[str]:
+        heads = _applied_revisions(self.server, self.dbname)
+        rmap = self.project.script.revision_map
+        out: set[str] = set()
+        for h in heads:
+            with contextlib.suppress(Exception):
+                out |= {sc.revision for sc in rmap.iterate_revisions(h, "base")}
+        return out
+
+    def _attempt(self, target: str, tracer: Tracer, failed: set[str], untraced: bool = False) -> bool:
+        tracer.last_error = None
+        try:
+            self._upgrade(target)
+            return True
+        except GuardError:
+            raise
+        except Exception as exc:  # the revision (or env.py) failed; find which and where
+            missing = _missing_driver(exc)
+            if missing:
+                raise missing from exc
+            origin = self.files.from_traceback(exc.__traceback__)
+            rev_id = origin[0] if origin else (tracer.last_error[0] if tracer.last_error else None)
+            if rev_id is None:
+                raise error_from_exception(exc, "env.py failed on the shadow database") from exc
+            if untraced:
+                raise GuardError(f"revision {rev_id} failed while applying the revisions before --from: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                                 path=origin[1] if origin else None, line=origin[2] if origin else None) from exc
+            rev = self.revisions[rev_id]
+            rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            if origin:
+                rev.error_line = origin[2]
+            failed.add(rev_id)
+            return False

@@ -1,0 +1,61 @@
+"""Catalog snapshots taken on the *migration* connection.
+
+They must run on that connection: a table rewrite gives the relation a new ``pg_class.relfilenode``
+and relations created in the open transaction exist only there (MVCC hides both from any other
+session). ``pg_stat_xact_user_tables`` likewise counts the scans of the current transaction only
+("The Cumulative Statistics System" in the PostgreSQL docs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Relation
+
+SNAPSHOT_SQL = """
+select c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
+       coalesce(s.seq_scan, 0)::bigint, i.indrelid::bigint
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+left join pg_catalog.pg_stat_xact_user_tables s on s.relid = c.oid
+left join pg_catalog.pg_index i on i.indexrelid = c.oid
+where c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')
+  and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
+"""
+
+SETTINGS_SQL = """
+select name, setting::bigint from pg_catalog.pg_settings
+where name in ('lock_timeout', 'statement_timeout')
+"""
+
+
+def _fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
+    """All user relations by OID, with relfilenode and this transaction's seq_scan count."""
+    rels = {}
+    for oid, schema, name, kind, filenode, seq_scan, table_oid in _fetch(dbapi_conn, SNAPSHOT_SQL):
+        rels[int(oid)] = Relation(int(oid), schema, name, kind, int(filenode or 0), int(seq_scan or 0),
+                                  int(table_oid) if table_oid else None)
+    return rels
+
+
+def timeouts(dbapi_conn: Any) -> tuple[int, int]:
+    """``(lock_timeout_ms, statement_timeout_ms)`` in force on the connection (0 = disabled)."""
+    values = dict(_fetch(dbapi_conn, SETTINGS_SQL))
+    return int(values.get("lock_timeout", 0)), int(values.get("statement_timeout", 0))
+
+
+def backend_pid(dbapi_conn: Any) -> int:
+    return int(_fetch(dbapi_conn, "select pg_backend_pid()")[0][0])
+
+
+def server_version_num(dbapi_conn: Any) -> int:
+    return int(_fetch(dbapi_conn, "select current_setting('server_version_num')")[0][0])
