@@ -166,7 +166,7 @@ class RevisionTrace:
     error: str | None = None  # the revision failed on the shadow (PostgreSQL's message)
     error_line: int | None = None
     skipped: str | None = None  # why it was not run (depends on a failed revision)
-    preexisting: set[int] = field(default_factory=set)  # relation OIDs that existed before it ran
+    preexisting: set[str] = field(default_factory=set)  # relations (qualified names) that existed before it ran
     traced: bool = False
 
     @property

@@ -140,7 +140,7 @@ class Tracer:
     # -- helpers -----------------------------------------------------------------------------
     def _start_revision(self, rev: RevisionTrace, before: dict[int, Relation]) -> None:
         self._current = rev.revision
-        rev.preexisting = set(before)
+        rev.preexisting = {r.qualified for r in before.values()}
         # Locks still held from an earlier revision of the same transaction stay attributed to it.
 
     def _pid(self, dbapi: Any) -> int:
@@ -173,7 +173,7 @@ class Tracer:
             key = (oid, mode)
             lock = self._held.get(key)
             if lock is None:
-                lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in preexisting,
+                lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=rel.qualified in preexisting,
                             statement_index=pending.statement.index)
                 obs.new_locks.append(lock)
             lock.held_ms += duration_ms

@@ -1,0 +1,45 @@
+"""The ``check`` job: load the project, trace its revisions on a shadow, judge them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from . import __version__
+from .capture.project import load_project
+from .capture.runner import Runner
+from .judge import judge
+from .model import Report
+from .shadow import obtain_shadow, scratch_database
+
+
+@dataclass
+class CheckOptions:
+    config_file: str = "alembic.ini"
+    section: str = "alembic"
+    x_args: list[str] = field(default_factory=list)
+    from_rev: str | None = None
+    to_rev: str | None = None
+    shadow: str | None = None  # provider choice, None = auto
+    shadow_url: str | None = None
+    pg_version: int | None = None  # preferred major version for local binaries
+    disabled_rules: list[str] = field(default_factory=list)
+    verbose: bool = False
+
+
+def run_check(opts: CheckOptions) -> Report:
+    """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
+
+    The shadow server and its scratch database are always stopped/dropped, also on errors and Ctrl-C.
+    """
+    t0 = time.perf_counter()
+    project = load_project(opts.config_file, opts.section, opts.x_args)
+    with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
+        with scratch_database(server) as dbname:
+            revisions = Runner(project, server, dbname, verbose=opts.verbose).run(opts.from_rev, opts.to_rev)
+        judge(revisions, server.version_num, disabled=opts.disabled_rules)
+        report = Report(tool_version=__version__, shadow_provider=server.provider,
+                        server_version=server.version, server_version_num=server.version_num,
+                        config=str(project.config.config_file_name), revisions=revisions)
+    report.duration_ms = (time.perf_counter() - t0) * 1000
+    return report

@@ -1,0 +1,114 @@
+"""Command line: ``alembic-guard check`` (and friends). Exit status: 0 nothing reaches --fail-on,
+1 something does, 2 usage or tool error (one paragraph on stderr naming file and line)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import GuardError
+from .shadow import PROVIDERS
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def _fail(err: GuardError) -> None:
+    click.echo(f"alembic-guard: {err.paragraph()}", err=True)
+    sys.exit(2)
+
+
+def _terminate(signum, frame):  # SIGTERM → unwind so every shadow is stopped and temp dir removed
+    raise KeyboardInterrupt
+
+
+def _syntax_errors(report) -> list[GuardError]:
+    out = []
+    for rev in report.revisions:
+        for st in rev.statements:
+            if st.observation.sqlstate == "42601":
+                out.append(GuardError(f"SQL that does not parse in revision {rev.revision}: {st.observation.error}",
+                                      path=st.path, line=st.line))
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="alembic-guard")
+def main() -> None:
+    """Migration safety analyzer for Alembic on PostgreSQL."""
+
+
+@main.command()
+@click.option("-c", "--config", "config_file", default="alembic.ini", show_default=True,
+              help="Alembic config file.")
+@click.option("-n", "--name", "section", default="alembic", show_default=True, help="Section of the config file.")
+@click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE", help="Passed to env.py as context.get_x_argument().")
+@click.option("--from", "from_rev", metavar="REV", help="Apply up to REV untraced, then trace what follows.")
+@click.option("--to", "to_rev", metavar="REV", help="Trace up to REV (default: all heads).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "json", "sarif"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
+              show_default=True, help="Lowest finding severity that makes the exit status 1.")
+@click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None,
+              help="Shadow provider (default auto: url, cluster, local, docker, embedded). Env: ALEMBIC_GUARD_SHADOW.")
+@click.option("--shadow-url", metavar="URL",
+              help="A PostgreSQL server to use as shadow; a scratch database is created and dropped in it. "
+                   "Env: ALEMBIC_GUARD_SHADOW_URL.")
+@click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")
+@click.option("--disable", "disabled", multiple=True, metavar="RULE", help="Do not run this rule.")
+@click.option("--show-statements", is_flag=True, help="List every statement with its duration, rewrites and scans.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
+def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, shadow, shadow_url, pg_version,
+          disabled, show_statements, verbose) -> None:
+    """Trace every revision on a shadow PostgreSQL and report its lock risk."""
+    from .check import CheckOptions, run_check
+    from .report import render
+    from .report.text import render_text
+
+    signal.signal(signal.SIGTERM, _terminate)
+    opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
+                        to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
+                        pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose)
+    try:
+        report = run_check(opts)
+    except GuardError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        click.echo("alembic-guard: interrupted; the shadow was stopped and its files removed.", err=True)
+        sys.exit(130)
+    if fmt == "text":
+        text = render_text(report, color=output is None and sys.stdout.isatty(), show_statements=show_statements)
+    else:
+        text = render(report, fmt)
+    if output:
+        output.write_text(text if fmt != "text" else render_text(report, show_statements=show_statements))
+    else:
+        click.echo(text, nl=False)
+    errors = _syntax_errors(report)
+    if errors:
+        for err in errors:
+            click.echo(f"alembic-guard: {err.paragraph()}", err=True)
+        sys.exit(2)
+    if fail_on != "never":
+        threshold = SEVERITY_RANK[fail_on]
+        if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings() if not f.suppressed) \
+                or any(r.verdict == "error" for r in report.revisions):
+            sys.exit(1)
+    sys.exit(0)
+
+
+@main.command("rules")
+def list_rules() -> None:
+    """List every rule with its id, default severity and title."""
+    from .rules import all_rules
+
+    for rule in all_rules():
+        click.echo(f"{rule.id:40} {rule.severity:8} {rule.title}")
+
+
+if __name__ == "__main__":
+    main()

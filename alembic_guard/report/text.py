@@ -1,0 +1,65 @@
+"""Terminal report (rich): per revision its verdict, findings with the safe alternative, and the
+dangerous locks the trace saw."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+
+from ..model import Report
+from .common import active, lock_summary, relpath, shadow_line, summary_line
+
+STYLE = {"safe": "green", "unsafe": "bold red", "error": "bold magenta"}
+SEV_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def render_text(report: Report, *, color: bool = False, width: int | None = None,
+                show_statements: bool = False) -> str:
+    buf = io.StringIO()
+    con = Console(file=buf, force_terminal=color, no_color=not color, width=width or 100, highlight=False,
+                  soft_wrap=False)
+    con.print(f"[bold]alembic-guard {report.tool_version}[/] · {escape(shadow_line(report))} · "
+              f"{report.duration_ms / 1000:.1f} s")
+    for rev in report.revisions:
+        verdict = rev.verdict
+        title = escape(rev.doc.splitlines()[0] if rev.doc else "")
+        con.print()
+        con.print(f"[{STYLE[verdict]}]{verdict.upper():6}[/] [bold]{escape(rev.revision)}[/] {title}  "
+                  f"[dim]{escape(relpath(rev.path))}[/]")
+        if rev.skipped:
+            con.print(f"  [magenta]{escape(rev.skipped)}[/]")
+        for f in active(rev.findings):
+            loc = f":{f.line}" if f.line else ""
+            con.print(f"  [{SEV_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{f.rule}[/] "
+                      f"[dim]line{loc.replace(':', ' ') or ' ?'}[/]: {escape(f.message)}")
+            if f.fix:
+                con.print("    safe alternative:")
+                con.print(Syntax(f.fix, "python", theme="ansi_dark", background_color="default",
+                                 code_width=(width or 100) - 6, word_wrap=True), style="", width=(width or 100) - 6)
+            if f.docs:
+                con.print(f"    [dim]docs: {f.docs}[/]")
+        for f in rev.findings:
+            if f.suppressed:
+                con.print(f"  [dim]suppressed {f.rule} line {f.line}: {escape(f.suppressed)}[/]")
+        locks = lock_summary(rev)
+        if locks and (verdict != "safe" or show_statements):
+            for text in locks:
+                con.print(f"  [dim]lock: {escape(text)}[/]")
+        if show_statements:
+            for st in rev.statements:
+                o = st.observation
+                extra = []
+                if o.rewritten:
+                    extra.append("rewrote " + ", ".join(o.rewritten))
+                if o.seq_scans:
+                    extra.append("scanned " + ", ".join(o.seq_scans))
+                if o.error:
+                    extra.append("error: " + o.error)
+                con.print(f"    [dim]line {st.line} {o.duration_ms:.1f} ms[/] {escape(st.sql.splitlines()[0][:80])}"
+                          + (f" [dim]({escape('; '.join(extra))})[/]" if extra else ""))
+    con.print()
+    con.print(f"[bold]{summary_line(report)}[/]")
+    return buf.getvalue()

@@ -1,0 +1,98 @@
+"""What a rule is, and the context it judges a statement in.
+
+A rule is one unit (one file under ``alembic_guard/rules/``): id, title, default severity, rationale
+with the PostgreSQL docs reference, the check, and the safe alternative rendered with the real
+names. ``docs/rules/<id>.md`` is generated from the same class (``python -m alembic_guard.rules.docs``).
+Rules read parsed SQL (pglast, "static") and the shadow's observations ("trace"); when they disagree
+the trace wins (a type change that does not rewrite is not reported as a rewrite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..model import DANGEROUS_MODES, Finding, Lock, RevisionTrace, Statement
+
+PG_DOCS = "https://www.postgresql.org/docs/current/"
+
+
+@dataclass
+class Context:
+    """One statement under judgement, with the facts around it."""
+
+    statement: Statement
+    node: Any | None  # pglast node, None when the SQL did not parse
+    revision: RevisionTrace
+    server_version_num: int
+    previous: list[Statement] = field(default_factory=list)  # earlier statements of the revision
+
+    @property
+    def obs(self):
+        return self.statement.observation
+
+    @property
+    def sql(self) -> str:
+        return self.statement.sql
+
+    def preexisting(self, relation: str | None) -> bool:
+        """True when ``relation`` existed before this revision started (so it may be live and large)."""
+        return relation is not None and relation in self.revision.preexisting
+
+    def locks_on(self, relation: str | None, dangerous_only: bool = True) -> list[Lock]:
+        """Locks held on ``relation`` right after this statement."""
+        return [lk for lk in self.obs.locks
+                if lk.relation == relation and (lk.mode in DANGEROUS_MODES or not dangerous_only)]
+
+    def strongest_lock(self, relation: str | None) -> str | None:
+        from ..model import LOCK_STRENGTH
+
+        modes = [lk.mode for lk in self.obs.locks if lk.relation == relation]
+        return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 0)) if modes else None
+
+    def rewritten(self, relation: str | None) -> bool:
+        return relation in self.obs.rewritten
+
+    def scanned(self, relation: str | None) -> bool:
+        return relation in self.obs.seq_scans
+
+
+class Rule:
+    """Base class; subclasses set the class attributes and implement ``check``."""
+
+    id: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    severity: ClassVar[str] = "error"
+    docs: ClassVar[str] = PG_DOCS + "explicit-locking.html"
+    rationale: ClassVar[str] = ""
+    bad_example: ClassVar[str] = ""  # Alembic code the rule reports
+    good_example: ClassVar[str] = ""  # the safe alternative
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        raise NotImplementedError
+
+    def finding(self, ctx: Context, message: str, *, table: str | None = None, fix: str | None = None,
+                severity: str | None = None) -> Finding:
+        st = ctx.statement
+        return Finding(rule=self.id, severity=severity or self.severity, message=message,
+                       revision=st.revision, path=st.path, line=st.line, table=table, fix=fix,
+                       docs=self.docs, statement_index=st.index)
+
+
+_REGISTRY: list[type[Rule]] = []
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    """Class decorator adding a rule to the registry (ids must be unique)."""
+    if any(r.id == cls.id for r in _REGISTRY):
+        raise ValueError(f"duplicate rule id {cls.id}")
+    _REGISTRY.append(cls)
+    return cls
+
+
+def all_rules() -> Iterator[Rule]:
+    from . import catalog  # noqa: F401  (imports every rule module)
+
+    for cls in _REGISTRY:
+        yield cls()

@@ -1,0 +1,41 @@
+from pglast import ast
+
+from ..sql import range_name
+from .base import PG_DOCS, Rule, register
+from .render import autocommit_block, table_args
+
+
+@register
+class CreateIndexNonConcurrent(Rule):
+    id = "create-index-non-concurrent"
+    title = "CREATE INDEX without CONCURRENTLY on an existing table"
+    severity = "error"
+    docs = PG_DOCS + "sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY"
+    rationale = (
+        "A plain CREATE INDEX takes a SHARE lock on the table for the whole build: every INSERT, "
+        "UPDATE and DELETE waits until the index is built (seconds per million rows). "
+        "CREATE INDEX CONCURRENTLY takes SHARE UPDATE EXCLUSIVE instead, so reads and writes go on; "
+        "it cannot run inside a transaction block, hence Alembic's autocommit_block()."
+    )
+    bad_example = 'op.create_index("ix_orders_customer_id", "orders", ["customer_id"])'
+    good_example = autocommit_block(
+        'op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n'
+        '                postgresql_concurrently=True, if_not_exists=True)')
+
+    def check(self, ctx):
+        node = ctx.node
+        if not isinstance(node, ast.IndexStmt) or node.concurrent:
+            return
+        table = range_name(node.relation)
+        if not ctx.preexisting(table):
+            return
+        mode = ctx.strongest_lock(table) or "SHARE"
+        cols = [e.name for e in (node.indexParams or ()) if getattr(e, "name", None)]
+        name = node.idxname or "ix_" + table.split(".")[-1] + "_" + "_".join(cols)
+        unique = ", unique=True" if node.unique else ""
+        fix = autocommit_block(
+            f"op.create_index({name!r}, {table_args(table)}, {cols!r}{unique},\n"
+            f"                postgresql_concurrently=True, if_not_exists=True)")
+        yield self.finding(
+            ctx, f"CREATE INDEX {name} on existing table {table} holds {mode} for the whole build: "
+                 f"writes to {table} wait until it finishes.", table=table, fix=fix)
