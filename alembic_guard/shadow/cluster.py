@@ -145,7 +145,7 @@ def start_cluster(bindir: Path, provider: str) -> ShadowServer:
             "-c", "max_locks_per_transaction=256",
         ]
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_set_pdeathsig)
+                                preexec_fn=_set_pdeathsig, start_new_session=True)
         log.close()
         _wait_ready(proc, run_dir)
     except BaseException:
@@ -153,7 +153,7 @@ def start_cluster(bindir: Path, provider: str) -> ShadowServer:
         raise
     version = server_version(bindir)
     server = ShadowServer(provider=provider, host=str(run_dir), port=5432, user=SUPERUSER,
-                          description=f"{version} from {bindir}")
+                          description=f"{version} from {bindir}", pid=proc.pid)
     server._stop = lambda: _stop(proc, run_dir)
     return server
 

@@ -92,8 +92,9 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
     ``embedded`` or ``local`` the cached template of those binaries is reused when present.
     Raises ShadowUnavailable listing what was tried.
     """
+    explicit_url = url
     url = url or os.environ.get(ENV_URL)
-    choice = (choice or os.environ.get(ENV_PROVIDER) or "auto").lower()
+    choice = (choice or ("url" if explicit_url else None) or os.environ.get(ENV_PROVIDER) or "auto").lower()
     if choice == "url" or (choice == "auto" and url):
         if not url:
             raise GuardError("--shadow url needs --shadow-url or $ALEMBIC_GUARD_SHADOW_URL.")

@@ -25,6 +25,7 @@ class ShadowServer:
     version: str = ""
     version_num: int = 0
     description: str = ""
+    pid: int | None = None  # the postmaster's pid when alembic_guard started it locally
     _stop: Callable[[], None] | None = field(default=None, repr=False)
 
     def params(self, dbname: str) -> dict[str, Any]:

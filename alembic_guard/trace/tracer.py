@@ -64,6 +64,7 @@ class Tracer:
         self._held: dict[tuple[int, str], Lock] = {}
         self._names: dict[int, Relation] = {}
         self._busy = False
+        self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -94,6 +95,7 @@ class Tracer:
             before = catalog.snapshot(dbapi)
             lock_timeout, statement_timeout = catalog.timeouts(dbapi)
             if self._current != rev_id:
+                self._note_version_table()
                 self._start_revision(rev, before)
         finally:
             self._busy = False
@@ -143,6 +145,19 @@ class Tracer:
         rev.preexisting = {r.qualified for r in before.values()}
         # Locks still held from an earlier revision of the same transaction stay attributed to it.
 
+    def _note_version_table(self) -> None:
+        """Alembic's own version table is not the user's: never report locks on it."""
+        try:
+            from alembic import context as alembic_context
+
+            mc = alembic_context.get_context()
+        except Exception:  # not inside env.py's run (should not happen)
+            return
+        name = mc.version_table
+        schema = mc.version_table_schema
+        for rel in (name, f"{name}_pkc"):
+            self._bookkeeping.add(f"{schema}.{rel}" if schema and schema != "public" else rel)
+
     def _pid(self, dbapi: Any) -> int:
         key = id(dbapi)
         if key not in self._pids:
@@ -168,7 +183,7 @@ class Tracer:
         current: dict[tuple[int, str], Lock] = {}
         for oid, mode in held_now.items():
             rel = self._names.get(oid)
-            if rel is None:  # a system catalog or an object we never saw
+            if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
                 continue
             key = (oid, mode)
             lock = self._held.get(key)

@@ -1,0 +1,127 @@
+"""Build a throwaway Alembic project from revision bodies, trace it on the shadow, judge it.
+
+Used by tests/rules: every rule is tested through a real Alembic revision run on the real shadow
+PostgreSQL (the session ``shadow`` fixture, one database per test).
+
+    revs = run_revisions(shadow, dbname, tmp_path, [
+        'op.create_index("ix_t_a", "t", ["a"])',
+    ], setup="CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t VALUES (1, 1)")
+
+``setup`` SQL runs before the first revision (outside Alembic), so what it creates is
+"pre-existing" for every revision. Each body is the text of ``upgrade()`` (``op`` and ``sa`` are
+imported); revisions are chained ``r1`` → ``r2`` → …
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import psycopg
+
+from alembic_guard.capture.project import load_project
+from alembic_guard.capture.runner import Runner
+from alembic_guard.judge import judge
+from alembic_guard.model import Finding, RevisionTrace
+
+ENV_PY = '''\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+
+
+def run_migrations_online():
+    connectable = engine_from_config(config.get_section(config.config_ini_section, {{}}),
+                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=None,
+                          transaction_per_migration={per_migration})
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+'''
+
+ALEMBIC_INI = """\
+[alembic]
+script_location = %(here)s/migrations
+sqlalchemy.url = postgresql+psycopg://nobody@invalid.invalid/nothing
+"""
+
+REVISION = '''\
+"""{doc}"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{body}
+
+
+def downgrade():
+    pass
+'''
+
+
+def write_project(root: Path, bodies: list[str], *, transaction_per_migration: bool = True) -> Path:
+    """Write alembic.ini, env.py and one revision file per body under ``root``; return alembic.ini."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (root / "alembic.ini").write_text(ALEMBIC_INI)
+    (root / "migrations" / "env.py").write_text(ENV_PY.format(per_migration=transaction_per_migration))
+    down = None
+    for i, body in enumerate(bodies, 1):
+        rev = f"r{i}"
+        text = textwrap.indent(textwrap.dedent(body).strip() or "pass", "    ")
+        (versions / f"{rev}.py").write_text(REVISION.format(doc=f"revision {i}", rev=rev, down=down, body=text))
+        down = rev
+    return root / "alembic.ini"
+
+
+def run_revisions(shadow, dbname: str, tmp_path: Path, bodies: list[str], *, setup: str = "",
+                  transaction_per_migration: bool = True) -> list[RevisionTrace]:
+    """Run ``setup`` SQL, then trace every revision body on the shadow and judge it."""
+    if setup:
+        with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as c:
+            c.execute(setup)
+    ini = write_project(tmp_path, bodies, transaction_per_migration=transaction_per_migration)
+    project = load_project(str(ini))
+    revisions = Runner(project, shadow, dbname).run()
+    judge(revisions, shadow.version_num)
+    return revisions
+
+
+def run_one(shadow, dbname: str, tmp_path: Path, body: str, *, setup: str = "") -> RevisionTrace:
+    """Run a single revision body; return its trace (asserting it ran without error)."""
+    (rev,) = run_revisions(shadow, dbname, tmp_path, [body], setup=setup)
+    assert rev.error is None, rev.error
+    return rev
+
+
+def findings(rev: RevisionTrace, rule: str | None = None, severity: str | None = None) -> list[Finding]:
+    return [f for f in rev.findings
+            if (rule is None or f.rule == rule) and (severity is None or f.severity == severity)]
+
+
+def rules_fired(rev: RevisionTrace, severity: str | None = None) -> set[str]:
+    return {f.rule for f in findings(rev, severity=severity)}
+
+
+def describe(rev: RevisionTrace) -> str:
+    """A readable dump for assertion messages."""
+    lines = [f"{rev.revision}: {rev.verdict} {rev.error or ''}"]
+    for st in rev.statements:
+        o = st.observation
+        lines.append(f"  [{st.index}] {st.sql[:90]!r} tx={st.in_transaction} rewritten={o.rewritten} "
+                     f"scans={o.seq_scans} locks={[(lk.relation, lk.mode, lk.preexisting) for lk in o.locks]} "
+                     f"err={o.sqlstate}")
+    for f in rev.findings:
+        lines.append(f"  {f.severity} {f.rule}: {f.message}")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""Capture and trace through the project's own env.py, for every way env.py finds its database."""
+
+from __future__ import annotations
+
+import pytest
+
+from alembic_guard.capture.project import load_project
+from alembic_guard.capture.runner import Runner
+from alembic_guard.errors import GuardError
+from alembic_guard.judge import judge
+from tests.projects.factory import make_project
+
+REVISIONS = [
+    ("a1", 'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True), sa.Column("sku", sa.Text))'),
+    ("a2", 'op.create_index("ix_items_sku", "items", ["sku"])'),
+]
+
+
+def trace(ini, shadow, dbname, **kw):
+    project = load_project(str(ini))
+    revisions = Runner(project, shadow, dbname).run(**kw)
+    judge(revisions, shadow.version_num)
+    return {r.revision: r for r in revisions}
+
+
+@pytest.mark.parametrize("env,url", [
+    ("ini", "postgresql+psycopg://app:secret@db.invalid:5432/app"),
+    ("ini", "postgresql+psycopg2://app:secret@db.invalid:5432/app"),
+    ("ini", "postgresql://app:secret@db.invalid:5432/app"),
+    ("async", "postgresql+asyncpg://app:secret@db.invalid:5432/app"),
+    ("env_var", "postgresql+psycopg2://unused@db.invalid/unused"),
+    ("shared", "postgresql://unused@db.invalid/unused"),
+])
+def test_every_env_py_variant_is_traced_on_the_shadow(tmp_path, shadow, dbname, monkeypatch, env, url):
+    # The URLs point at a host that does not exist: reaching it would fail the test.
+    monkeypatch.setenv("APP_DATABASE_URL", "postgresql+psycopg2://app:secret@db.invalid:5432/app")
+    ini = make_project(tmp_path, REVISIONS, env=env, url=url)
+    revs = trace(ini, shadow, dbname)
+    assert revs["a1"].verdict == "safe"
+    assert revs["a2"].verdict == "unsafe"
+    st = revs["a2"].statements[0]
+    assert st.line == 16 and st.path.endswith("a2.py")
+    assert any(lk.relation == "items" and lk.mode == "SHARE" for lk in st.observation.new_locks)
+
+
+def test_statement_facts_are_recorded(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, [
+        ("b1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer))'),
+        ("b2", '''
+            op.execute("SET lock_timeout = '1500ms'")
+            op.alter_column("t", "n", type_=sa.BigInteger)
+            op.execute("SELECT 1")
+        '''),
+    ])
+    revs = trace(ini, shadow, dbname)
+    set_stmt, alter, select = revs["b2"].statements
+    assert alter.observation.lock_timeout_ms == 1500
+    assert "t" in alter.observation.rewritten
+    lock = next(lk for lk in alter.observation.new_locks if lk.relation == "t")
+    assert lock.mode == "ACCESS EXCLUSIVE" and lock.preexisting
+    assert lock.held_statements == 2  # held through the SELECT that follows, until COMMIT
+    assert select.observation.locks and not select.observation.new_locks
+    assert alter.in_transaction
+
+
+def test_from_applies_earlier_revisions_untraced(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, REVISIONS)
+    revs = trace(ini, shadow, dbname, from_rev="a1")
+    assert list(revs) == ["a2"]
+
+
+def test_to_limits_the_range(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, REVISIONS)
+    revs = trace(ini, shadow, dbname, to_rev="a1")
+    assert list(revs) == ["a1"]
+
+
+def test_failed_revision_is_reported_and_independent_branch_goes_on(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, [
+        ("c1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))'),
+        ("c2", 'op.execute("ALTER TABLE missing ADD COLUMN x int")', "c1"),
+        ("c3", 'op.add_column("t", sa.Column("y", sa.Integer))', "c2"),
+        ("c4", 'op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))', "c1"),
+    ])
+    revs = trace(ini, shadow, dbname)
+    assert revs["c2"].verdict == "error" and 'relation "missing" does not exist' in revs["c2"].error
+    assert revs["c2"].findings[0].rule == "revision-fails" and revs["c2"].findings[0].line == 16
+    assert revs["c3"].skipped and "c2" in revs["c3"].skipped
+    assert revs["c4"].verdict == "safe" and revs["c4"].statements
+
+
+def test_single_transaction_projects_attribute_locks_per_revision(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, REVISIONS + [("a3", 'op.add_column("items", sa.Column("x", sa.Integer))')],
+                       per_migration=False)
+    revs = trace(ini, shadow, dbname)
+    # items was created by a1 in the same transaction, yet before a2 started: a2 sees it as existing
+    assert revs["a2"].verdict == "unsafe"
+
+
+def test_missing_driver_is_named(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, REVISIONS, url="postgresql+pg8000://app@db.invalid/app")
+    with pytest.raises(GuardError) as info:
+        trace(ini, shadow, dbname)
+    assert "pg8000" in info.value.paragraph() and "not installed" in info.value.paragraph()
