@@ -1,0 +1,185 @@
+"""Runtime settings of the safe operations, read from ``[tool.alembic-guard]`` in ``pyproject.toml``.
+
+The file is found by walking up from a start directory (the directory of ``alembic.ini`` when
+Alembic knows it, else the current directory) to the first ``pyproject.toml`` that has a
+``[tool.alembic-guard]`` table. Keys this module does not know are ignored (the same table holds the
+analyzer's own configuration). Every operation call can override any value.
+
+Units are in the names: ``*_ms`` are milliseconds, ``batch_size`` is rows. In the TOML file each
+duration may also be written without the ``_ms`` suffix as a PostgreSQL-style string
+(``lock_timeout = "1s"``, ``"500ms"``, ``"2min"``) or a bare integer of milliseconds. A timeout of
+0 means "no limit", as in PostgreSQL (see "Client Connection Defaults",
+https://www.postgresql.org/docs/current/runtime-config-client.html).
+
+Example::
+
+    [tool.alembic-guard]
+    lock_timeout = "2s"
+    retry_attempts = 20
+    batch_size = 2000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import GuardError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+TABLE = "alembic-guard"
+_UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timeouts, retry policy and backfill batching for the operations in :mod:`alembic_guard.ops`.
+
+    Attributes (``*_ms`` in milliseconds; 0 disables a timeout):
+
+    - ``lock_timeout_ms`` (1000): ``lock_timeout`` of every step that takes a lock which blocks
+      reads or writes (ACCESS EXCLUSIVE, SHARE ROW EXCLUSIVE …) and of every backfill batch.
+    - ``statement_timeout_ms`` (5000): ``statement_timeout`` of those steps and of each backfill batch.
+    - ``concurrent_lock_timeout_ms`` (0): ``lock_timeout`` of steps whose locks block no reads or
+      writes while they wait or run (``CREATE/DROP INDEX CONCURRENTLY``, ``VALIDATE CONSTRAINT``).
+    - ``concurrent_statement_timeout_ms`` (0): ``statement_timeout`` of those steps (they scan/build).
+    - ``retry_attempts`` (10): attempts per step before giving up on ``lock_not_available`` (55P03),
+      ``deadlock_detected`` (40P01) or ``serialization_failure`` (40001).
+    - ``retry_backoff_min_ms`` (100) / ``retry_backoff_max_ms`` (10000): the pause before retry *n*
+      is uniform in ``[0, min(max, min * 2**(n-1))]`` ms (exponential backoff, full jitter).
+    - ``retry_max_total_ms`` (300000): no new attempt starts after this much time on one step.
+    - ``batch_size`` (1000): rows per backfill batch (one transaction each).
+    - ``batch_pause_ms`` (0): sleep between backfill batches (throttle for replicas / vacuum).
+    """
+
+    lock_timeout_ms: int = 1000
+    statement_timeout_ms: int = 5000
+    concurrent_lock_timeout_ms: int = 0
+    concurrent_statement_timeout_ms: int = 0
+    retry_attempts: int = 10
+    retry_backoff_min_ms: int = 100
+    retry_backoff_max_ms: int = 10_000
+    retry_max_total_ms: int = 300_000
+    batch_size: int = 1000
+    batch_pause_ms: int = 0
+    source: str | None = dataclasses.field(default=None, compare=False)
+    """The pyproject.toml the values came from (None: defaults)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "source":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise GuardError(f"alembic-guard setting {f.name} must be a non-negative integer, not {value!r}.",
+                                 path=self.source)
+        if self.retry_attempts < 1 or self.batch_size < 1:
+            raise GuardError("alembic-guard settings retry_attempts and batch_size must be at least 1.",
+                             path=self.source)
+
+    def override(self, **values: Any) -> "Settings":
+        """A copy with the non-None ``values`` replaced. Raises TypeError for an unknown name."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown alembic-guard setting(s): {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known - {'source'}))}")
+        changes = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+SETTING_NAMES = tuple(f.name for f in fields(Settings) if f.name != "source")
+
+
+def parse_duration_ms(value: Any, key: str = "duration") -> int:
+    """``1000`` / ``"1000"`` / ``"1000ms"`` / ``"1s"`` / ``"2min"`` / ``"1h"`` → milliseconds (int).
+
+    Raises GuardError for anything else (negative, fractional ms, unknown unit).
+    """
+    if isinstance(value, bool):
+        raise GuardError(f"{key} must be a duration, not {value!r}.")
+    if isinstance(value, int):
+        ms = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        number = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+        unit = text[len(number):].strip() or "ms"
+        if unit not in _UNITS_MS:
+            raise GuardError(f"{key} = {value!r}: unknown unit {unit!r} (use ms, s, min or h).")
+        try:
+            amount = float(number)
+        except ValueError:
+            raise GuardError(f"{key} = {value!r} is not a duration like '500ms' or '2s'.") from None
+        ms_float = amount * _UNITS_MS[unit]
+        if ms_float != int(ms_float):
+            raise GuardError(f"{key} = {value!r} is not a whole number of milliseconds.")
+        ms = int(ms_float)
+    else:
+        raise GuardError(f"{key} must be a duration, not {value!r}.")
+    if ms < 0:
+        raise GuardError(f"{key} must not be negative ({value!r}).")
+    return ms
+
+
+def settings_from_table(table: dict[str, Any], source: str | None = None) -> Settings:
+    """Build Settings from a ``[tool.alembic-guard]`` table (unknown keys ignored). Raises GuardError."""
+    values: dict[str, int] = {}
+    for name in SETTING_NAMES:
+        short = name[:-3] if name.endswith("_ms") else None
+        if name in table and short and short in table:
+            raise GuardError(f"both {name} and {short} are set in [tool.{TABLE}]; keep one.", path=source)
+        if name in table:
+            raw = table[name]
+            if name.endswith("_ms"):
+                values[name] = parse_duration_ms(raw, name)
+            elif isinstance(raw, int) and not isinstance(raw, bool):
+                values[name] = raw
+            else:
+                raise GuardError(f"[tool.{TABLE}] {name} must be an integer, not {raw!r}.", path=source)
+        elif short and short in table:
+            values[name] = parse_duration_ms(table[short], short)
+    return Settings(source=source, **values)
+
+
+def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The first ``pyproject.toml`` with a ``[tool.alembic-guard]`` table at or above ``start``
+    (default: the current directory), or None."""
+    here = Path(start or os.getcwd()).resolve()
+    if here.is_file():
+        here = here.parent
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and TABLE in _read_toml(candidate, candidate.stat().st_mtime_ns).get("tool", {}):
+            return candidate
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _read_toml(path: Path, mtime_ns: int) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise GuardError(f"cannot parse {path}: {exc}", path=str(path)) from exc
+
+
+def load_settings(start: str | os.PathLike[str] | None = None) -> Settings:
+    """Settings from the nearest ``pyproject.toml`` with ``[tool.alembic-guard]`` (see module doc),
+    else the defaults. ``start`` is a directory or a file in it (e.g. ``alembic.ini``).
+    Raises GuardError for malformed TOML or a bad value."""
+    path = find_pyproject(start)
+    if path is None:
+        return Settings()
+    table = _read_toml(path, path.stat().st_mtime_ns)["tool"][TABLE]
+    if not isinstance(table, dict):
+        raise GuardError(f"[tool.{TABLE}] must be a table.", path=str(path))
+    return settings_from_table(table, source=str(path))
