@@ -1,0 +1,233 @@
+"""Compare two databases' schemas through ``pg_catalog`` (not SQL text).
+
+Used to prove a rewrite: the original revision and its rewrite are applied from the same base on two
+scratch databases of one shadow server, and the final catalogs must be equal.
+
+What is compared (user schemas only, i.e. not ``pg_catalog``, ``information_schema``, ``pg_toast``):
+
+- relations: tables, partitioned tables, views, materialized views, sequences — kind, persistence,
+  row level security (enabled / forced), partition key, partition parent and bound;
+- columns: position among live columns, type (``format_type``), NOT NULL, default expression,
+  identity, generated expression, collation;
+- constraints: kind, definition (``pg_get_constraintdef``), validity (``convalidated``), deferrable;
+- indexes: definition (``pg_get_indexdef``), valid / ready, the constraint that owns it;
+- triggers (non-internal) by definition, row level security policies, enum types with labels.
+
+Helper CHECK constraints that a rewrite uses to set NOT NULL without a scan are dropped by the
+rewrite; if one is left behind, a ``CHECK ((col IS NOT NULL))`` is matched by table and definition,
+not by name (``normalise_not_null_checks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+_USER = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+
+RELATIONS_SQL = f"""
+SELECT n.nspname, c.relname, c.relkind::text, c.relpersistence::text, c.relrowsecurity, c.relforcerowsecurity,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
+       pg_get_expr(c.relpartbound, c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_USER}
+"""
+
+COLUMNS_SQL = f"""
+SELECT n.nspname, c.relname, a.attname,
+       row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum),
+       format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+       a.attidentity::text, a.attgenerated::text,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN co.collname END
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_USER}
+"""
+
+CONSTRAINTS_SQL = f"""
+SELECT n.nspname, coalesce(c.relname, ''), con.conname, con.contype::text, pg_get_constraintdef(con.oid),
+       con.convalidated, con.condeferrable, con.condeferred
+FROM pg_constraint con
+JOIN pg_namespace n ON n.oid = con.connamespace
+LEFT JOIN pg_class c ON c.oid = con.conrelid
+WHERE {_USER} AND (con.conrelid <> 0 OR con.contypid <> 0)
+"""
+
+INDEXES_SQL = f"""
+SELECT n.nspname, ic.relname, tc.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisready,
+       i.indisprimary, i.indisunique,
+       (SELECT con.conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+          AND con.contype IN ('p', 'u', 'x') LIMIT 1)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class tc ON tc.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE {_USER}
+"""
+
+TRIGGERS_SQL = f"""
+SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND {_USER}
+"""
+
+POLICIES_SQL = f"""
+SELECT n.nspname, c.relname, p.polname, p.polcmd::text, p.polpermissive,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles) r ORDER BY 1),
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_USER}
+"""
+
+ENUMS_SQL = f"""
+SELECT n.nspname, t.typname, ARRAY(SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid
+                                   ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND {_USER}
+"""
+
+
+@dataclass
+class CatalogSnapshot:
+    """A database's schema as plain, comparable data.
+
+    Every section maps a key (a tuple of names) to a tuple of facts; ``server_version`` is
+    ``server_version`` of the server it was read from.
+    """
+
+    relations: dict[tuple, tuple] = field(default_factory=dict)
+    columns: dict[tuple, tuple] = field(default_factory=dict)
+    constraints: dict[tuple, tuple] = field(default_factory=dict)
+    indexes: dict[tuple, tuple] = field(default_factory=dict)
+    triggers: dict[tuple, tuple] = field(default_factory=dict)
+    policies: dict[tuple, tuple] = field(default_factory=dict)
+    enums: dict[tuple, tuple] = field(default_factory=dict)
+    server_version: str = ""
+
+    SECTIONS = ("relations", "columns", "constraints", "indexes", "triggers", "policies", "enums")
+
+
+# Names of the facts in each section, for readable differences.
+_FACTS = {
+    "relations": ("kind", "persistence", "row level security", "forced row level security", "partition key",
+                  "partition of", "partition bound"),
+    "columns": ("position", "type", "not null", "default", "identity", "generated", "generation expression",
+                "collation"),
+    "constraints": ("type", "definition", "validated", "deferrable", "deferred"),
+    "indexes": ("definition", "valid", "ready", "primary", "unique", "constraint"),
+    "triggers": ("definition", "enabled"),
+    "policies": ("command", "permissive", "roles", "using", "with check"),
+    "enums": ("labels",),
+}
+_SINGULAR = {"relations": "relation", "columns": "column", "constraints": "constraint", "indexes": "index",
+             "triggers": "trigger", "policies": "policy", "enums": "enum type"}
+
+
+def _rows(conn: psycopg.Connection, sql: str) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def _name(schema: str, *parts: str) -> tuple:
+    return tuple(p for p in ((None if schema == "public" else schema), *parts) if p is not None)
+
+
+def read_catalog(conninfo: str, *, ignore_tables: tuple[str, ...] = ("alembic_version",)) -> CatalogSnapshot:
+    """Read the schema of the database at ``conninfo`` (a libpq conninfo string).
+
+    ``ignore_tables`` are left out entirely (by table name, any schema). Raises psycopg.Error when
+    the database cannot be reached.
+    """
+    snap = CatalogSnapshot()
+    ignored = set(ignore_tables)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        snap.server_version = conn.execute("SHOW server_version").fetchone()[0]
+        for schema, name, *facts in _rows(conn, RELATIONS_SQL):
+            if name not in ignored:
+                snap.relations[_name(schema, name)] = tuple(facts)
+        for schema, table, col, *facts in _rows(conn, COLUMNS_SQL):
+            if table not in ignored:
+                snap.columns[_name(schema, table, col)] = tuple(facts)
+        for schema, table, con, *facts in _rows(conn, CONSTRAINTS_SQL):
+            if table not in ignored:
+                snap.constraints[_name(schema, table, con)] = tuple(facts)
+        for schema, index, table, *facts in _rows(conn, INDEXES_SQL):
+            if table not in ignored:
+                snap.indexes[_name(schema, index)] = tuple(facts)
+        for schema, table, trg, *facts in _rows(conn, TRIGGERS_SQL):
+            snap.triggers[_name(schema, table, trg)] = tuple(facts)
+        for schema, table, pol, cmd, perm, roles, qual, check in _rows(conn, POLICIES_SQL):
+            snap.policies[_name(schema, table, pol)] = (cmd, perm, tuple(roles), qual, check)
+        for schema, typ, labels in _rows(conn, ENUMS_SQL):
+            snap.enums[_name(schema, typ)] = (tuple(labels),)
+    return snap
+
+
+def _is_not_null_check(facts: tuple) -> bool:
+    """A CHECK whose whole definition is ``CHECK ((<col> IS NOT NULL))``: the helper of a rewrite."""
+    if facts[0] != "c":
+        return False
+    from pglast import ast
+    from pglast.enums import NullTestType
+
+    from .sql.parse import parse_one
+
+    node = parse_one(f"SELECT 1 WHERE {facts[1][len('CHECK '):].removesuffix(' NOT VALID')}")
+    where = getattr(node, "whereClause", None)
+    return isinstance(where, ast.NullTest) and where.nulltesttype == NullTestType.IS_NOT_NULL \
+        and isinstance(where.arg, ast.ColumnRef)
+
+
+def normalise_not_null_checks(snap: CatalogSnapshot) -> dict[tuple, tuple]:
+    """Constraints with helper ``CHECK ((col IS NOT NULL))`` constraints keyed by table and
+    definition instead of by name (so a differently named helper still compares equal)."""
+    out: dict[tuple, tuple] = {}
+    for key, facts in snap.constraints.items():
+        if _is_not_null_check(facts):
+            out[(*key[:-1], "<not-null check>", facts[1])] = facts
+        else:
+            out[key] = facts
+    return out
+
+
+def compare_catalogs(a: CatalogSnapshot, b: CatalogSnapshot, *, a_name: str = "original",
+                     b_name: str = "rewrite") -> list[str]:
+    """Differences between two snapshots as readable sentences; ``[]`` means the schemas are equal."""
+    diffs: list[str] = []
+    for section in CatalogSnapshot.SECTIONS:
+        if section == "constraints":
+            left, right = normalise_not_null_checks(a), normalise_not_null_checks(b)
+        else:
+            left, right = getattr(a, section), getattr(b, section)
+        what = _SINGULAR[section]
+        for key in sorted(set(left) | set(right), key=lambda k: tuple(map(str, k))):
+            label = ".".join(str(p) for p in key)
+            if key not in right:
+                diffs.append(f"{what} {label} exists only in the {a_name}")
+            elif key not in left:
+                diffs.append(f"{what} {label} exists only in the {b_name}")
+            elif left[key] != right[key]:
+                for fact, x, y in zip(_FACTS[section], left[key], right[key]):
+                    if x != y:
+                        diffs.append(f"{what} {label}: {fact} is {_show(x)} in the {a_name}, "
+                                     f"{_show(y)} in the {b_name}")
+    return diffs
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
