@@ -21,3 +21,108 @@ def table_kw(table: str, key: str = "table_name") -> str:
 def autocommit_block(*lines: str) -> str:
     body = "\n".join("    " + ln for ln in lines)
     return "with op.get_context().autocommit_block():\n" + body
+
+
+def q(name: str) -> str:
+    """A (possibly schema-qualified) name as SQL, quoted where PostgreSQL needs it."""
+    from ..sql import quote_ident
+
+    return ".".join(quote_ident(p) for p in name.split("."))
+
+
+def execute(sql: str) -> str:
+    """``op.execute("…")`` for one SQL statement."""
+    return f"op.execute({sql!r})" if '"' in sql else f'op.execute("{sql}")'
+
+
+LOCK_TIMEOUT = "op.execute(\"SET LOCAL lock_timeout = '2s'\")"
+
+
+def lines(*parts: str) -> str:
+    """Join code lines/blocks, dropping empty ones."""
+    return "\n".join(p for p in parts if p)
+
+
+def constraint_name(table: str, *parts: str, suffix: str) -> str:
+    base = table.split(".")[-1]
+    name = "_".join([base, *parts, suffix]) if parts else f"{base}_{suffix}"
+    return name[:63]
+
+
+OPS_NOTE = "# (op.backfill & co. come from alembic_guard.ops: add `import alembic_guard.ops` to env.py)"
+
+
+def batched_backfill(table: str, column: str, value: str, *, where: str | None = None) -> str:
+    """A batched backfill outside the migration transaction: ``op.backfill`` (alembic_guard.ops)
+    updates in keyset batches on the primary key, one short transaction per batch, resumable."""
+    cond = where or f"{q(column)} IS NULL"
+    schema = ""
+    name = table
+    if "." in table:
+        sch, name = table.split(".", 1)
+        schema = f", schema={sch!r}"
+    return lines(
+        OPS_NOTE,
+        f"op.backfill({name!r}, set={{{column!r}: {value!r}}}, where={cond!r}{schema},\n"
+        f"            batch_size=5000)  # keyset batches on the primary key, outside the transaction",
+    )
+
+
+def not_null_via_check(table: str, column: str, *, pg_version: int = 0) -> str:
+    """CHECK (col IS NOT NULL) NOT VALID → VALIDATE outside the transaction → SET NOT NULL → drop CHECK."""
+    ck = constraint_name(table, column, suffix="not_null")
+    t, c = q(table), q(column)
+    return lines(
+        LOCK_TIMEOUT,
+        f"op.create_check_constraint({ck!r}, {table_args(table)}, {f'{c} IS NOT NULL'!r},\n"
+        f"                           postgresql_not_valid=True)",
+        autocommit_block(
+            "# SHARE UPDATE EXCLUSIVE only: reads and writes go on during the scan",
+            execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(ck)}"),
+        ),
+        "# uses the validated CHECK instead of scanning (PostgreSQL >= 12)",
+        f"op.alter_column({table_args(table)}, {column!r}, nullable=False)",
+        f"op.drop_constraint({ck!r}, {table_args(table)}, type_=\"check\")",
+        f"# or in one call (alembic_guard.ops): op.set_not_null_safely({table_args(table)}, {column!r})",
+    ) + (
+        "\n# PostgreSQL 18 can also do it with one constraint:\n"
+        f"#   ALTER TABLE {t} ADD CONSTRAINT {q(ck)} NOT NULL {c} NOT VALID;  -- then, outside the\n"
+        f"#   transaction: ALTER TABLE {t} VALIDATE CONSTRAINT {q(ck)}"
+        if pg_version >= 180000 else "")
+
+
+_SA_TYPES = {
+    "smallint": "sa.SmallInteger()", "integer": "sa.Integer()", "bigint": "sa.BigInteger()",
+    "text": "sa.Text()", "varchar": "sa.String()", "uuid": "sa.Uuid()", "boolean": "sa.Boolean()",
+    "timestamptz": "sa.DateTime(timezone=True)", "timestamp with time zone": "sa.DateTime(timezone=True)",
+    "timestamp": "sa.DateTime()", "timestamp without time zone": "sa.DateTime()", "date": "sa.Date()",
+    "double precision": "sa.Double()", "real": "sa.REAL()", "jsonb": "sa.dialects.postgresql.JSONB()",
+    "json": "sa.JSON()", "numeric": "sa.Numeric()", "serial": "sa.Integer()", "bigserial": "sa.BigInteger()",
+    "smallserial": "sa.SmallInteger()",
+}
+
+
+def sa_type(sql_type: str) -> str | None:
+    """The SQLAlchemy type for a SQL type name (``varchar(20)`` → ``sa.String(20)``), or None."""
+    t = sql_type.lower().replace("pg_catalog.", "").strip()
+    base, _, args = t.partition("(")
+    base = base.strip()
+    if base in ("varchar", "character varying") and args:
+        return f"sa.String({args.rstrip(')')})"
+    if base == "numeric" and args:
+        return f"sa.Numeric({args.rstrip(')')})"
+    return _SA_TYPES.get(base) if not args else None
+
+
+def add_column(table: str, column: str, sql_type: str, *, nullable: bool = True,
+               server_default: str | None = None) -> str:
+    """``op.add_column(...)`` when the type maps to SQLAlchemy, else the equivalent ``op.execute``."""
+    sa_t = sa_type(sql_type)
+    if sa_t is None:
+        default = f" DEFAULT {server_default}" if server_default else ""
+        nn = "" if nullable else " NOT NULL"
+        return execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type}{default}{nn}")
+    extra = ""
+    if server_default:
+        extra = f", server_default=sa.text({server_default!r})"
+    return f"op.add_column({table_args(table)}, sa.Column({column!r}, {sa_t}, nullable={nullable}{extra}))"

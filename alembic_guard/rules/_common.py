@@ -1,0 +1,85 @@
+"""Small helpers shared by the rule modules: reading pglast nodes and the shadow's facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglast import ast
+
+from ..model import DANGEROUS_MODES, LOCK_STRENGTH, Lock
+from ..sql import alter_commands, constraint_kind, range_name, subtype
+from .base import Context
+
+TABLE_KINDS = ("r", "p", "m")  # tables, partitioned tables, materialized views
+VERSION_TABLES = ("alembic_version",)
+
+
+def sql_text(node: Any) -> str:
+    """A node printed back as SQL (``gen_random_uuid()``, ``price_cents > 0``)."""
+    try:
+        from pglast.stream import RawStream
+
+        return RawStream()(node)
+    except Exception:  # pragma: no cover - pglast prints every node it parsed
+        return "…"
+
+
+def names_of(obj: Any) -> str:
+    """``schema.name`` (``public`` elided) from a DropStmt object (a tuple of String nodes)."""
+    parts = [p.sval for p in (obj if isinstance(obj, (tuple, list)) else (obj,)) if hasattr(p, "sval")]
+    if len(parts) >= 2 and parts[-2] == "public":
+        parts = parts[-1:]
+    return ".".join(parts[-2:])
+
+
+def table_commands(ctx: Context, *kinds: str) -> list[tuple[str | None, Any]]:
+    """``(table, AlterTableCmd)`` for each command of an ALTER TABLE whose subtype is in ``kinds``."""
+    node = ctx.node
+    if not isinstance(node, ast.AlterTableStmt):
+        return []
+    table = range_name(node.relation)
+    return [(table, c) for c in alter_commands(node) if not kinds or subtype(c) in kinds]
+
+
+def column_constraints(coldef: Any) -> list[tuple[str, Any]]:
+    return [(constraint_kind(c), c) for c in (coldef.constraints or ()) if isinstance(c, ast.Constraint)]
+
+
+def failed(ctx: Context) -> bool:
+    """The statement failed on the shadow (revision-fails reports it; its locks/scans mean little)."""
+    return ctx.obs.error is not None
+
+
+def is_version_table(name: str) -> bool:
+    return name.split(".")[-1] in VERSION_TABLES
+
+
+def table_lock(ctx: Context, table: str | None) -> str:
+    """The strongest lock the trace saw on ``table`` (docs name), or ``ACCESS EXCLUSIVE``."""
+    return ctx.strongest_lock(table) or "ACCESS EXCLUSIVE"
+
+
+def held_from_before(ctx: Context, relation: str | None = None) -> list[Lock]:
+    """Write-blocking locks on pre-existing tables still held from an earlier statement of the
+    same transaction (taken before this statement, not released by a COMMIT)."""
+    if not ctx.statement.in_transaction:
+        return []
+    new = {id(lk) for lk in ctx.obs.new_locks}
+    out = []
+    for lk in ctx.obs.locks:
+        if id(lk) in new or lk.mode not in DANGEROUS_MODES or not lk.preexisting:
+            continue
+        if lk.kind not in TABLE_KINDS or is_version_table(lk.relation):
+            continue
+        if relation is not None and lk.relation != relation:
+            continue
+        out.append(lk)
+    return sorted(out, key=lambda lk: -LOCK_STRENGTH.get(lk.mode, 0))
+
+
+def where(lock: Lock, ctx: Context) -> str:
+    """``line 24`` of the statement that took ``lock`` (this revision), else ``an earlier statement``."""
+    for st in ctx.previous:
+        if any(lk is lock for lk in st.observation.new_locks):
+            return f"line {st.line}" if st.line else f"statement {st.index + 1}"
+    return "an earlier statement"

@@ -1,0 +1,76 @@
+from ..sql import type_name
+from ._common import failed, table_commands, table_lock
+from .base import PG_DOCS, Rule, register
+from .render import LOCK_TIMEOUT, add_column, autocommit_block, execute, lines, q
+
+
+def expand_contract(table: str, column: str, new_type: str) -> str:
+    t, c = q(table), q(column)
+    new = f"{column}_new"
+    base = table.split(".")[-1]
+    fn = f"{base}_{column}_sync"
+    return lines(
+        "# 1. expand (one revision): the new column, kept in sync by a trigger",
+        LOCK_TIMEOUT,
+        add_column(table, new, new_type),
+        execute(f"CREATE FUNCTION {q(fn)}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$BEGIN NEW.{q(new)} := NEW.{c}; RETURN NEW; END$$"),
+        execute(f"CREATE TRIGGER {q(fn)} BEFORE INSERT OR UPDATE ON {t} "
+                f"FOR EACH ROW EXECUTE FUNCTION {q(fn)}()"),
+        f"# 2. backfill {new} in keyset batches outside the transaction (op.backfill / a batched loop)",
+        "# 3. build the new column's indexes and constraints concurrently, e.g.",
+        autocommit_block(
+            f"op.create_index('ix_{base}_{new}', {table!r}, [{new!r}], postgresql_concurrently=True)"),
+        "# 4. swap in one short transaction (lock_timeout set), then drop the old column later",
+        LOCK_TIMEOUT,
+        execute(f"ALTER TABLE {t} RENAME COLUMN {c} TO {q(column + '_old')}"),
+        execute(f"ALTER TABLE {t} RENAME COLUMN {q(new)} TO {c}"),
+        execute(f"DROP TRIGGER {q(fn)} ON {t}"),
+    )
+
+
+@register
+class AlterColumnTypeRewrites(Rule):
+    id = "alter-column-type-rewrites"
+    title = "ALTER COLUMN TYPE that rewrites or scans the table"
+    severity = "error"
+    docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-NOTES"
+    rationale = (
+        "ALTER COLUMN … TYPE holds ACCESS EXCLUSIVE and, unless the old type is binary-coercible to the "
+        "new one (varchar(n) → larger varchar or text, numeric precision up with the same scale), "
+        "rewrites the table and rebuilds every index (int → bigint: ~20 s per million rows with a few "
+        "indexes); some changes only scan. Reads and writes wait throughout. Use expand/contract: "
+        "a new column, a trigger for dual writes, a batched backfill, concurrent indexes, a swap of "
+        "names in one short transaction, and dropping the old column later. Binary-coercible changes "
+        "are instant and not reported."
+    )
+    bad_example = 'op.alter_column("orders", "id", type_=sa.BigInteger, existing_type=sa.Integer)'
+    good_example = expand_contract("orders", "id", "bigint")
+
+    def check(self, ctx):
+        if failed(ctx):
+            return
+        for table, cmd in table_commands(ctx, "AT_AlterColumnType"):
+            if not ctx.preexisting(table):
+                continue
+            column = cmd.name
+            new_type = type_name(cmd.def_.typeName)
+            lock = table_lock(ctx, table)
+            if ctx.rewritten(table):
+                what = f"rewrote {table} and rebuilt its indexes"
+            elif ctx.scanned(table):
+                what = f"scanned all of {table}"
+            else:
+                if new_type.lower() in ("timestamptz", "timestamp with time zone"):
+                    yield self.finding(
+                        ctx, f"ALTER COLUMN {column} TYPE {new_type} on {table} did not rewrite on the shadow, "
+                             f"whose TimeZone is UTC; from timestamp without time zone PostgreSQL rewrites "
+                             f"the table when the session TimeZone is not UTC. Run it with "
+                             f"SET LOCAL TimeZone = 'UTC' if the stored values are UTC.",
+                        table=table, severity="warning",
+                        fix=lines(LOCK_TIMEOUT, execute("SET LOCAL TimeZone = 'UTC'"), execute(ctx.sql)))
+                continue  # binary-coercible: catalog only
+            yield self.finding(
+                ctx, f"ALTER COLUMN {column} TYPE {new_type} {what} under {lock}: reads and writes on "
+                     f"{table} wait for all of it.", table=table,
+                fix=expand_contract(table, column, new_type))

@@ -1,0 +1,47 @@
+from pglast import ast
+
+from ._common import TABLE_KINDS, failed, is_version_table, names_of
+from .base import PG_DOCS, Rule, register
+from .render import LOCK_TIMEOUT, lines, q, execute
+
+
+@register
+class DropTable(Rule):
+    id = "drop-table"
+    title = "DROP TABLE of an existing table"
+    severity = "error"
+    docs = PG_DOCS + "sql-droptable.html"
+    rationale = (
+        "DROP TABLE destroys the data and breaks any running code that still uses the table. It takes "
+        "ACCESS EXCLUSIVE on the table and also on every table it references by FOREIGN KEY (to remove "
+        "the FK triggers), so queries on those tables wait too. Stop using the table first, drop its "
+        "foreign keys one by one with lock_timeout, then drop it in a later release."
+    )
+    bad_example = 'op.drop_table("legacy_orders")'
+    good_example = lines(
+        "# after a release that no longer uses legacy_orders, drop its FKs first (lock_timeout + retry):",
+        LOCK_TIMEOUT,
+        'op.drop_constraint("legacy_orders_customer_id_fkey", "legacy_orders", type_="foreignkey")',
+        'op.drop_table("legacy_orders")  # alembic-guard: ignore[drop-table] unused since release 42')
+
+    def check(self, ctx):
+        node = ctx.node
+        if failed(ctx) or not isinstance(node, ast.DropStmt) or node.removeType.name != "OBJECT_TABLE":
+            return
+        dropped = [names_of(o) for o in node.objects or ()]
+        for table in dropped:
+            if not ctx.preexisting(table):
+                continue
+            others = sorted({lk.relation for lk in ctx.obs.new_locks
+                             if lk.kind in TABLE_KINDS and lk.preexisting and lk.mode == "ACCESS EXCLUSIVE"
+                             and lk.relation not in dropped and not is_version_table(lk.relation)})
+            also = f"; it also takes ACCESS EXCLUSIVE on {', '.join(others)} (referenced by its foreign keys)" \
+                if others else ""
+            fix = lines(
+                f"# 1. deploy code that no longer uses {table}",
+                "# 2. drop its foreign keys one by one, each with lock_timeout (and retry)",
+                LOCK_TIMEOUT,
+                execute(f"DROP TABLE {q(table)}") + f"  # alembic-guard: ignore[drop-table] <why it is unused>")
+            yield self.finding(
+                ctx, f"DROP TABLE {table} destroys its data and breaks code still using it{also}.",
+                table=table, fix=fix)

@@ -1,0 +1,51 @@
+from ._common import TABLE_KINDS, failed, is_version_table
+from .base import PG_DOCS, Rule, register
+from .render import LOCK_TIMEOUT, lines
+
+
+def _unprotected(st, preexisting) -> list:
+    o = st.observation
+    if o.lock_timeout_ms:
+        return []
+    return [lk for lk in o.new_locks
+            if lk.dangerous and lk.preexisting and lk.kind in TABLE_KINDS and not is_version_table(lk.relation)]
+
+
+@register
+class LockWithoutTimeout(Rule):
+    id = "lock-without-timeout"
+    title = "Write-blocking lock on an existing table without lock_timeout"
+    severity = "warning"
+    docs = PG_DOCS + "runtime-config-client.html#GUC-LOCK-TIMEOUT"
+    rationale = (
+        "Even an instant DDL statement (ADD COLUMN with a constant default, CREATE TRIGGER, SET DEFAULT) "
+        "must first get its lock. While it waits behind one long-running query, every later query that "
+        "conflicts with it queues behind it: a 3 ms ADD COLUMN waiting for a 5 s report holds up "
+        "plain SELECTs for 5 s. SET LOCAL lock_timeout (1-2 s) makes the migration give up instead of "
+        "stalling traffic; retry it with backoff."
+    )
+    bad_example = 'op.add_column("customers", sa.Column("country", sa.String(2), server_default="NL"))'
+    good_example = lines(
+        LOCK_TIMEOUT,
+        'op.add_column("customers", sa.Column("country", sa.String(2), server_default="NL"))',
+        "# and retry the revision with backoff when it fails with SQLSTATE 55P03 (lock_not_available)")
+
+    def check(self, ctx):
+        if failed(ctx):
+            return
+        locks = _unprotected(ctx.statement, ctx.revision.preexisting)
+        if not locks:
+            return
+        earlier = {lk.relation for st in ctx.previous for lk in _unprotected(st, ctx.revision.preexisting)}
+        seen = set()
+        for lk in locks:
+            if lk.relation in earlier or lk.relation in seen:
+                continue
+            seen.add(lk.relation)
+            fix = lines(LOCK_TIMEOUT + "  # first statement of upgrade()" if ctx.statement.in_transaction
+                        else "op.execute(\"SET lock_timeout = '2s'\")  # autocommit: per session",
+                        "# … this statement …",
+                        "# retry the migration with backoff on SQLSTATE 55P03 (lock_not_available)")
+            yield self.finding(
+                ctx, f"takes {lk.mode} on {lk.relation} with no lock_timeout: while it waits for the lock, "
+                     f"every later query on {lk.relation} queues behind it.", table=lk.relation, fix=fix)

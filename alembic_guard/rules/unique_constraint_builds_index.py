@@ -1,0 +1,76 @@
+from ._common import column_constraints, failed, table_commands, table_lock
+from .base import PG_DOCS, Rule, register
+from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, not_null_via_check, q, table_args
+
+
+def unique_fix(table: str, name: str, cols: list[str], primary: bool) -> str:
+    index = name
+    steps = []
+    if primary:
+        steps.append("# make the columns NOT NULL first, through validated CHECKs (no scan under the lock):")
+        steps.extend(not_null_via_check(table, c) for c in cols)
+    steps.append(autocommit_block(
+        f"op.create_index({index!r}, {table_args(table)}, {cols!r}, unique=True,\n"
+        f"                postgresql_concurrently=True, if_not_exists=True)"))
+    kind = "PRIMARY KEY" if primary else "UNIQUE"
+    steps += [LOCK_TIMEOUT,
+              execute(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {kind} USING INDEX {q(index)}")]
+    op_name = "add_primary_key_using_index" if primary else "add_unique_constraint_using_index"
+    steps.append(f"# or in one call (alembic_guard.ops): op.{op_name}({name!r}, {table!r}, {cols!r})")
+    return lines(*steps)
+
+
+@register
+class UniqueConstraintBuildsIndex(Rule):
+    id = "unique-constraint-builds-index"
+    title = "UNIQUE or PRIMARY KEY constraint that builds its index under the table lock"
+    severity = "error"
+    docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT-USING-INDEX"
+    rationale = (
+        "ADD CONSTRAINT … UNIQUE / PRIMARY KEY (and ADD COLUMN … UNIQUE / PRIMARY KEY) builds the unique "
+        "index while holding ACCESS EXCLUSIVE on the table: every query waits for the whole build. "
+        "Build the index with CREATE UNIQUE INDEX CONCURRENTLY first (SHARE UPDATE EXCLUSIVE), then "
+        "attach it with ADD CONSTRAINT … USING INDEX, which only updates the catalog. For a PRIMARY KEY "
+        "the columns must already be NOT NULL, otherwise USING INDEX silently scans the table to set it."
+    )
+    bad_example = 'op.create_unique_constraint("uq_products_sku", "products", ["sku"])'
+    good_example = unique_fix("products", "uq_products_sku", ["sku"], primary=False)
+
+    def check(self, ctx):
+        if failed(ctx):
+            return
+        for table, cmd in table_commands(ctx, "AT_AddConstraint", "AT_AddColumn"):
+            if not ctx.preexisting(table):
+                continue
+            if cmd.subtype.name == "AT_AddConstraint":
+                items = [(None, cmd.def_)]
+            else:
+                items = [(cmd.def_.colname, c) for k, c in column_constraints(cmd.def_) if k in ("UNIQUE", "PRIMARY")]
+            for column, con in items:
+                kind = con.contype.name.replace("CONSTR_", "")
+                if kind not in ("UNIQUE", "PRIMARY"):
+                    continue
+                primary = kind == "PRIMARY"
+                label = "PRIMARY KEY" if primary else "UNIQUE"
+                cols = [s.sval for s in con.keys or ()] or ([column] if column else [])
+                base = table.split(".")[-1]
+                name = con.conname or (f"{base}_pkey" if primary else f"{base}_{'_'.join(cols)}_key")
+                lock = table_lock(ctx, table)
+                if con.indexname:
+                    # USING INDEX is catalog-only, unless PRIMARY KEY has to SET NOT NULL (a scan).
+                    if primary and ctx.scanned(table):
+                        yield self.finding(
+                            ctx, f"ADD PRIMARY KEY {name} USING INDEX {con.indexname} scans all of {table} "
+                                 f"under {lock} to make its columns NOT NULL: reads and writes wait.",
+                            table=table, fix=lines(*(not_null_via_check(table, c) for c in cols or ["<column>"]),
+                                                   LOCK_TIMEOUT, execute(ctx.sql)))
+                    continue
+                what = f"{label} {name} ({', '.join(cols)})"
+                if column:
+                    what += f" declared inline with ADD COLUMN {column}"
+                fix = unique_fix(table, name, cols, primary)
+                if column:
+                    fix = lines(f"# add the column {column} without {label} first, then:", fix)
+                yield self.finding(
+                    ctx, f"{what} builds its unique index on existing table {table} under {lock}: every query "
+                         f"on {table} waits for the whole index build.", table=table, fix=fix)

@@ -1,0 +1,40 @@
+from pglast import ast
+
+from ..sql import range_name
+from .base import PG_DOCS, Rule, register
+
+
+@register
+class VacuumFullOrCluster(Rule):
+    id = "vacuum-full-or-cluster"
+    title = "VACUUM FULL or CLUSTER in a migration"
+    severity = "error"
+    docs = PG_DOCS + "sql-vacuum.html"
+    rationale = (
+        "VACUUM FULL and CLUSTER rewrite the whole table and all its indexes under ACCESS EXCLUSIVE: "
+        "every query, SELECT included, waits for the full copy. Use pg_repack or pg_squeeze, which "
+        "rebuild online, and leave plain VACUUM / ANALYZE (SHARE UPDATE EXCLUSIVE) to autovacuum."
+    )
+    bad_example = 'with op.get_context().autocommit_block():\n    op.execute("VACUUM FULL orders")'
+    good_example = "# pg_repack --table=orders (online rebuild, outside the migration)"
+
+    def check(self, ctx):
+        node = ctx.node
+        if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:
+            if not any(getattr(o, "defname", "") == "full" for o in node.options or ()):
+                return
+            what = "VACUUM FULL"
+            tables = [range_name(r.relation) for r in node.rels or () if getattr(r, "relation", None)]
+        elif isinstance(node, ast.ClusterStmt):
+            what = "CLUSTER"
+            tables = [range_name(node.relation)] if node.relation else []
+        else:
+            return
+        if tables and not any(ctx.preexisting(t) for t in tables):
+            return
+        target = ", ".join(tables) if tables else "every table of the database"
+        first = tables[0] if tables else None
+        yield self.finding(
+            ctx, f"{what} rewrites {target} and its indexes under ACCESS EXCLUSIVE: every query waits for the "
+                 f"whole copy.", table=first,
+            fix=f"# pg_repack --table={first or '<table>'}  (online rebuild, outside the migration)")

@@ -1,0 +1,46 @@
+from ._common import failed, held_from_before, table_commands, where
+from .base import PG_DOCS, Rule, register
+from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, q
+
+
+@register
+class ValidateInSameTransaction(Rule):
+    id = "validate-in-same-transaction"
+    title = "VALIDATE CONSTRAINT in the transaction that still holds a write-blocking lock"
+    severity = "error"
+    docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DESC-VALIDATE-CONSTRAINT"
+    rationale = (
+        "ADD … NOT VALID followed by VALIDATE CONSTRAINT only helps when a COMMIT separates them: locks "
+        "are held until the end of the transaction, so a VALIDATE in the same transaction scans the "
+        "table while the ACCESS EXCLUSIVE (CHECK) or SHARE ROW EXCLUSIVE (FOREIGN KEY) lock taken by "
+        "the ADD is still held, exactly as if the constraint had been added without NOT VALID. Run "
+        "VALIDATE in op.get_context().autocommit_block() or in a later revision."
+    )
+    bad_example = lines(
+        'op.create_check_constraint("ck_products_price_positive", "products", "price_cents > 0",\n'
+        '                           postgresql_not_valid=True)',
+        'op.execute("ALTER TABLE products VALIDATE CONSTRAINT ck_products_price_positive")')
+    good_example = lines(
+        LOCK_TIMEOUT,
+        'op.create_check_constraint("ck_products_price_positive", "products", "price_cents > 0",\n'
+        '                           postgresql_not_valid=True)',
+        autocommit_block('op.execute("ALTER TABLE products VALIDATE CONSTRAINT ck_products_price_positive")'))
+
+    def check(self, ctx):
+        if failed(ctx):
+            return
+        for table, cmd in table_commands(ctx, "AT_ValidateConstraint"):
+            if not ctx.preexisting(table):
+                continue
+            held = held_from_before(ctx)
+            mine = [lk for lk in held if lk.relation == table]
+            held = mine + [lk for lk in held if lk.relation != table]
+            if not held:
+                continue
+            lk = held[0]
+            fix = autocommit_block(execute(f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(cmd.name)}"))
+            yield self.finding(
+                ctx, f"VALIDATE CONSTRAINT {cmd.name} scans {table} while this transaction still holds "
+                     f"{lk.mode} on {lk.relation} (taken at {where(lk, ctx)}): NOT VALID gained nothing. "
+                     f"Commit first: validate in an autocommit block or a later revision.",
+                table=table, fix=fix)
