@@ -1,0 +1,171 @@
+"""Fixtures for the safe operations: a SQLAlchemy engine on the per-test database, a migration
+context that behaves like ``alembic upgrade`` (Alembic's transaction open around the ops), a
+statement recorder, and a builder for a real Alembic project on disk."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+
+import alembic_guard.ops  # noqa: F401  (registers op.create_index_concurrently & co.)
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def migration(engine):
+    """``with migration() as op:`` runs ops like a revision inside ``alembic upgrade``: Alembic's
+    transaction is open (``begin_transaction``) and committed at the end."""
+
+    @contextlib.contextmanager
+    def make(**opts) -> Iterator[Operations]:
+        with engine.connect() as connection:
+            ctx = MigrationContext.configure(connection, opts=opts)
+            with ctx.begin_transaction():
+                yield Operations(ctx)
+
+    return make
+
+
+@pytest.fixture
+def recorder(engine):
+    """Statements the engine's connections execute, in order (all connections)."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def seq_scans(conn, table: str) -> int:
+    return conn.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relid = %s::regclass", [table]).fetchone()[0]
+
+
+INI = """\
+[alembic]
+script_location = %(here)s/migrations
+sqlalchemy.url = {url}
+"""
+
+ENV_PY = '''\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+import alembic_guard.ops  # the one line that enables op.create_index_concurrently & co.
+
+config = context.config
+per_migration = config.attributes.get("per_migration", False)
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True,
+                      transaction_per_migration=per_migration)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=per_migration)
+        with context.begin_transaction():
+            context.run_migrations()
+'''
+
+ENV_PY_EXTERNAL_TRANSACTION = '''\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+import alembic_guard.ops
+
+config = context.config
+connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                 prefix="sqlalchemy.", poolclass=pool.NullPool)
+with connectable.begin() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+REVISION = '''\
+"""{rev}"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+class Project:
+    def __init__(self, root: Path, url: str):
+        self.root = root
+        self.url = url
+        self.config = Config(str(root / "alembic.ini"))
+
+    def upgrade(self, target: str = "head", *, per_migration: bool = False) -> None:
+        self.config.attributes["per_migration"] = per_migration
+        command.upgrade(self.config, target)
+
+    def downgrade(self, target: str) -> None:
+        command.downgrade(self.config, target)
+
+    def offline(self, target: str = "head", *, per_migration: bool = False) -> str:
+        buf = io.StringIO()
+        cfg = Config(str(self.root / "alembic.ini"), output_buffer=buf)
+        cfg.attributes["per_migration"] = per_migration
+        command.upgrade(cfg, target, sql=True)
+        return buf.getvalue()
+
+
+@pytest.fixture
+def alembic_project(tmp_path, db_url):
+    """``alembic_project([(upgrade_body, downgrade_body), ...], env=ENV_PY)`` → Project: a real
+    Alembic project (alembic.ini, env.py importing alembic_guard.ops, versions r1 → r2 → …)."""
+
+    def make(revisions: list[tuple[str, str] | str], env: str = ENV_PY, pyproject: str | None = None) -> Project:
+        root = tmp_path / "project"
+        versions = root / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        (root / "alembic.ini").write_text(INI.format(url=db_url.replace("%", "%%")))
+        (root / "migrations" / "env.py").write_text(env)
+        (root / "migrations" / "script.py.mako").write_text("")
+        if pyproject is not None:
+            (root / "pyproject.toml").write_text(pyproject)
+        down = None
+        for i, item in enumerate(revisions, 1):
+            up, downgrade = (item, "pass") if isinstance(item, str) else item
+            rev = f"r{i}"
+            (versions / f"{rev}.py").write_text(REVISION.format(
+                rev=rev, down=down, upgrade=textwrap.indent(textwrap.dedent(up).strip(), "    "),
+                downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    ")))
+            down = rev
+        return Project(root, db_url)
+
+    return make
