@@ -153,7 +153,10 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
             else:
                 in_range = batch_size
             hi_params = {f"hi{i}": v for i, v in enumerate(upper or ())}
-            range_sql = lo_sql + (f" AND {key_sql} <= {_bound('hi', key_types)}" if upper is not None else "")
+            bounds = [lo_sql] if lower is not None else []
+            if upper is not None:
+                bounds.append(f"{key_sql} <= {_bound('hi', key_types)}")
+            range_sql = " AND ".join(bounds) or "true"
             params = {**lo_params, **hi_params}
             batch = BackfillBatch(table.sql, key_names, lower, upper, result.batches + 1, range_sql, params)
 

@@ -1,0 +1,153 @@
+"""op.backfill: keyset batches, one transaction each, idempotent, resumable after SIGKILL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from alembic_guard.errors import GuardError
+
+ORDERS = """
+CREATE TABLE orders (id int PRIMARY KEY, price int NOT NULL, qty int NOT NULL, total bigint,
+                     touched int NOT NULL DEFAULT 0);
+INSERT INTO orders (id, price, qty) SELECT g, g % 100, 1 + g % 7 FROM generate_series(1, {n}) g;
+"""
+
+
+def wrong_totals(conn) -> int:
+    return conn.execute("SELECT count(*) FROM orders WHERE total IS DISTINCT FROM price * qty").fetchone()[0]
+
+
+def test_backfill_batches_and_rerun_changes_nothing(conn, migration, recorder, caplog):
+    conn.execute(ORDERS.format(n=2500))
+    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    with migration() as op:
+        first = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000)
+        second = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000)
+    assert wrong_totals(conn) == 0
+    assert (first.rows_updated, first.rows_scanned, first.batches) == (2500, 2500, 3)
+    assert (second.rows_updated, second.rows_scanned) == (0, 2500)
+    updates = [s for s in recorder if s.startswith("UPDATE")]
+    assert updates[0] == ("UPDATE public.orders SET total = price * qty WHERE (id) <= "
+                          "(CAST(%(hi0)s AS integer)) AND ROW(total) IS DISTINCT FROM "
+                          "ROW(CAST((price * qty) AS bigint))")
+    # one transaction per batch
+    i = recorder.index(updates[0])
+    assert recorder[i - 1].startswith("BEGIN; SET LOCAL lock_timeout") and recorder[i + 1] == "COMMIT"
+    assert "backfill public.orders (total): 2500 rows updated, 2500 scanned in 3 batches" in caplog.text
+
+
+def test_backfill_where_composite_key_and_pause(conn, migration):
+    conn.execute("CREATE TABLE m (tenant int, id int, v int, PRIMARY KEY (tenant, id));"
+                 "INSERT INTO m SELECT t, g, NULL FROM generate_series(1, 3) t, generate_series(1, 70) g")
+    started = time.monotonic()
+    with migration() as op:
+        result = op.backfill("m", set={"v": "tenant * 1000 + id"}, where="tenant <> 2", batch_size=40, pause_ms=10)
+    assert time.monotonic() - started > 5 * 0.010
+    assert result.batches == 6 and result.rows_updated == 140
+    assert conn.execute("SELECT count(*) FROM m WHERE v IS DISTINCT FROM "
+                        "CASE WHEN tenant <> 2 THEN tenant * 1000 + id END").fetchone()[0] == 0
+
+
+def test_table_without_primary_key_is_named_in_the_error(conn, migration):
+    conn.execute("CREATE TABLE loose (a int)")
+    with pytest.raises(GuardError, match=r"public\.loose has no primary key"):
+        with migration() as op:
+            op.backfill("loose", set={"a": "1"})
+    conn.execute("CREATE UNIQUE INDEX ON loose (a); INSERT INTO loose SELECT generate_series(1, 10)")
+    conn.execute("ALTER TABLE loose ADD COLUMN b int")
+    with migration() as op:
+        assert op.backfill("loose", set={"b": "a * 2"}, key_columns=["a"]).rows_updated == 10
+
+
+def test_python_callback_variant(conn, migration):
+    conn.execute(ORDERS.format(n=300))
+
+    def compute(connection, batch):
+        rows = batch.select(connection, "price", "qty")
+        for key, price, qty in rows:
+            connection.execute(sa.text("UPDATE orders SET total = :t WHERE id = :id"), {"t": price * qty, "id": key})
+        return len(rows)
+
+    with migration() as op:
+        result = op.backfill("orders", callback=compute, batch_size=128)
+    assert result.rows_updated == 300 and result.batches == 3
+    assert wrong_totals(conn) == 0
+
+
+def test_statement_timeout_halves_the_batch(conn, migration, caplog):
+    conn.execute(ORDERS.format(n=120))
+    conn.execute("CREATE FUNCTION slow(int) RETURNS int LANGUAGE sql AS $$ SELECT pg_sleep(0.002); SELECT $1 $$")
+    caplog.set_level(logging.WARNING, logger="alembic_guard.ops")
+    with migration() as op:
+        result = op.backfill("orders", set={"total": "slow(price) * qty"}, batch_size=120, statement_timeout_ms=100)
+    assert wrong_totals(conn) == 0 and result.rows_updated == 120
+    assert "halving the batch size" in caplog.text
+
+
+def test_progress_bar_on_request(conn, migration, capsys):
+    conn.execute(ORDERS.format(n=200))
+    with migration() as op:
+        op.backfill("orders", set={"total": "price * qty"}, batch_size=50, progress=True)
+    err = capsys.readouterr().err
+    assert "backfill public.orders" in err and "rows/s" in err and "200/200" in err
+
+
+KILLABLE = textwrap.dedent("""
+    import sys
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    import alembic_guard.ops
+
+    engine = sa.create_engine(sys.argv[1], poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        ctx = MigrationContext.configure(connection)
+        with ctx.begin_transaction():
+            Operations(ctx).backfill("orders", set={"total": "price * qty", "touched": "touched + 1"},
+                                     where="total IS NULL", skip_unchanged=False, batch_size=50, pause_ms=15)
+    print("finished")
+""")
+
+
+def test_sigkill_mid_way_then_rerun_loses_and_doubles_nothing(conn, db_url, migration, dbname):
+    n = 4000
+    conn.execute(ORDERS.format(n=n))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, db_url], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT count(*) FROM orders WHERE total IS NOT NULL").fetchone()[0] < 600:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    # the server rolls back the batch in flight when it notices the dead client
+    deadline = time.monotonic() + 10
+    while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                       [dbname]).fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    done = conn.execute("SELECT count(*) FROM orders WHERE total IS NOT NULL").fetchone()[0]
+    assert 600 <= done < n
+    assert done % 50 == 0  # whole batches only
+    with migration() as op:
+        result = op.backfill("orders", set={"total": "price * qty", "touched": "touched + 1"},
+                             where="total IS NULL", skip_unchanged=False, batch_size=50)
+    assert result.rows_updated == n - done
+    assert wrong_totals(conn) == 0
+    assert conn.execute("SELECT min(touched), max(touched) FROM orders").fetchone() == (1, 1)  # each row once
