@@ -24,6 +24,23 @@ from alembic_guard.capture.runner import Runner
 from alembic_guard.judge import judge
 from alembic_guard.model import Finding, RevisionTrace
 
+# The standard schema of tests/rules (one row per table: empty tables show the same flags).
+SCHEMA = """
+CREATE TABLE parent (id int PRIMARY KEY, name text);
+CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(100), pid int, n numeric(10, 2), j json,
+                ts timestamp, note text);
+CREATE INDEX t_a ON t (a);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));
+CREATE TYPE mood AS ENUM ('ok', 'sad');
+"""
+SEED = """
+INSERT INTO parent VALUES (1, 'x');
+INSERT INTO t VALUES (1, 1, 'x', 1, 1.5, '{}', '2026-01-01 10:00', 'n');
+INSERT INTO child VALUES (1, 1);
+"""
+
+
+
 ENV_PY = '''\
 from alembic import context
 from sqlalchemy import engine_from_config, pool

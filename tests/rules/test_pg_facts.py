@@ -1,0 +1,226 @@
+"""Pin the FACTS.md rows the rules rely on, observed through the tracer on the real shadow server.
+
+The shadow's tables are (nearly) empty, so size-dependent facts come from the trace flags
+(relfilenode changed = rewrite, pg_stat_xact_user_tables.seq_scan grew = full scan), never from
+durations. The first tests show those flags do not depend on the table having rows.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import SCHEMA, SEED, describe
+
+
+def ex(sql: str) -> str:
+    return f"op.execute({sql!r})"
+
+
+def locks(rev, index=-1) -> dict[str, str]:
+    return {lk.relation: lk.mode for lk in rev.statements[index].observation.locks}
+
+
+def obs(rev, index=-1):
+    return rev.statements[index].observation
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["empty", "one-row"])
+def test_empty_tables_show_the_same_scan_flag(run, seeded):
+    rev = run(ex("ALTER TABLE t ALTER COLUMN a SET NOT NULL"), setup=SCHEMA + (SEED if seeded else ""))
+    assert obs(rev).seq_scans == ["t"], describe(rev)  # seq_scan counts a scan of an empty heap too
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["empty", "one-row"])
+def test_empty_tables_show_the_same_rewrite_flag(run, seeded):
+    rev = run(ex("ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"), setup=SCHEMA + (SEED if seeded else ""))
+    assert "t" in obs(rev).rewritten, describe(rev)  # relfilenode changes for an empty heap too
+
+
+@pytest.mark.parametrize("column, rewrites", [
+    ("c uuid DEFAULT gen_random_uuid()", True),
+    ("c timestamptz DEFAULT clock_timestamp()", True),
+    ("c float8 DEFAULT random()", True),
+    ("c int GENERATED ALWAYS AS (a * 2) STORED", True),
+    ("c bigserial", True),
+    ("c int GENERATED ALWAYS AS IDENTITY", True),
+    ("c int DEFAULT 0 NOT NULL", False),
+    ("c timestamptz DEFAULT now()", False),
+    ("c jsonb DEFAULT '{}'::jsonb NOT NULL", False),
+    ("c int GENERATED ALWAYS AS (a * 2) VIRTUAL", False),  # PostgreSQL 18
+    ("c int", False),
+])
+def test_add_column_rewrite(run, column, rewrites):
+    rev = run(ex(f"ALTER TABLE t ADD COLUMN {column}"))
+    o = obs(rev)
+    assert ("t" in o.rewritten) is rewrites, describe(rev)
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE"
+    if rewrites:
+        assert {"t_pkey", "t_a"} <= set(o.rewritten)  # indexes are rebuilt too
+
+
+def test_add_column_inline_check_scans_without_rewrite(run):
+    rev = run(ex("ALTER TABLE t ADD COLUMN c int CHECK (c > 0)"))
+    assert obs(rev).seq_scans == ["t"] and obs(rev).rewritten == [], describe(rev)
+
+
+def test_add_column_inline_references_does_not_scan(run):
+    # Surprise vs FACTS.md: the new column is all NULL, PostgreSQL skips the FK validation scan.
+    rev = run(ex("ALTER TABLE t ADD COLUMN c int REFERENCES parent (id)"))
+    assert obs(rev).seq_scans == [], describe(rev)
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE" and locks(rev)["parent"] == "SHARE ROW EXCLUSIVE"
+
+
+def test_set_not_null_scans_unless_a_validated_check_exists(run):
+    rev = run([ex("ALTER TABLE t ADD CONSTRAINT t_a_nn CHECK (a IS NOT NULL)"),
+               ex("ALTER TABLE t ALTER COLUMN a SET NOT NULL")], all_revisions=True)
+    first, second = rev
+    assert obs(first).seq_scans == ["t"]  # validating the CHECK scans
+    assert obs(second).seq_scans == [], describe(second)  # SET NOT NULL uses the validated CHECK
+    assert locks(second)["t"] == "ACCESS EXCLUSIVE"
+
+
+def test_set_not_null_with_a_not_valid_check_still_scans(run):
+    rev = run([ex("ALTER TABLE t ADD CONSTRAINT t_a_nn CHECK (a IS NOT NULL) NOT VALID"),
+               ex("ALTER TABLE t ALTER COLUMN a SET NOT NULL")])
+    assert obs(rev).seq_scans == ["t"], describe(rev)
+
+
+def test_pg18_not_null_not_valid_does_not_scan(run, shadow):
+    if shadow.version_num < 180000:
+        pytest.skip("ADD CONSTRAINT … NOT NULL … NOT VALID is PostgreSQL 18")
+    rev = run(ex("ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a NOT VALID"))
+    assert obs(rev).seq_scans == [], describe(rev)
+
+
+def test_add_foreign_key_takes_share_row_exclusive_on_both_tables_and_scans(run):
+    rev = run(ex("ALTER TABLE t ADD CONSTRAINT t_pid_fk FOREIGN KEY (pid) REFERENCES parent (id)"))
+    assert locks(rev)["t"] == "SHARE ROW EXCLUSIVE" and locks(rev)["parent"] == "SHARE ROW EXCLUSIVE"
+    assert "t" in obs(rev).seq_scans, describe(rev)
+
+
+def test_add_foreign_key_not_valid_does_not_scan_and_validate_takes_sue(run):
+    add, val = run([ex("ALTER TABLE t ADD CONSTRAINT t_pid_fk FOREIGN KEY (pid) REFERENCES parent (id) NOT VALID"),
+                    ex("ALTER TABLE t VALIDATE CONSTRAINT t_pid_fk")], all_revisions=True)  # its own transaction
+    assert obs(add).seq_scans == [], describe(add)
+    assert "t" in obs(val).seq_scans
+    assert locks(val)["t"] == "SHARE UPDATE EXCLUSIVE" and locks(val)["parent"] == "ROW SHARE", describe(val)
+
+
+def test_add_check_takes_access_exclusive_and_scans(run):
+    rev = run(ex("ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)"))
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE" and obs(rev).seq_scans == ["t"]
+
+
+def test_add_unique_builds_the_index_under_access_exclusive(run):
+    rev = run(ex("ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)"))
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE" and "t_a_key" in obs(rev).created
+    assert "t" in obs(rev).seq_scans
+
+
+@pytest.mark.parametrize("change, rewrites", [
+    ("a TYPE bigint", True),
+    ("b TYPE varchar(50)", True),
+    ("j TYPE jsonb", True),
+    ("b TYPE varchar(200)", False),
+    ("b TYPE text", False),
+    ("n TYPE numeric(12, 2)", False),
+    ("ts TYPE timestamptz", False),  # only because the shadow's TimeZone is UTC
+])
+def test_alter_column_type_rewrite(run, change, rewrites):
+    rev = run(ex(f"ALTER TABLE t ALTER COLUMN {change}"))
+    assert ("t" in obs(rev).rewritten) is rewrites, describe(rev)
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE"
+    if not rewrites:
+        assert obs(rev).seq_scans == []
+
+
+def test_shadow_timezone_is_utc(conn):
+    assert conn.execute("show timezone").fetchone()[0] in ("UTC", "Etc/UTC")
+
+
+def test_create_index_takes_share(run):
+    rev = run(ex("CREATE INDEX t_b ON t (b)"))
+    assert locks(rev)["t"] == "SHARE" and "t" in obs(rev).seq_scans
+
+
+@pytest.mark.parametrize("sql", ["CREATE INDEX CONCURRENTLY t_b ON t (b)", "DROP INDEX CONCURRENTLY t_a",
+                                 "REINDEX INDEX CONCURRENTLY t_a", "VACUUM FULL t"])
+def test_concurrently_in_a_transaction_fails_with_25001(run, sql):
+    rev = run(ex(sql), allow_error=True)
+    assert rev.error and obs(rev).sqlstate == "25001", describe(rev)
+    assert rev.statements[-1].in_transaction
+
+
+def test_concurrently_in_autocommit_block_runs_outside_the_transaction(run):
+    rev = run("with op.get_context().autocommit_block():\n    op.execute('CREATE INDEX CONCURRENTLY t_b ON t (b)')")
+    assert rev.statements[-1].in_transaction is False and obs(rev).error is None
+
+
+def test_drop_index_takes_access_exclusive_on_the_table(run):
+    rev = run(ex("DROP INDEX t_a"))
+    assert locks(rev)["t"] == "ACCESS EXCLUSIVE"
+
+
+def test_reindex_takes_share_on_table_and_access_exclusive_on_indexes(run):
+    rev = run(ex("REINDEX TABLE t"))
+    assert locks(rev)["t"] == "SHARE" and locks(rev)["t_a"] == "ACCESS EXCLUSIVE"
+    assert {"t_a", "t_pkey"} <= set(obs(rev).rewritten)
+
+
+PARTITIONS = """
+CREATE TABLE m (id int, k int) PARTITION BY RANGE (k);
+CREATE TABLE m_default PARTITION OF m DEFAULT;
+CREATE TABLE m_2 PARTITION OF m FOR VALUES FROM (100) TO (200);
+CREATE TABLE m_1 (id int, k int);
+INSERT INTO m_1 VALUES (1, 5);
+"""
+
+
+def test_attach_partition_scans_partition_and_default(run):
+    rev = run(ex("ALTER TABLE m ATTACH PARTITION m_1 FOR VALUES FROM (0) TO (100)"), setup=PARTITIONS)
+    assert set(obs(rev).seq_scans) == {"m_1", "m_default"}, describe(rev)
+    assert locks(rev)["m"] == "SHARE UPDATE EXCLUSIVE" and locks(rev)["m_1"] == "ACCESS EXCLUSIVE"
+
+
+def test_attach_partition_with_validated_check_skips_the_partition_scan(run):
+    rev = run(ex("ALTER TABLE m ATTACH PARTITION m_1 FOR VALUES FROM (0) TO (100)"), setup=PARTITIONS,
+              extra="ALTER TABLE m_1 ADD CONSTRAINT b CHECK (k IS NOT NULL AND k >= 0 AND k < 100);")
+    assert "m_1" not in obs(rev).seq_scans, describe(rev)
+
+
+def test_detach_partition_takes_access_exclusive_on_parent(run):
+    rev = run(ex("ALTER TABLE m DETACH PARTITION m_2"), setup=PARTITIONS)
+    assert locks(rev)["m"] == "ACCESS EXCLUSIVE"
+
+
+def test_alter_domain_add_constraint_takes_share_and_scans(run):
+    rev = run(ex("ALTER DOMAIN posint ADD CONSTRAINT posint_pos CHECK (VALUE > 0)"),
+              setup="CREATE DOMAIN posint AS int; CREATE TABLE d (id int, v posint); INSERT INTO d VALUES (1, 1);")
+    assert locks(rev)["d"] == "SHARE" and obs(rev).seq_scans == ["d"]
+
+
+@pytest.mark.parametrize("sql, relation", [
+    ("TRUNCATE t CASCADE", "t"),
+    ("ALTER TABLE t SET UNLOGGED", "t"),
+    ("CLUSTER t USING t_pkey", "t"),
+    ("REFRESH MATERIALIZED VIEW mv", "mv"),
+])
+def test_rewrites_under_access_exclusive(run, sql, relation):
+    rev = run(ex(sql), extra="CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;")
+    assert relation in obs(rev).rewritten and locks(rev)[relation] == "ACCESS EXCLUSIVE", describe(rev)
+
+
+def test_drop_table_locks_the_referenced_table(run):
+    rev = run(ex("DROP TABLE child"))
+    assert locks(rev)["parent"] == "ACCESS EXCLUSIVE", describe(rev)
+
+
+def test_create_trigger_takes_share_row_exclusive(run):
+    rev = run(ex("CREATE TRIGGER t_sru BEFORE UPDATE ON t FOR EACH ROW "
+                 "EXECUTE FUNCTION suppress_redundant_updates_trigger()"))
+    assert locks(rev)["t"] == "SHARE ROW EXCLUSIVE"
+
+
+def test_alter_type_add_value_locks_no_table(run):
+    rev = run(ex("ALTER TYPE mood ADD VALUE 'happy'"))
+    assert not [lk for lk in obs(rev).locks if lk.kind in ("r", "p")], describe(rev)
