@@ -110,5 +110,28 @@ def list_rules() -> None:
         click.echo(f"{rule.id:40} {rule.severity:8} {rule.title}")
 
 
+@main.command("fix")
+@click.argument("revisions", nargs=-1, required=True, metavar="REV...")
+@click.option("--write", is_flag=True, help="Write the rewritten files (default: print a unified diff).")
+@click.option("-c", "--config", "config_file", default="alembic.ini", show_default=True, help="Alembic config file.")
+@click.option("-n", "--name", "section", default="alembic", show_default=True, help="Section of the config file.")
+@click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE", help="Passed to env.py as context.get_x_argument().")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+@click.option("--lock-budget-ms", type=float, default=100.0, show_default=True,
+              help="Longest a SHARE-or-stronger lock on an existing table may be held in a rewrite (ms, on the shadow).")
+@click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None, help="Shadow provider.")
+@click.option("--shadow-url", metavar="URL", help="A PostgreSQL server to use as shadow.")
+@click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")
+def fix(revisions, write, config_file, section, x_args, fmt, lock_budget_ms, shadow, shadow_url, pg_version) -> None:
+    """Rewrite unsafe operations of revisions REV... into safe ones, proven on a shadow PostgreSQL.
+    Exit status: 0 all safe or fixed, 1 something stays unsafe (refused or rejected), 2 error."""
+    from .rewrite.cli import fix_command
+
+    signal.signal(signal.SIGTERM, _terminate)
+    fix_command(list(revisions), write=write, config_file=config_file, section=section, x_args=list(x_args),
+                fmt=fmt, lock_budget_ms=lock_budget_ms, shadow=None if shadow == "auto" else shadow,
+                shadow_url=shadow_url, pg_version=pg_version)
+
+
 if __name__ == "__main__":
     main()

@@ -67,7 +67,7 @@ class RevisionFix:
         if self.new_source is None or self.new_source == self.source:
             return ""
         return "".join(difflib.unified_diff(self.source.splitlines(True), self.new_source.splitlines(True),
-                                            f"a/{self.path}", f"b/{self.path}"))
+                                            f"a/{_rel(self.path)}", f"b/{_rel(self.path)}"))
 
 
 @dataclass
@@ -425,3 +425,10 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
             if fx.new_source is not None and fx.new_source != fx.source:
                 Path(fx.path).write_text(fx.new_source)
     return report
+
+
+def _rel(path: str) -> str:
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
