@@ -42,7 +42,7 @@ class AddColumnNotNullWithoutDefault(Rule):
             fix = lines(
                 "# either a non-volatile default (catalog only, no rewrite):",
                 LOCK_TIMEOUT,
-                add_column(table, col, tname, nullable=False, server_default="<constant>"),
+                add_column(table, col, tname, nullable=False, server_default_code="'<constant>'"),
                 "# or nullable first, then backfill and NOT NULL via a validated CHECK:",
                 add_column(table, col, tname),
                 batched_backfill(table, col, "<value>"),

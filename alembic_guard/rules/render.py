@@ -115,14 +115,16 @@ def sa_type(sql_type: str) -> str | None:
 
 
 def add_column(table: str, column: str, sql_type: str, *, nullable: bool = True,
-               server_default: str | None = None) -> str:
+               server_default: str | None = None, server_default_code: str | None = None) -> str:
     """``op.add_column(...)`` when the type maps to SQLAlchemy, else the equivalent ``op.execute``."""
     sa_t = sa_type(sql_type)
     if sa_t is None:
-        default = f" DEFAULT {server_default}" if server_default else ""
+        default = f" DEFAULT {server_default or server_default_code}" if server_default or server_default_code else ""
         nn = "" if nullable else " NOT NULL"
         return execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type}{default}{nn}")
     extra = ""
     if server_default:
         extra = f", server_default=sa.text({server_default!r})"
+    if server_default_code:
+        extra = f", server_default={server_default_code}"
     return f"op.add_column({table_args(table)}, sa.Column({column!r}, {sa_t}, nullable={nullable}{extra}))"

@@ -1,0 +1,251 @@
+"""Rules about columns, tables and data changes: an unsafe and a safe revision each, on the shadow."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import describe, findings, rules_fired
+
+AUTOCOMMIT = "with op.get_context().autocommit_block():\n    "
+TIMEOUT = 'op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
+
+
+def ex(sql: str) -> str:
+    return f"op.execute({sql!r})"
+
+
+# -- add-column-rewrites-table ------------------------------------------------------------------
+
+@pytest.mark.parametrize("column, cause", [
+    ("c uuid DEFAULT gen_random_uuid() NOT NULL", "DEFAULT gen_random_uuid() is volatile"),
+    ("c timestamptz DEFAULT clock_timestamp()", "DEFAULT clock_timestamp() is volatile"),
+    ("c float8 DEFAULT random()", "DEFAULT random() is volatile"),
+    ("c int GENERATED ALWAYS AS (a * 2) STORED", "GENERATED ALWAYS AS (…) STORED"),
+    ("c bigserial", "it is bigserial"),
+    ("c int GENERATED ALWAYS AS IDENTITY", "IDENTITY"),
+])
+def test_add_column_rewrites_table(run, column, cause):
+    rev = run(TIMEOUT + ex(f"ALTER TABLE t ADD COLUMN {column}"))
+    (f,) = findings(rev, "add-column-rewrites-table")
+    assert f.severity == "error" and f.table == "t" and cause in f.message, describe(rev)
+    assert "rewrote t" in f.message and "ACCESS EXCLUSIVE" in f.message
+    assert "nullable=True" in f.fix or "ADD COLUMN" in f.fix
+    assert "op.backfill('t'" in f.fix and "VALIDATE CONSTRAINT" in f.fix
+    assert rules_fired(rev, "error") == {"add-column-rewrites-table"}  # no generic rewrite-under-lock
+
+
+def test_add_column_rewrites_fix_keeps_the_volatile_default_for_new_rows(run):
+    rev = run('op.add_column("t", sa.Column("public_id", sa.Uuid, nullable=False, '
+              'server_default=sa.text("gen_random_uuid()")))')
+    (f,) = findings(rev, "add-column-rewrites-table")
+    assert "op.add_column('t', sa.Column('public_id', sa.Uuid(), nullable=True))" in f.fix
+    assert "server_default=sa.text('gen_random_uuid()')" in f.fix
+    assert "'public_id': 'gen_random_uuid()'" in f.fix
+
+
+@pytest.mark.parametrize("column", [
+    'sa.Column("c", sa.Integer, nullable=False, server_default="0")',
+    'sa.Column("c", sa.DateTime(timezone=True), server_default=sa.text("now()"))',
+    'sa.Column("c", sa.dialects.postgresql.JSONB, nullable=False, server_default=sa.text("\'{}\'::jsonb"))',
+    'sa.Column("c", sa.Text)',
+    'sa.Column("c", sa.Integer, sa.Computed("a * 2", persisted=False))',
+])
+def test_add_column_without_rewrite_is_safe(run, column):
+    rev = run(TIMEOUT + f'op.add_column("t", {column})')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+def test_add_column_volatile_default_on_new_table_is_safe(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True))\n'
+              + ex("ALTER TABLE fresh ADD COLUMN u uuid DEFAULT gen_random_uuid()"))
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+# -- add-column-not-null-without-default --------------------------------------------------------
+
+def test_add_column_not_null_without_default(run):
+    rev = run(TIMEOUT + 'op.add_column("parent", sa.Column("code", sa.String(10), nullable=False))', setup=
+              "CREATE TABLE parent (id int PRIMARY KEY)")  # empty: passes on the shadow, fails in production
+    (f,) = findings(rev, "add-column-not-null-without-default")
+    assert f.severity == "error" and "parent" in f.message and "code" in f.message, describe(rev)
+    assert "sa.String(10), nullable=False, server_default='<constant>')" in f.fix and "op.backfill('parent'" in f.fix
+
+
+def test_add_column_not_null_with_default_is_safe(run):
+    rev = run(TIMEOUT + 'op.add_column("t", sa.Column("code", sa.String(10), nullable=False, server_default="x"))')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+def test_add_column_not_null_on_new_table_is_safe(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True))\n'
+              'op.add_column("fresh", sa.Column("code", sa.String(10), nullable=False))')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+# -- alter-column-type-rewrites -----------------------------------------------------------------
+
+@pytest.mark.parametrize("column, new, existing", [
+    ("a", "sa.BigInteger", "sa.Integer"),
+    ("b", "sa.String(50)", "sa.String(100)"),
+    ("j", "sa.dialects.postgresql.JSONB", "sa.JSON"),
+])
+def test_alter_column_type_rewrites(run, column, new, existing):
+    rev = run(f'op.alter_column("t", "{column}", type_={new}, existing_type={existing}, '
+              f'postgresql_using="{column}::{"jsonb" if column == "j" else "bigint" if column == "a" else "varchar(50)"}")')
+    (f,) = findings(rev, "alter-column-type-rewrites")
+    assert f.severity == "error" and "rewrote t" in f.message and f"COLUMN {column} TYPE" in f.message, describe(rev)
+    assert "CREATE TRIGGER" in f.fix and "RENAME COLUMN" in f.fix and "postgresql_concurrently=True" in f.fix
+    assert rules_fired(rev, "error") == {"alter-column-type-rewrites"}
+
+
+@pytest.mark.parametrize("column, new, existing", [
+    ("b", "sa.String(200)", "sa.String(100)"),
+    ("b", "sa.Text()", "sa.String(100)"),
+    ("n", "sa.Numeric(12, 2)", "sa.Numeric(10, 2)"),
+])
+def test_binary_coercible_type_change_is_safe(run, column, new, existing):
+    rev = run(TIMEOUT + f'op.alter_column("t", "{column}", type_={new}, existing_type={existing})')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+def test_timestamp_to_timestamptz_is_a_warning(run):
+    rev = run(TIMEOUT + 'op.alter_column("t", "ts", type_=sa.DateTime(timezone=True), existing_type=sa.DateTime())')
+    (f,) = findings(rev, "alter-column-type-rewrites")
+    assert f.severity == "warning" and "TimeZone" in f.message and rev.verdict == "safe", describe(rev)
+
+
+# -- rename-column / rename-table -----------------------------------------------------------------
+
+def test_rename_column(run):
+    rev = run('op.alter_column("t", "note", new_column_name="remark")')
+    (f,) = findings(rev, "rename-column")
+    assert f.severity == "error" and "t.note TO remark" in f.message, describe(rev)
+    assert "op.add_column('t', sa.Column('remark'" in f.fix and "op.drop_column('t', 'note')" in f.fix
+
+
+def test_rename_table(run):
+    rev = run('op.rename_table("parent", "parents")')
+    (f,) = findings(rev, "rename-table")
+    assert f.severity == "error" and "parent TO parents" in f.message, describe(rev)
+    assert "op.rename_table('parent', 'parents')" in f.fix and "CREATE VIEW parent AS SELECT * FROM parents" in f.fix
+
+
+def test_renames_on_new_table_are_safe(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True), sa.Column("x", sa.Text))\n'
+              'op.alter_column("fresh", "x", new_column_name="y")\n'
+              'op.rename_table("fresh", "fresher")')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+# -- drop-column / drop-table / truncate ----------------------------------------------------------
+
+def test_drop_column(run):
+    rev = run(TIMEOUT + 'op.drop_column("t", "note")')
+    (f,) = findings(rev, "drop-column")
+    assert f.severity == "error" and "t.note" in f.message, describe(rev)
+    assert "op.drop_column('t', 'note')" in f.fix and "ignore[drop-column]" in f.fix
+
+
+def test_drop_column_suppressed_with_reason_is_safe(run):
+    rev = run(TIMEOUT + 'op.drop_column("t", "note")  # alembic-guard: ignore[drop-column] unused since v42')
+    assert rev.verdict == "safe", describe(rev)
+
+
+def test_drop_table_locks_referenced_tables(run):
+    rev = run(TIMEOUT + 'op.drop_table("child")')
+    (f,) = findings(rev, "drop-table")
+    assert f.severity == "error" and "DROP TABLE child" in f.message, describe(rev)
+    assert "ACCESS EXCLUSIVE on parent" in f.message
+
+
+def test_drop_new_table_and_column_are_safe(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True), sa.Column("x", sa.Text))\n'
+              'op.drop_column("fresh", "x")\n'
+              'op.drop_table("fresh")')
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+def test_truncate(run):
+    rev = run(ex("TRUNCATE t, parent CASCADE"))
+    (f,) = findings(rev, "truncate")
+    assert f.severity == "error" and "t, parent" in f.message and "CASCADE" in f.message, describe(rev)
+    assert rules_fired(rev, "error") == {"truncate"}  # the rewrite it causes is not reported twice
+
+
+def test_truncate_new_table_is_safe(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer))\n' + ex("TRUNCATE fresh"))
+    assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+# -- backfill-in-migration-transaction ----------------------------------------------------------
+
+def test_update_without_where_is_an_error(run):
+    rev = run(TIMEOUT + ex("UPDATE t SET note = 'x'"))
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "error" and "no WHERE" in f.message, describe(rev)
+    assert "op.backfill('t', set={'note': \"'x'\"}" in f.fix
+
+
+def test_update_after_access_exclusive_is_an_error(run):
+    rev = run(TIMEOUT + 'op.add_column("t", sa.Column("status", sa.Text))\n'
+              + ex("UPDATE t SET status = 'new' WHERE status IS NULL"))
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "error" and "ACCESS EXCLUSIVE on t" in f.message and "line" in f.message, describe(rev)
+    assert "where='status IS NULL'" in f.fix
+
+
+@pytest.mark.parametrize("sql", ["UPDATE t SET note = 'x' WHERE note IS NULL", "DELETE FROM t WHERE a < 0"])
+def test_update_with_where_is_a_warning(run, sql):
+    rev = run(TIMEOUT + ex(sql))
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "warning" and rev.verdict == "safe", describe(rev)
+
+
+def test_backfill_in_autocommit_block_is_safe(run):
+    rev = run(AUTOCOMMIT + ex("UPDATE t SET note = 'x' WHERE id BETWEEN 1 AND 1000"))
+    assert not rev.findings, describe(rev)
+
+
+# -- lock-without-timeout -------------------------------------------------------------------------
+
+def test_lock_without_timeout_is_a_warning_once_per_table(run):
+    rev = run('op.add_column("t", sa.Column("x", sa.Text))\n'
+              'op.add_column("t", sa.Column("y", sa.Text))\n'
+              'op.alter_column("t", "x", server_default="a")')
+    (f,) = findings(rev, "lock-without-timeout")
+    assert f.severity == "warning" and "ACCESS EXCLUSIVE on t" in f.message, describe(rev)
+    assert "SET LOCAL lock_timeout" in f.fix and rev.verdict == "safe"
+
+
+def test_create_trigger_without_timeout_is_a_warning(run):
+    rev = run(ex("CREATE TRIGGER t_sru BEFORE UPDATE ON t FOR EACH ROW "
+                 "EXECUTE FUNCTION suppress_redundant_updates_trigger()"))
+    (f,) = findings(rev, "lock-without-timeout")
+    assert "SHARE ROW EXCLUSIVE on t" in f.message and rev.verdict == "safe", describe(rev)
+
+
+def test_lock_with_timeout_is_clean(run):
+    rev = run(TIMEOUT + 'op.add_column("t", sa.Column("x", sa.Text))')
+    assert not rev.findings, describe(rev)
+
+
+def test_first_revision_does_not_report_the_version_table(run):
+    rev = run('op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True))', setup="")
+    assert not rev.findings, describe(rev)
+
+
+# -- never an error -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    'op.create_table("fresh", sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True))',
+    'op.add_column("t", sa.Column("x", sa.Text))',
+    'op.alter_column("t", "note", server_default="n")',
+    'op.alter_column("t", "a", server_default=None)',
+    'op.alter_column("child", "parent_id", nullable=True)',
+    ex("ALTER TYPE mood ADD VALUE 'happy'"),
+    'op.add_column("t", sa.Column("created", sa.DateTime(timezone=True), nullable=False, '
+    'server_default=sa.text("now()")))',
+])
+def test_never_an_error(run, body):
+    rev = run(body)
+    assert not findings(rev, severity="error") and rev.verdict == "safe", describe(rev)
