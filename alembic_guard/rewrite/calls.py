@@ -234,7 +234,7 @@ def _create_index(call: Call, facts: Facts) -> Outcome | None:
     code = op_call("create_index_concurrently", name, call.src("table_name"), call.src("columns"),
                    schema=call.src("schema"), unique=_drop_if_true(call.src("unique")), **extra)
     partitioned = facts.relkind(_qualified(table, schema)) == "p"
-    what = (f"CREATE INDEX {call.get('index_name')} on {table} → op.create_index_concurrently "
+    what = (f"CREATE INDEX {_unquote(name)} on {table} → op.create_index_concurrently "
             + ("(ON ONLY the parent, CONCURRENTLY per partition, ATTACH)" if partitioned else
                "(SHARE UPDATE EXCLUSIVE: writes go on; an INVALID leftover is rebuilt)"))
     return Outcome("create-index-concurrently", what, code=code)
@@ -252,7 +252,7 @@ def _drop_index(call: Call, facts: Facts) -> Outcome | None:
     code = op_call("drop_index_concurrently", call.src("index_name"), table_name=call.src("table_name"),
                    schema=call.src("schema"))
     return Outcome("drop-index-concurrently",
-                   f"DROP INDEX {call.get('index_name')} → op.drop_index_concurrently (no ACCESS EXCLUSIVE on "
+                   f"DROP INDEX {_unquote(call.src('index_name'))} → op.drop_index_concurrently (no ACCESS EXCLUSIVE on "
                    f"{table or 'the table'})", code=code)
 
 
@@ -280,9 +280,14 @@ def _create_foreign_key(call: Call, facts: Facts) -> Outcome | None:
                    "transaction (SHARE UPDATE EXCLUSIVE)", code=code)
 
 
-def _unquote(src: str) -> str:
-    value = _literal(src)
-    return value if isinstance(value, str) else src
+def _unquote(src: str | None) -> str:
+    """The string a literal source stands for; other expressions (``op.f("ix")``) as written."""
+    value = _literal(src) if src else None
+    if isinstance(value, str):
+        return value
+    if src and src.startswith("op.f("):
+        return _unquote(src[len("op.f("):-1])
+    return src or "?"
 
 
 def _create_check(call: Call, facts: Facts) -> Outcome | None:
