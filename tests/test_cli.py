@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -82,8 +83,7 @@ def test_unreachable_shadow_url_is_exit_2(tmp_path):
 
 def test_interrupt_leaves_no_server_and_no_temp_dir(tmp_path):
     ini = make_project(tmp_path / "proj", [("r1", 'op.execute("SELECT pg_sleep(30)")')])
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(dir="/tmp"))  # short: unix socket paths are limited to 107 bytes
     env = dict(os.environ, TMPDIR=str(tmp))
     if test_provider():
         env["ALEMBIC_GUARD_SHADOW"] = test_provider()
@@ -99,3 +99,13 @@ def test_interrupt_leaves_no_server_and_no_temp_dir(tmp_path):
     assert list(tmp.iterdir()) == []
     ps = subprocess.run(["pgrep", "-f", str(tmp)], capture_output=True, text=True).stdout.strip()
     assert ps == ""
+    tmp.rmdir()
+
+
+def test_long_tmpdir_still_gets_a_socket(tmp_path):
+    ini = make_project(tmp_path / "proj", [("r1", "pass")])
+    long_tmp = tmp_path / ("x" * 80)
+    long_tmp.mkdir()
+    r = run_cli("check", "-c", str(ini), env={"TMPDIR": str(long_tmp)})
+    assert r.returncode == 0, r.stderr
+    assert list(long_tmp.iterdir()) == []

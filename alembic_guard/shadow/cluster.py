@@ -1,10 +1,11 @@
 """Start a throwaway PostgreSQL cluster from a directory of server binaries.
 
-A cluster is created once per binary directory with ``initdb`` and kept as a *template data
-directory* in the cache (``$ALEMBIC_GUARD_CACHE``, else ``$XDG_CACHE_HOME/alembic-guard``, else
-``~/.cache/alembic-guard``). Each run copies the template into a private temp dir (~0.1 s for 40 MB)
-and starts ``postgres`` on it with ``fsync=off``, ``listen_addresses=''`` and a unix socket in another
-private temp dir, so concurrent runs never share a server. Warm start: ~0.2 s. Stopping signals the
+A cluster is created once per binary directory with ``initdb`` and kept as a data directory in the
+cache (``$ALEMBIC_GUARD_CACHE``, else ``$XDG_CACHE_HOME/alembic-guard``, else
+``~/.cache/alembic-guard``). A run that gets the cache's lock (``flock``) starts ``postgres`` on it in
+place (warm start ~0.1 s; scratch databases a killed run left behind are dropped); a concurrent run
+copies it into a private temp dir first (~0.1-1 s for 40 MB). Either way the server runs with
+``fsync=off``, ``listen_addresses=''`` and a unix socket in a private temp dir. Stopping signals the
 postmaster (SIGINT = fast shutdown, see "Shutting Down the Server" in the PostgreSQL docs), waits, and
 removes both temp dirs. The postmaster also gets SIGINT if our process dies (``PR_SET_PDEATHSIG``).
 """
@@ -59,8 +60,8 @@ def _template_dir(bindir: Path) -> Path:
 
 
 def cached_template(bindir: Path) -> Path | None:
-    """The template data dir for ``bindir`` if one is cached and complete."""
-    template = _template_dir(bindir) / "data"
+    """The pristine (never started) template data dir for ``bindir`` if cached and complete."""
+    template = _template_dir(bindir) / "template"
     return template if (template / "PG_VERSION").exists() else None
 
 
@@ -96,13 +97,13 @@ def ensure_template(bindir: Path) -> Path:
         ], f"initdb ({bindir})")
         (home / "bindir.txt").write_text(str(bindir.resolve()))
         try:
-            os.rename(work / "data", home / "data")
+            os.rename(work / "data", home / "template")
         except OSError:
             if not cached_template(bindir):  # lost a race only if the winner is complete
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return home / "data"
+    return home / "template"
 
 
 def cached_bindirs() -> list[Path]:
@@ -112,7 +113,7 @@ def cached_bindirs() -> list[Path]:
     if root.is_dir():
         for home in sorted(root.iterdir()):
             txt = home / "bindir.txt"
-            if txt.exists() and (home / "data" / "PG_VERSION").exists():
+            if txt.exists() and (home / "template" / "PG_VERSION").exists():
                 bindir = Path(txt.read_text().strip())
                 if (bindir / "postgres").exists():
                     found.append(bindir)
@@ -126,14 +127,19 @@ def start_cluster(bindir: Path, provider: str) -> ShadowServer:
     Raises GuardError (with the server log's tail) if it does not come up within 60 s.
     """
     template = ensure_template(bindir)
-    run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-"))
+    run_dir = _socket_dir()
     proc: subprocess.Popen | None = None
+    lock_fd = _try_lock(template.parent / "lock")
     try:
-        data = run_dir / "data"
-        shutil.copytree(template, data, symlinks=True)
-        for stale in ("postmaster.pid", "postmaster.opts"):
-            with contextlib.suppress(FileNotFoundError):
-                (data / stale).unlink()
+        if lock_fd is not None:  # ours alone: the warm cluster, created from the template once
+            data = template.parent / "data"
+            if not (data / "PG_VERSION").exists():
+                shutil.rmtree(data, ignore_errors=True)
+                shutil.copytree(template, data, symlinks=True)
+                privileges.hand_over(data)
+        else:  # another run uses the warm cluster: a private copy of the pristine template
+            data = run_dir / "data"
+            shutil.copytree(template, data, symlinks=True)
         os.chmod(data, 0o700)
         privileges.hand_over(run_dir)
         log = open(run_dir / "server.log", "wb")
@@ -148,13 +154,18 @@ def start_cluster(bindir: Path, provider: str) -> ShadowServer:
                                 preexec_fn=_set_pdeathsig, start_new_session=True)
         log.close()
         _wait_ready(proc, run_dir)
+        if lock_fd is not None:
+            _drop_leftovers(run_dir)
+    except (OSError, shutil.Error) as exc:
+        _stop(proc, run_dir, lock_fd)
+        raise GuardError(f"could not start the shadow PostgreSQL from {bindir}: {exc}") from exc
     except BaseException:
-        _stop(proc, run_dir)
+        _stop(proc, run_dir, lock_fd)
         raise
     version = server_version(bindir)
     server = ShadowServer(provider=provider, host=str(run_dir), port=5432, user=SUPERUSER,
                           description=f"{version} from {bindir}", pid=proc.pid)
-    server._stop = lambda: _stop(proc, run_dir)
+    server._stop = lambda: _stop(proc, run_dir, lock_fd)
     return server
 
 
@@ -178,8 +189,41 @@ def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
         time.sleep(0.01)
 
 
-def _stop(proc: subprocess.Popen | None, run_dir: Path) -> None:
-    """Fast shutdown, then immediate, then kill; always remove ``run_dir``."""
+def _socket_dir() -> Path:
+    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-"))
+    if len(str(run_dir)) + len("/.s.PGSQL.5432") > 100 and os.path.isdir("/tmp"):
+        run_dir.rmdir()
+        run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-", dir="/tmp"))
+    return run_dir
+
+
+def _try_lock(path: Path) -> int | None:
+    """An exclusive, non-blocking flock on ``path``; None when another run holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _drop_leftovers(run_dir: Path) -> None:
+    """Drop scratch databases (``ag_*``) that a killed run left in the cached cluster."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=str(run_dir), port=5432, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
+        for (name,) in conn.execute("select datname from pg_database where datname like 'ag\\_%'").fetchall():
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _stop(proc: subprocess.Popen | None, run_dir: Path, lock_fd: int | None = None) -> None:
+    """Fast shutdown, then immediate, then kill; always remove ``run_dir`` and release the cache lock."""
     try:
         if proc is not None and proc.poll() is None:
             for sig, wait in ((signal.SIGINT, 10), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
@@ -192,3 +236,5 @@ def _stop(proc: subprocess.Popen | None, run_dir: Path) -> None:
                     continue
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+        if lock_fd is not None:
+            os.close(lock_fd)
