@@ -3,14 +3,14 @@ from pglast import ast
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, lines, table_args
+from .render import LOCK_TIMEOUT, execute, lines, q, table_args
 
 
 def rename_plan(table: str, old: str, new: str) -> str:
     return lines(
         "# expand: add the new column and keep both in sync (trigger), backfill in batches",
         LOCK_TIMEOUT,
-        f"op.add_column({table_args(table)}, sa.Column({new!r}, <same type>, nullable=True))",
+        execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(new)} <type of {old}>"),
         f"# deploy code that reads {new!r} and writes both columns; backfill {new!r} from {old!r}",
         f"# contract (a later revision, after no running code uses {old!r}):",
         f"op.drop_column({table_args(table)}, {old!r})",

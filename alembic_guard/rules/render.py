@@ -81,6 +81,7 @@ def not_null_via_check(table: str, column: str, *, pg_version: int = 0) -> str:
             execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(ck)}"),
         ),
         "# uses the validated CHECK instead of scanning (PostgreSQL >= 12)",
+        LOCK_TIMEOUT,
         f"op.alter_column({table_args(table)}, {column!r}, nullable=False)",
         f"op.drop_constraint({ck!r}, {table_args(table)}, type_=\"check\")",
         f"# or in one call (alembic_guard.ops): op.set_not_null_safely({table_args(table)}, {column!r})",

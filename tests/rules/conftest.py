@@ -17,8 +17,11 @@ def run(shadow, dbname, tmp_path):
         single = isinstance(bodies, str)
         revs = run_revisions(shadow, dbname, tmp_path, [bodies] if single else list(bodies),
                              setup=(SCHEMA + SEED if setup is None else setup) + extra)
-        if not allow_error:
-            for r in revs:
+        for r in revs:
+            if not allow_error:
                 assert r.error is None, r.error
+            for f in r.findings:
+                if f.fix:  # every safe alternative is valid Python (placeholders only inside strings)
+                    compile(f.fix, f"{f.rule} fix", "exec")
         return revs if all_revisions else revs[-1]
     return _run
