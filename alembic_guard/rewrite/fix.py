@@ -25,11 +25,11 @@ from ..capture.project import Project, load_project
 from ..capture.runner import Runner
 from ..errors import GuardError
 from ..judge import judge
-from ..model import DANGEROUS_MODES, RevisionTrace, Statement
+from ..model import RevisionTrace, Statement
 from ..shadow import ShadowServer, obtain_shadow, scratch_database
 from . import plans
 from .calls import OPS_IMPORT, Call, Facts, Outcome, call_from_cst, rewrite_call
-from .proof import TABLE_KINDS, LockBudget, Proof, project_copy, prove
+from .proof import TABLE_KINDS, LockBudget, Proof, dangerous, project_copy, prove
 
 HEADER = "# alembic-guard:"
 
@@ -84,7 +84,7 @@ def evidence(rev: RevisionTrace, st: Statement, budget: LockBudget) -> list[str]
     """What the trace says is dangerous about ``st`` (empty: nothing)."""
     out = []
     for lk in st.observation.new_locks:
-        if lk.kind not in TABLE_KINDS or not lk.preexisting or lk.mode not in DANGEROUS_MODES:
+        if not lk.preexisting or not dangerous(lk):
             continue
         under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
         if any(lk.relation in s.observation.rewritten for s in under):
@@ -389,11 +389,12 @@ def fix_revision(project: Project, server: ShadowServer, rev: RevisionTrace, sha
 
 def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic", x_args: list[str] | None = None,
             shadow: str | None = None, shadow_url: str | None = None, pg_version: int | None = None,
-            budget: LockBudget = LockBudget(), write: bool = False) -> FixReport:
+            budget: LockBudget = LockBudget(), write: bool = False, server: ShadowServer | None = None) -> FixReport:
     """Fix ``revisions`` (ids, prefixes, ``head``) of the project at ``config_file``.
 
-    With ``write`` the rewritten files are written in place. Raises GuardError for a bad project,
-    an unknown revision, or no shadow."""
+    With ``write`` the rewritten files are written in place. ``server``: a running shadow to use
+    (default: obtain one from the provider chain). Raises GuardError for a bad project, an unknown
+    revision, or no shadow."""
     project = load_project(config_file, section, x_args)
     wanted = []
     for r in revisions:
@@ -405,7 +406,9 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
             raise GuardError(f"unknown revision {r!r}", path=config_file)
         wanted.append(sc.revision)
     report = FixReport(budget=budget)
-    with obtain_shadow(shadow, shadow_url, pg_version) as server:
+    import contextlib
+
+    with (contextlib.nullcontext(server) if server else obtain_shadow(shadow, shadow_url, pg_version)) as server:
         report.server_version, report.provider = server.version, server.provider
         with scratch_database(server) as dbname:
             traces = Runner(project, server, dbname).run()

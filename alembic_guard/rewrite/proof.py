@@ -75,6 +75,15 @@ class Proof:
         return out
 
 
+def dangerous(lock) -> bool:
+    """SHARE or stronger (model.DANGEROUS_MODES) on a table-like relation. EXCLUSIVE on a
+    materialized view is not: it blocks only writes, and a matview has no writer but REFRESH
+    (REFRESH … CONCURRENTLY takes exactly that lock so that readers go on)."""
+    if lock.kind not in TABLE_KINDS or lock.mode not in DANGEROUS_MODES:
+        return False
+    return not (lock.kind == "m" and lock.mode == "EXCLUSIVE")
+
+
 def describe_locks(rev: RevisionTrace, dangerous_only: bool = True) -> list[str]:
     """One line per lock a revision took on a pre-existing table, e.g.
     ``SHARE on orders, held 1.2 ms over 1 statement(s) (scan)``."""
@@ -83,7 +92,7 @@ def describe_locks(rev: RevisionTrace, dangerous_only: bool = True) -> list[str]
         for lk in st.observation.new_locks:
             if lk.kind not in TABLE_KINDS or not lk.preexisting:
                 continue
-            if dangerous_only and lk.mode not in DANGEROUS_MODES:
+            if dangerous_only and not dangerous(lk):
                 continue
             under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
             extra = []
@@ -102,7 +111,7 @@ def lock_problems(rev: RevisionTrace, budget: LockBudget) -> list[str]:
     problems = []
     for st in rev.statements:
         for lk in st.observation.new_locks:
-            if lk.kind not in TABLE_KINDS or not lk.preexisting or lk.mode not in DANGEROUS_MODES:
+            if not lk.preexisting or not dangerous(lk):
                 continue
             under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
             if lk.held_ms > budget.max_held_ms:
