@@ -189,7 +189,20 @@ class RevisionTrace:
             "error": self.error or self.skipped,
             "statements": [s.to_json() for s in self.statements],
             "findings": [f.to_json() for f in self.findings],
+            "locks_held": self.locks_held(),
         }
+
+    def locks_held(self) -> list[dict[str, Any]]:
+        """Write-blocking locks this revision took on pre-existing tables and how long each was held
+        (``held_ms``: sum of the durations of the statements it was held across, on the shadow)."""
+        out = []
+        for st in self.statements:
+            for lk in st.observation.new_locks:
+                if lk.dangerous and lk.preexisting and lk.kind not in ("i", "I"):
+                    out.append({"relation": lk.relation, "mode": lk.mode, "line": st.line,
+                                "statement": st.index, "held_ms": round(lk.held_ms, 3),
+                                "held_statements": lk.held_statements})
+        return out
 
 
 @dataclass

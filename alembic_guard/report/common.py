@@ -36,12 +36,6 @@ def shadow_line(report: Report) -> str:
 
 
 def lock_summary(rev: RevisionTrace) -> list[str]:
-    """Dangerous locks on pre-existing relations, with how long (ms) and over how many statements."""
-    out, seen = [], set()
-    for st in rev.statements:
-        for lk in st.observation.new_locks:
-            if lk.dangerous and lk.preexisting and not lk.kind in ("i", "I") and (lk.relation, lk.mode) not in seen:
-                seen.add((lk.relation, lk.mode))
-                out.append(f"{lk.mode} on {lk.relation} from line {st.line}, held {lk.held_ms:.1f} ms "
-                           f"over {lk.held_statements} statement(s)")
-    return out
+    """Write-blocking locks on pre-existing tables, with how long (ms) and over how many statements."""
+    return [f"{lk['mode']} on {lk['relation']} from line {lk['line']}, held {lk['held_ms']:.1f} ms "
+            f"over {lk['held_statements']} statement(s)" for lk in rev.locks_held()]

@@ -7,7 +7,9 @@ import io
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.syntax import Syntax
+from rich.text import Text
 
 from ..model import Report
 from .common import active, lock_summary, relpath, shadow_line, summary_line
@@ -27,18 +29,22 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
         verdict = rev.verdict
         title = escape(rev.doc.splitlines()[0] if rev.doc else "")
         con.print()
-        con.print(f"[{STYLE[verdict]}]{verdict.upper():6}[/] [bold]{escape(rev.revision)}[/] {title}  "
-                  f"[dim]{escape(relpath(rev.path))}[/]")
+        con.print(f"[{STYLE[verdict]}]{verdict.upper():6}[/] [bold]{escape(rev.revision)}[/] {title}")
+        con.print(f"  [dim]{escape(relpath(rev.path))}[/]")
         if rev.skipped:
             con.print(f"  [magenta]{escape(rev.skipped)}[/]")
         for f in active(rev.findings):
             loc = f":{f.line}" if f.line else ""
-            con.print(f"  [{SEV_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{f.rule}[/] "
-                      f"[dim]line{loc.replace(':', ' ') or ' ?'}[/]: {escape(f.message)}")
+            con.print(Padding(Text.from_markup(
+                f"[{SEV_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{f.rule}[/] "
+                f"[dim]line{loc.replace(':', ' ') or ' ?'}[/]: {escape(f.message)}"), (0, 0, 0, 2), expand=False))
             if f.fix:
                 con.print("    safe alternative:")
-                con.print(Syntax(f.fix, "python", theme="ansi_dark", background_color="default",
-                                 code_width=(width or 100) - 6, word_wrap=True), style="", width=(width or 100) - 6)
+                if color:
+                    con.print(Padding(Syntax(f.fix, "python", theme="ansi_dark", background_color="default",
+                                             word_wrap=True), (0, 0, 0, 6), expand=False))
+                else:
+                    con.print(Padding(Text(f.fix), (0, 0, 0, 6), expand=False))
             if f.docs:
                 con.print(f"    [dim]docs: {f.docs}[/]")
         for f in rev.findings:
@@ -62,4 +68,4 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
                           + (f" [dim]({escape('; '.join(extra))})[/]" if extra else ""))
     con.print()
     con.print(f"[bold]{summary_line(report)}[/]")
-    return buf.getvalue()
+    return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
