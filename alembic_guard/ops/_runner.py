@@ -240,6 +240,13 @@ class Runner:
             yield
             return
         if ctx._in_connection_transaction() and getattr(ctx, "_transaction", None) is None:
+            if not getattr(ctx, "_in_external_transaction", True):
+                # transactional_ddl=False: SQLAlchemy autobegan a transaction Alembic commits itself
+                self.conn.commit()
+                with ctx.autocommit_block():
+                    self._after_enter()
+                    yield
+                return
             raise GuardError(
                 "alembic_guard operations must commit the migration's transaction, but env.py runs "
                 "migrations inside a transaction Alembic did not begin (e.g. `with engine.begin()`).",

@@ -175,3 +175,19 @@ def test_op_constructed_by_a_rewriter_runs(migration, conn):
     with migration() as op:
         op.invoke(guard_ops.CreateIndexConcurrentlyOp("ix_a", "t", ["a"], lock_timeout_ms=500))
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_a'::regclass").fetchone()[0]
+
+
+def test_non_transactional_ddl_context(engine, conn):
+    from alembic.migration import MigrationContext
+
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+    with engine.connect() as connection:
+        ctx = MigrationContext.configure(connection, opts={"transactional_ddl": False})
+        with ctx.begin_transaction():
+            op = Operations(ctx)
+            op.execute("INSERT INTO t VALUES (1, 1)")
+            op.create_index_concurrently("ix_a", "t", ["a"])
+            op.execute("INSERT INTO t VALUES (2, 2)")
+        connection.commit()
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_a'::regclass").fetchone()[0]
