@@ -75,18 +75,23 @@ def test_to_limits_the_range(tmp_path, shadow, dbname):
     assert list(revs) == ["a1"]
 
 
-def test_failed_revision_is_reported_and_independent_branch_goes_on(tmp_path, shadow, dbname):
+@pytest.mark.parametrize("per_migration", [True, False])
+def test_failed_revision_is_reported_and_the_run_goes_on(tmp_path, shadow, dbname, per_migration):
     ini = make_project(tmp_path, [
         ("c1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))'),
         ("c2", 'op.execute("ALTER TABLE missing ADD COLUMN x int")', "c1"),
         ("c3", 'op.add_column("t", sa.Column("y", sa.Integer))', "c2"),
         ("c4", 'op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))', "c1"),
-    ])
+        ("c5", 'op.execute("ALTER TABLE missing ADD COLUMN z int")', "c3"),
+    ], per_migration=per_migration)
     revs = trace(ini, shadow, dbname)
     assert revs["c2"].verdict == "error" and 'relation "missing" does not exist' in revs["c2"].error
     assert revs["c2"].findings[0].rule == "revision-fails" and revs["c2"].findings[0].line == 16
-    assert revs["c3"].skipped and "c2" in revs["c3"].skipped
+    # stepped over c2: c3 and the independent branch c4 are traced as usual
+    assert revs["c3"].verdict == "safe" and revs["c3"].statements
     assert revs["c4"].verdict == "safe" and revs["c4"].statements
+    assert len(revs["c1"].statements) == 1  # re-applied after the failure, but traced once
+    assert revs["c5"].verdict == "error" and "c2 failed earlier" in revs["c5"].error
 
 
 def test_single_transaction_projects_attribute_locks_per_revision(tmp_path, shadow, dbname):

@@ -133,12 +133,14 @@ class Runner:
     def run(self, from_rev: str | None = None, to_rev: str | None = None) -> list[RevisionTrace]:
         """Apply ``from_rev`` untraced (if given), then trace up to ``to_rev`` (default: all heads).
 
-        A revision that fails is recorded with PostgreSQL's message; the run goes on with the heads
-        that do not depend on it. Raises GuardError for a missing driver or a broken env.py.
+        A revision that fails is recorded with PostgreSQL's message; then it is stamped as applied
+        (after re-applying its ancestors, which a single-transaction env.py rolled back) and the run
+        goes on, so one failure — a missing extension, say — does not hide the rest of the history.
+        Later failures note the earlier one. Raises GuardError for a missing driver or a broken env.py.
         """
         side = self.server.conninfo(self.dbname)
         tracer = Tracer(side, self.files, self.revisions)
-        failed: set[str] = set()
+        failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
                 _quiet_alembic(self.verbose), redirect_connections(self.server, self.dbname):
             tracer.install()
@@ -147,20 +149,15 @@ class Runner:
                     tracer.enabled = False
                     self._attempt(from_rev, tracer, failed, untraced=True)
                     tracer.enabled = True
-                    already = self._ancestors_applied()
-                    for rev in already:
+                    for rev in self._ancestors_applied():
                         self.revisions.pop(rev, None)
-                targets = [to_rev] if to_rev else list(self.project.script.get_heads())
-                if not self._attempt(to_rev or "heads", tracer, failed):
-                    # Go on with every head that does not depend on a failed revision. Each attempt
-                    # either applies a head or adds a failed revision, so this ends.
-                    for _ in range(len(self.revisions) + len(targets)):
-                        blocked = set(failed).union(*(self._descendants(f) for f in failed))
-                        applied = self._ancestors_applied()
-                        pending = [h for h in targets if h not in blocked and h not in applied]
-                        if not pending:
-                            break
-                        self._attempt(pending[0], tracer, failed)
+                target = to_rev or "heads"
+                # Each failed attempt adds one failed revision, so this ends.
+                for _ in range(len(self.revisions) + 1):
+                    if self._attempt(target, tracer, failed):
+                        break
+                    if not self._step_over(failed[-1], tracer):
+                        break
             finally:
                 tracer.remove()
         applied = self._ancestors_applied()
@@ -177,6 +174,21 @@ class Runner:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
 
+    def _step_over(self, rev_id: str, tracer: Tracer) -> bool:
+        """Bring the shadow to "``rev_id`` applied" without running it: re-apply its ancestors
+        (untraced: their traces are complete), then ``alembic stamp`` it. False if that fails."""
+        tracer.frozen |= {r for r, t in self.revisions.items() if t.traced or r == rev_id}
+        script = self.project.script.get_revision(rev_id)
+        try:
+            for parent in script._all_down_revisions:
+                if parent not in self._ancestors_applied():
+                    self._upgrade(parent)
+            command.stamp(self.project.config, rev_id)
+        except Exception as exc:  # noqa: BLE001 - any failure here ends the run, reported per revision
+            self.tool_errors.append(f"could not continue after revision {rev_id} failed: {exc}")
+            return False
+        return True
+
     def _ancestors_applied(self) -> set[str]:
         heads = _applied_revisions(self.server, self.dbname)
         rmap = self.project.script.revision_map
@@ -186,8 +198,8 @@ class Runner:
                 out |= {sc.revision for sc in rmap.iterate_revisions(h, "base")}
         return out
 
-    def _attempt(self, target: str, tracer: Tracer, failed: set[str], untraced: bool = False) -> bool:
-        tracer.last_error = None
+    def _attempt(self, target: str, tracer: Tracer, failed: list[str], untraced: bool = False) -> bool:
+        tracer.reset()
         try:
             self._upgrade(target)
             return True
@@ -205,9 +217,18 @@ class Runner:
                 raise GuardError(f"revision {rev_id} failed while applying the revisions before --from: "
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                                  path=origin[1] if origin else None, line=origin[2] if origin else None) from exc
-            rev = self.revisions[rev_id]
+            rev = self.revisions.get(rev_id)
+            if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
+                raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
             rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            earlier = [f for f in failed if f in self._ancestors_of(rev_id)]
+            if earlier:
+                rev.error += f" (revision {earlier[-1]} failed earlier and was stepped over; this may follow from it)"
             if origin:
                 rev.error_line = origin[2]
-            failed.add(rev_id)
+            failed.append(rev_id)
             return False
+
+    def _ancestors_of(self, rev_id: str) -> set[str]:
+        rmap = self.project.script.revision_map
+        return {sc.revision for sc in rmap.iterate_revisions(rev_id, "base")} - {rev_id}

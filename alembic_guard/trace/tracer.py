@@ -65,6 +65,15 @@ class Tracer:
         self._names: dict[int, Relation] = {}
         self._busy = False
         self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
+        self.frozen: set[str] = set()  # revisions whose trace is complete (re-applied after a failure)
+
+    def reset(self) -> None:
+        """Forget per-connection state before a new ``alembic upgrade`` attempt."""
+        self.last_error = None
+        self._pending = None
+        self._current = None
+        self._held = {}
+        self._pids = {}
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -88,7 +97,10 @@ class Tracer:
             self._pending = None
             return
         rev_id, path, line = origin
-        rev = self.revisions[rev_id]
+        rev = self.revisions.get(rev_id)
+        if rev is None or rev_id in self.frozen:  # before --from, or already traced
+            self._pending = None
+            return
         dbapi = conn.connection.dbapi_connection
         self._busy = True
         try:
@@ -97,6 +109,7 @@ class Tracer:
             if self._current != rev_id:
                 self._note_version_table()
                 self._start_revision(rev, before)
+                self._forget_released(dbapi)
         finally:
             self._busy = False
         rev.traced = True
@@ -144,6 +157,12 @@ class Tracer:
         self._current = rev.revision
         rev.preexisting = {r.qualified for r in before.values()}
         # Locks still held from an earlier revision of the same transaction stay attributed to it.
+
+    def _forget_released(self, dbapi: Any) -> None:
+        """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
+        the next revision takes again is new in it, not one carried over from the earlier revision."""
+        held_now = self._reader.relation_locks(self._pid(dbapi))
+        self._held = {key: lock for key, lock in self._held.items() if held_now.get(key[0]) == key[1]}
 
     def _note_version_table(self) -> None:
         """Alembic's own version table is not the user's: never report locks on it."""
