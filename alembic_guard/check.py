@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import __version__
 from .capture.project import load_project
 from .capture.runner import Runner
+from .check_config import load_check_config
 from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
@@ -25,6 +27,7 @@ class CheckOptions:
     pg_version: int | None = None  # preferred major version for local binaries
     disabled_rules: list[str] = field(default_factory=list)
     verbose: bool = False
+    fail_on: str | None = None  # None: [tool.alembic-guard] fail-on, else "error"
 
 
 def run_check(opts: CheckOptions) -> Report:
@@ -34,12 +37,15 @@ def run_check(opts: CheckOptions) -> Report:
     """
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
+    config = load_check_config(Path(project.config.config_file_name or ".").parent)
     with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
         with scratch_database(server) as dbname:
             revisions = Runner(project, server, dbname, verbose=opts.verbose).run(opts.from_rev, opts.to_rev)
-        judge(revisions, server.version_num, disabled=opts.disabled_rules)
+        judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
+              severity=config.severity)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
                         config=str(project.config.config_file_name), revisions=revisions)
     report.duration_ms = (time.perf_counter() - t0) * 1000
+    report.fail_on = opts.fail_on or config.fail_on or "error"
     return report

@@ -51,8 +51,9 @@ def main() -> None:
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "json", "sarif"]), default="text",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
-              show_default=True, help="Lowest finding severity that makes the exit status 1.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
+              help="Lowest finding severity that makes the exit status 1 (default: [tool.alembic-guard] "
+                   "fail-on, else error).")
 @click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None,
               help="Shadow provider (default auto: url, cluster, local, docker, embedded). Env: ALEMBIC_GUARD_SHADOW.")
 @click.option("--shadow-url", metavar="URL",
@@ -72,7 +73,7 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     signal.signal(signal.SIGTERM, _terminate)
     opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
-                        pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose)
+                        pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on)
     try:
         report = run_check(opts)
     except GuardError as err:
@@ -93,6 +94,7 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
         for err in errors:
             click.echo(f"alembic-guard: {err.paragraph()}", err=True)
         sys.exit(2)
+    fail_on = report.fail_on
     if fail_on != "never":
         threshold = SEVERITY_RANK[fail_on]
         if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings() if not f.suppressed) \

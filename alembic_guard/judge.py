@@ -15,11 +15,13 @@ GENERIC_RULES = {"rewrite-under-lock"}  # reported only when no specific rule ex
 
 
 def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabled: Iterable[str] = (),
-          rules: list[Rule] | None = None) -> None:
+          rules: list[Rule] | None = None, severity: dict[str, str] | None = None) -> None:
     """Fill ``revision.findings`` for each revision (in place).
 
-    ``disabled`` rule ids are not run (``[tool.alembic-guard] disable = [...]``).
+    ``disabled`` rule ids are not run and ``severity`` overrides a rule's severity
+    (``[tool.alembic-guard] disable = [...]``, ``severity = {rule = "warning"}``).
     """
+    severity = severity or {}
     off = set(disabled)
     active = [r for r in (rules if rules is not None else list(all_rules())) if r.id not in off]
     for rev in revisions:
@@ -42,6 +44,8 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
                     if rule.id in GENERIC_RULES:
                         found.extend(rule.check(ctx))
             rev.findings.extend(found)
+        for f in rev.findings:
+            f.severity = severity.get(f.rule, f.severity)
         _dedupe(rev)
         _apply_suppressions(rev)
 

@@ -217,6 +217,7 @@ class Report:
     revisions: list[RevisionTrace] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
+    fail_on: str = "error"
 
     def findings(self) -> list[Finding]:
         return [f for r in self.revisions for f in r.findings]

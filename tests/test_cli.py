@@ -109,3 +109,33 @@ def test_long_tmpdir_still_gets_a_socket(tmp_path):
     r = run_cli("check", "-c", str(ini), env={"TMPDIR": str(long_tmp)})
     assert r.returncode == 0, r.stderr
     assert list(long_tmp.iterdir()) == []
+
+
+def test_pyproject_config_disables_rules_and_sets_fail_on(tmp_path):
+    ini = make_project(tmp_path, [
+        ("r1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
+        ("r2", 'op.create_index("ix_t_a", "t", ["a"])'),
+    ])
+    r = run_cli("check", "-c", str(ini), "--format", "json")
+    assert r.returncode == 1
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.alembic-guard]\ndisable = ["lock-without-timeout"]\nfail-on = "never"\n'
+        'severity = { "create-index-non-concurrent" = "warning" }\n')
+    r = run_cli("check", "-c", str(ini), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    findings = [f for rev in json.loads(r.stdout)["revisions"] for f in rev["findings"]]
+    assert [f["rule"] for f in findings] == ["create-index-non-concurrent"]
+    assert findings[0]["severity"] == "warning"
+
+
+def test_inline_suppression_with_and_without_reason(tmp_path):
+    ini = make_project(tmp_path, [
+        ("r1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
+        ("r2", 'op.create_index("ix_t_a", "t", ["a"])  # alembic-guard: ignore[create-index-non-concurrent] tiny table'),
+        ("r3", 'op.create_index("ix_t_id", "t", ["id", "a"])  # alembic-guard: ignore[create-index-non-concurrent]'),
+    ])
+    r = run_cli("check", "-c", str(ini), "--format", "json", "--disable", "lock-without-timeout")
+    revs = {rev["revision"]: rev for rev in json.loads(r.stdout)["revisions"]}
+    assert revs["r2"]["verdict"] == "safe"
+    assert revs["r2"]["findings"][0]["suppressed"] == "tiny table"
+    assert any(f["rule"] == "suppression-without-reason" for f in revs["r3"]["findings"])
