@@ -249,3 +249,34 @@ def test_first_revision_does_not_report_the_version_table(run):
 def test_never_an_error(run, body):
     rev = run(body)
     assert not findings(rev, severity="error") and rev.verdict == "safe", describe(rev)
+
+
+def test_locks_of_an_earlier_revision_are_not_held_by_the_next_one(run):
+    # Each revision commits (transaction_per_migration): the ACCESS EXCLUSIVE taken by r1 is gone when
+    # r2 runs, so r2's UPDATE with a WHERE is only a warning, and r2's own lock is new (and reported).
+    revs = run([TIMEOUT + 'op.add_column("t", sa.Column("status", sa.Text))',
+                ex("UPDATE t SET status = 'new' WHERE status IS NULL") + "\n"
+                + 'op.add_column("t", sa.Column("other", sa.Text))'], all_revisions=True)
+    r2 = revs[-1]
+    (f,) = findings(r2, "backfill-in-migration-transaction")
+    assert f.severity == "warning", describe(r2)
+    assert findings(r2, "lock-without-timeout"), describe(r2)
+
+
+def test_same_lock_taken_again_by_the_next_revision_is_new_there(run):
+    # r1 and r2 both take ACCESS EXCLUSIVE on t; r1 committed, so r2's lock is r2's own (and unprotected).
+    revs = run([TIMEOUT + 'op.add_column("t", sa.Column("x", sa.Text))',
+                'op.add_column("t", sa.Column("y", sa.Text))'], all_revisions=True)
+    (f,) = findings(revs[-1], "lock-without-timeout")
+    assert "ACCESS EXCLUSIVE on t" in f.message, describe(revs[-1])
+
+
+def test_locks_carry_over_between_revisions_of_one_transaction(shadow, dbname, tmp_path):
+    from helpers import SCHEMA, SEED, run_revisions
+
+    revs = run_revisions(shadow, dbname, tmp_path,
+                         ['op.add_column("t", sa.Column("status", sa.Text))',
+                          ex("UPDATE t SET status = 'new' WHERE status IS NULL")],
+                         setup=SCHEMA + SEED, transaction_per_migration=False)
+    (f,) = findings(revs[-1], "backfill-in-migration-transaction")
+    assert f.severity == "error" and "ACCESS EXCLUSIVE on t" in f.message, describe(revs[-1])
