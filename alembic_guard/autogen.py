@@ -277,13 +277,14 @@ def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
     module doc). Returns (original operation, outcome) pairs. Never raises for a failed proof: the
     originals are kept and the reason is written into the revision."""
     connection = getattr(context, "connection", None) if context is not None else None
+    if connection is None:
+        return []  # offline (--sql) autogenerate: nothing is known to exist, nothing is rewritten
     db = _DbFacts(connection)
     done: list[tuple[ops.MigrateOperation, Outcome]] = []
     for script in directives:
         if not isinstance(script, ops.MigrationScript):
             continue
-        autogen = AutogenContext(context, opts=dict(getattr(context, "opts", {}) or {})) if context is not None \
-            else AutogenContext(None, opts={})
+        autogen = AutogenContext(context, opts=dict(getattr(context, "opts", {}) or {}))
         for up, down in zip(script.upgrade_ops_list, script.downgrade_ops_list):
             created = _created_tables(up)
             log: list[tuple[ops.MigrateOperation, Outcome]] = []

@@ -14,7 +14,16 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType, ReindexObjectType
 from pglast.stream import RawStream
 
-from ..sql.parse import parse_all, range_name
+from ..sql.parse import range_name
+
+
+def parse_all(sql: str) -> tuple | None:
+    """Fresh pglast trees for ``sql`` (not the shared cache of alembic_guard.sql.parse: the rewrites
+    here change the trees they get), or None when it does not parse."""
+    try:
+        return tuple(raw.stmt for raw in pglast.parse_sql(sql))
+    except pglast.parser.ParseError:
+        return None
 
 
 @dataclass

@@ -1,0 +1,103 @@
+"""The autogenerate hook in a real ``alembic revision --autogenerate`` run against a shadow database
+that already has the tables (examples/shop_autogen), then ``check`` on the generated revision."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import rewriter
+from alembic.config import Config
+from alembic.operations import ops
+
+from alembic_guard.autogen import chain, process_revision_directives, wrap
+from alembic_guard.check import CheckOptions, run_check
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop_autogen"
+
+
+@pytest.fixture
+def shop(tmp_path, shadow, dbname, monkeypatch):
+    """examples/shop_autogen copied to tmp, revision 0001 applied to the per-test database, a few rows."""
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("DATABASE_URL", shadow.sqlalchemy_url(dbname))
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, "models", raising=False)  # env.py imports models.py from the copy
+    cfg = Config(str(root / "alembic.ini"))
+    command.upgrade(cfg, "head")
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as c:
+        c.execute("INSERT INTO products (id, sku, title, price_cents) VALUES (1, 'a', 'b', 3)")
+        c.execute("INSERT INTO orders (id, customer_id, product_id, status) VALUES (1, 1, 1, 'new')")
+    return root, cfg
+
+
+def _generated(root: Path) -> str:
+    (path,) = (root / "migrations" / "versions").glob("0002_*.py")
+    return path.read_text()
+
+
+def test_autogenerate_writes_a_safe_verified_revision(shop, shadow):
+    root, cfg = shop
+    command.revision(cfg, message="shop changes", autogenerate=True, rev_id="0002")
+    src = _generated(root)
+    compile(src, "0002", "exec")
+    assert "import alembic_guard.ops" in src
+    assert "verified on PostgreSQL" in src, src
+    for call in ("op.create_index_concurrently(", "op.add_foreign_key_safely(",
+                 "op.add_unique_constraint_using_index(", "op.set_not_null_safely(", "op.backfill(",
+                 "op.run_with_lock_timeout("):
+        assert call in src, (call, src)
+    assert "op.create_index(" not in src.split("def downgrade")[0]
+    assert "op.drop_index_concurrently(" in src.split("def downgrade")[1]
+
+    os.environ.pop("DATABASE_URL", None)  # check never needs the user's database
+    report = run_check(CheckOptions(config_file=str(root / "alembic.ini"), shadow_url=_url(shadow)))
+    rev = next(r for r in report.revisions if r.revision == "0002")
+    assert rev.error is None, rev.error
+    assert rev.verdict == "safe", [(f.rule, f.line, f.message) for f in rev.findings]
+
+
+def _url(shadow) -> str:
+    auth = shadow.user + (f":{shadow.password}" if shadow.password else "")
+    return f"postgresql://{auth}@/{shadow.admin_db}?host={shadow.host}&port={shadow.port}"
+
+
+def test_refused_operation_keeps_the_op_with_a_comment(shop, monkeypatch):
+    root, cfg = shop
+    models = root / "models.py"
+    models.write_text(models.read_text().replace('    sa.Column("note", sa.String(100)),\n', ""))
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY", "0")
+    monkeypatch.delitem(sys.modules, "models", raising=False)
+    command.revision(cfg, message="drop note", autogenerate=True, rev_id="0002")
+    src = _generated(root)
+    compile(src, "0002", "exec")
+    assert "# alembic-guard: NOT rewritten: dropping a column breaks running code" in src
+    assert "op.drop_column('orders', 'note')" in src
+    assert "not verified on a shadow" in src
+
+
+def test_chain_composes_with_an_alembic_rewriter():
+    seen = []
+    rw = rewriter.Rewriter()
+
+    @rw.rewrites(ops.CreateIndexOp)
+    def mark(context, revision, op):
+        seen.append(op.index_name)
+        return op
+
+    script = ops.MigrationScript("x", ops.UpgradeOps(ops=[ops.CreateIndexOp("ix", "t", ["a"])]),
+                                 ops.DowngradeOps(ops=[]))
+    chain(rw, process_revision_directives)(None, None, [script])
+    assert seen == ["ix"]
+    # without a connection nothing is known to pre-exist: nothing is rewritten
+    assert isinstance(script.upgrade_ops.ops[0], ops.CreateIndexOp)
+    calls = []
+    wrap(lambda c, r, d: calls.append(1))(None, None, [script])
+    assert calls == [1]
