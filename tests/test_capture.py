@@ -107,3 +107,23 @@ def test_missing_driver_is_named(tmp_path, shadow, dbname):
     with pytest.raises(GuardError) as info:
         trace(ini, shadow, dbname)
     assert "pg8000" in info.value.paragraph() and "not installed" in info.value.paragraph()
+
+
+def test_session_timeouts_set_by_an_earlier_revision_do_not_count(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, [
+        ("d1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))'),
+        ("d2", '''
+            op.execute("SET lock_timeout = '2s'")
+            op.add_column("t", sa.Column("a", sa.Integer))
+        '''),
+        ("d3", 'op.add_column("t", sa.Column("b", sa.Integer))'),
+        ("d4", '''
+            op.execute("SELECT set_config('lock_timeout', '3s', false)")
+            op.add_column("t", sa.Column("c", sa.Integer))
+        '''),
+    ])
+    revs = trace(ini, shadow, dbname)
+    assert revs["d2"].statements[1].observation.lock_timeout_ms == 2000
+    # d3 deployed alone would run without the timeout d2 left on the session
+    assert revs["d3"].statements[0].observation.lock_timeout_ms == 0
+    assert revs["d4"].statements[1].observation.lock_timeout_ms == 3000

@@ -41,6 +41,32 @@ def _message(exc: BaseException) -> str:
     return text.split("\n[SQL:")[0].strip()
 
 
+def _settings_changed(statements: list[Statement]) -> set[str]:
+    """Names of settings that these statements SET, RESET or set_config() (parsed with pglast)."""
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    from ..sql.parse import parse_all
+
+    names: set[str] = set()
+
+    class _SetConfigCalls(Visitor):
+        def visit_FuncCall(self, ancestors, node):
+            fname = node.funcname[-1].sval if node.funcname else ""
+            args = node.args or ()
+            if fname == "set_config" and args and isinstance(args[0], ast.A_Const) and \
+                    isinstance(args[0].val, ast.String):
+                names.add(args[0].val.sval)
+
+    for st in statements:
+        for node in parse_all(st.sql) or ():
+            if isinstance(node, ast.VariableSetStmt) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.SelectStmt):
+                _SetConfigCalls()(node)
+    return names
+
+
 class _Pending:
     __slots__ = ("statement", "before", "t0", "dbapi", "rev")
 
@@ -66,6 +92,8 @@ class Tracer:
         self._busy = False
         self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
         self.frozen: set[str] = set()  # revisions whose trace is complete (re-applied after a failure)
+        self._baseline: tuple[int, int] | None = None  # timeouts env.py gives the connection
+        self._own_settings: dict[str, tuple[int, set[str]]] = {}
 
     def reset(self) -> None:
         """Forget per-connection state before a new ``alembic upgrade`` attempt."""
@@ -115,8 +143,8 @@ class Tracer:
         rev.traced = True
         stmt = Statement(sql=statement.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
                          in_transaction=not bool(getattr(dbapi, "autocommit", False)))
-        stmt.observation.lock_timeout_ms = lock_timeout
-        stmt.observation.statement_timeout_ms = statement_timeout
+        stmt.observation.lock_timeout_ms, stmt.observation.statement_timeout_ms = self._effective_timeouts(
+            rev, (lock_timeout, statement_timeout))
         rev.statements.append(stmt)
         self._names.update(before)
         self._pending = _Pending(stmt, before, dbapi, rev)
@@ -163,6 +191,22 @@ class Tracer:
         the next revision takes again is new in it, not one carried over from the earlier revision."""
         held_now = self._reader.relation_locks(self._pid(dbapi))
         self._held = {key: lock for key, lock in self._held.items() if held_now.get(key[0]) == key[1]}
+
+    def _effective_timeouts(self, rev: RevisionTrace, observed: tuple[int, int]) -> tuple[int, int]:
+        """The timeouts this revision runs with when deployed on its own.
+
+        A session-level ``SET lock_timeout`` in an earlier revision stays in force on the connection for
+        the later revisions of the same ``alembic upgrade`` run, but not when a later revision is
+        deployed alone. So a value counts only if env.py set it (seen before the first revision) or
+        this revision set it itself (an earlier ``SET``/``RESET``/``set_config`` of the setting).
+        """
+        if self._baseline is None:
+            self._baseline = observed
+        seen, own = self._own_settings.get(rev.revision, (0, set()))
+        own = own | _settings_changed(rev.statements[seen:])  # the statements before this one
+        self._own_settings[rev.revision] = (len(rev.statements), own)
+        return tuple(observed[i] if name in own else self._baseline[i]  # type: ignore[return-value]
+                     for i, name in enumerate(("lock_timeout", "statement_timeout")))
 
     def _note_version_table(self) -> None:
         """Alembic's own version table is not the user's: never report locks on it."""
