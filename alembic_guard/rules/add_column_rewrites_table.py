@@ -73,6 +73,7 @@ class AddColumnRewritesTable(Rule):
                 steps.insert(1, execute(f"CREATE SEQUENCE IF NOT EXISTS {q(seq)}"))
                 steps.append(f"op.alter_column({table_args(table)}, {col!r}, "
                              f"server_default=sa.text(\"nextval('{seq}')\"))")
+                steps.append(execute(f"ALTER SEQUENCE {q(seq)} OWNED BY {q(table)}.{q(col)}"))
                 value = f"nextval('{seq}')"
             else:
                 steps.append("# a BEFORE INSERT OR UPDATE trigger computes the value for new rows")

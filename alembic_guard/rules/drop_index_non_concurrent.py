@@ -48,10 +48,10 @@ class DropIndexNonConcurrent(Rule):
             table = tables[0].relation if tables else None
             mode = tables[0].mode if tables else "ACCESS EXCLUSIVE"
             idx, schema = _split(index)
-            where = table_kw(table) if table else "table_name=…"
+            where = ", " + table_kw(table) if table else ""
             schema_kw = f", schema={schema!r}" if schema and (not table or "." not in table) else ""
             fix = autocommit_block(
-                f"op.drop_index({idx!r}, {where}{schema_kw},\n"
+                f"op.drop_index({idx!r}{where}{schema_kw},\n"
                 f"              postgresql_concurrently=True, if_exists=True)")
             on = f" on {table}" if table else ""
             yield self.finding(

@@ -39,8 +39,10 @@ class ValidateInSameTransaction(Rule):
                 continue
             lk = held[0]
             fix = autocommit_block(execute(f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(cmd.name)}"))
+            gained = ("NOT VALID gained nothing" if lk.relation == table
+                      else f"{lk.relation} stays blocked for the whole scan")
             yield self.finding(
                 ctx, f"VALIDATE CONSTRAINT {cmd.name} scans {table} while this transaction still holds "
-                     f"{lk.mode} on {lk.relation} (taken at {where(lk, ctx)}): NOT VALID gained nothing. "
+                     f"{lk.mode} on {lk.relation} (taken at {where(lk, ctx)}): {gained}. "
                      f"Commit first: validate in an autocommit block or a later revision.",
                 table=table, fix=fix)

@@ -236,18 +236,18 @@ def test_first_revision_does_not_report_the_version_table(run):
 
 # -- never an error -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    'op.create_table("fresh", sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True))',
-    'op.add_column("t", sa.Column("x", sa.Text))',
-    'op.alter_column("t", "note", server_default="n")',
-    'op.alter_column("t", "a", server_default=None)',
-    'op.alter_column("child", "parent_id", nullable=True)',
-    ex("ALTER TYPE mood ADD VALUE 'happy'"),
-    'op.add_column("t", sa.Column("created", sa.DateTime(timezone=True), nullable=False, '
-    'server_default=sa.text("now()")))',
+@pytest.mark.parametrize("body, extra", [
+    ('op.create_table("fresh", sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True))', ""),
+    ('op.add_column("t", sa.Column("x", sa.Text))', ""),
+    ('op.alter_column("t", "note", server_default="n")', ""),
+    ('op.alter_column("t", "a", server_default=None)', "ALTER TABLE t ALTER COLUMN a SET DEFAULT 0;"),
+    ('op.alter_column("t", "note", nullable=True)', "ALTER TABLE t ALTER COLUMN note SET NOT NULL;"),
+    (ex("ALTER TYPE mood ADD VALUE 'happy'"), ""),
+    ('op.add_column("t", sa.Column("created", sa.DateTime(timezone=True), nullable=False, '
+     'server_default=sa.text("now()")))', ""),
 ])
-def test_never_an_error(run, body):
-    rev = run(body)
+def test_never_an_error(run, body, extra):
+    rev = run(body, extra=extra)
     assert not findings(rev, severity="error") and rev.verdict == "safe", describe(rev)
 
 
