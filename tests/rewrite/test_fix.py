@@ -71,6 +71,7 @@ CREATE TABLE orders (id int PRIMARY KEY, customer_id bigint NOT NULL, product_id
 CREATE INDEX ix_orders_note ON orders (note);
 CREATE INDEX ix_orders_status ON orders (status);
 CREATE TABLE events (id bigserial PRIMARY KEY, kind text NOT NULL);
+CREATE TABLE audit (id int, msg text);
 CREATE MATERIALIZED VIEW order_counts AS SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id;
 CREATE UNIQUE INDEX ux_order_counts ON order_counts (customer_id);
 """)'''
@@ -87,6 +88,7 @@ REVISIONS = {
     "foreign_key": 'op.create_foreign_key("fk_orders_product", "orders", "products", ["product_id"], ["id"])',
     "check": 'op.create_check_constraint("ck_price_positive", "products", "price_cents > 0")',
     "unique": 'op.create_unique_constraint("uq_products_sku", "products", ["sku"])',
+    "primary_key": 'op.create_primary_key("audit_pkey", "audit", ["id"])',
     "not_null": 'op.execute("UPDATE orders SET status = \'new\' WHERE status IS NULL")\n'
                 'op.alter_column("orders", "status", nullable=False, existing_type=sa.Text())',
     "volatile_default": 'op.add_column("orders", sa.Column("public_id", sa.Uuid(), nullable=False,\n'
@@ -106,7 +108,7 @@ REVISIONS = {
 }
 ACCEPTED = {"create_index": "create-index-concurrently", "drop_index": "drop-index-concurrently",
             "foreign_key": "add-foreign-key-not-valid", "check": "add-check-not-valid",
-            "unique": "add-unique-using-index", "not_null": "set-not-null-via-check",
+            "unique": "add-unique-using-index", "primary_key": "add-primary-key-using-index", "not_null": "set-not-null-via-check",
             "volatile_default": "add-column-volatile-default", "raw_index": "raw-sql", "raw_fk": "raw-sql",
             "raw_drop_index": "raw-sql", "raw_refresh": "raw-sql", "lock_timeout": "lock-timeout-retry"}
 REFUSED = {"rename": "rename-column", "bigint": "rewriting-type-change"}
