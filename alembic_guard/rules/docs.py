@@ -55,7 +55,15 @@ def rule_page(rule: Rule) -> str:
         f"op.some_operation(...)  # alembic-guard: ignore[{rule.id}] <why it is safe here>",
         "```",
         "",
-        f"or turn the rule off for a run: `alembic-guard check --disable {rule.id}`.",
+        "or, for the whole project, in `pyproject.toml`:",
+        "",
+        "```toml",
+        "[tool.alembic-guard]",
+        f"disable = [\"{rule.id}\"]                   # or change its severity:",
+        f"severity = {{ \"{rule.id}\" = \"warning\" }}",
+        "```",
+        "",
+        f"(`alembic-guard check --disable {rule.id}` turns it off for one run.)",
         "",
     ]
     return "\n".join(lines)
