@@ -182,12 +182,31 @@ class Runner:
         try:
             for parent in script._all_down_revisions:
                 if parent not in self._ancestors_applied():
-                    self._upgrade(parent)
+                    self._reapply(parent)
             command.stamp(self.project.config, rev_id)
         except Exception as exc:  # noqa: BLE001 - any failure here ends the run, reported per revision
             self.tool_errors.append(f"could not continue after revision {rev_id} failed: {exc}")
             return False
         return True
+
+    def _reapply(self, target: str) -> None:
+        """Upgrade to ``target`` untraced. A revision that COMMITs part of its work itself (or runs
+        an ``autocommit_block``) keeps that part when a later revision of the same transaction fails,
+        while its version-table row is rolled back: re-running it then fails ("already exists"). So
+        on failure go one revision at a time, and stamp a revision that cannot be re-applied."""
+        try:
+            self._upgrade(target)
+            return
+        except Exception:  # noqa: BLE001 - retried revision by revision below
+            pass
+        rmap = self.project.script.revision_map
+        for sc in reversed(list(rmap.iterate_revisions(target, "base"))):
+            if sc.revision in self._ancestors_applied():
+                continue
+            try:
+                self._upgrade(sc.revision)
+            except Exception:  # noqa: BLE001 - its effects are (partly) there already
+                command.stamp(self.project.config, sc.revision)
 
     def _ancestors_applied(self) -> set[str]:
         heads = _applied_revisions(self.server, self.dbname)

@@ -1,0 +1,61 @@
+"""Patterns met in real open-source Alembic histories that broke the check, each in a small
+synthetic project run from base to head on the real shadow."""
+
+from __future__ import annotations
+
+from alembic_guard.capture.project import load_project
+from alembic_guard.capture.runner import Runner
+from alembic_guard.judge import judge
+from tests.projects.factory import make_project
+
+URL = "postgresql://app:secret@db.invalid:5432/app"
+
+
+def trace(ini, shadow, dbname, **kw):
+    project = load_project(str(ini))
+    runner = Runner(project, shadow, dbname)
+    revisions = runner.run(**kw)
+    judge(revisions, shadow.version_num)
+    return runner, {r.revision: r for r in revisions}
+
+
+# env.py that runs a query before run_migrations() (an advisory lock), so Alembic's per-migration
+# "transaction" is the connection's autobegun one, and commits at the end (warehouse's shape).
+ENV_ADVISORY_LOCK = """\
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+options = context.config.get_section(context.config.config_ini_section)
+connectable = create_engine(options["sqlalchemy.url"], poolclass=pool.NullPool)
+with connectable.connect() as connection:
+    connection.execute(text("SET lock_timeout = 4000"))
+    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+    with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_lock(hashtext('alembic'))"))
+        context.run_migrations()
+        context.get_bind().commit()
+        connection.execute(text("SELECT pg_advisory_unlock(hashtext('alembic'))"))
+"""
+
+
+def test_failure_after_a_revision_that_commits_itself_is_stepped_over(tmp_path, shadow, dbname):
+    # r2 COMMITs its first index itself; its version row then rides in the transaction that r4's
+    # failure rolls back, while the index stays: re-applying r2 fails with "already exists".
+    ini = make_project(tmp_path, [
+        ("r1", "op.create_table('t', sa.Column('id', sa.Integer, primary_key=True), sa.Column('x', sa.Integer))"),
+        ("r2", """
+            op.create_index('ix_t_x', 't', ['x'])
+            op.get_bind().commit()
+            with op.get_context().autocommit_block():
+                op.create_index('ix_t_x2', 't', ['x', 'id'], postgresql_concurrently=True)
+        """),
+        ("r3", "op.add_column('t', sa.Column('y', sa.Integer))"),
+        ("r4", "op.execute('SELECT * FROM no_such_table')"),
+        ("r5", "op.add_column('t', sa.Column('z', sa.Integer))"),
+    ], url=URL)
+    (tmp_path / "migrations" / "env.py").write_text(ENV_ADVISORY_LOCK)
+    runner, revs = trace(ini, shadow, dbname)
+    assert runner.tool_errors == []
+    assert "no_such_table" in revs["r4"].error
+    assert revs["r5"].verdict == "safe" and not revs["r5"].skipped
+    assert [s.sql for s in revs["r5"].statements] == ["ALTER TABLE t ADD COLUMN z INTEGER"]
