@@ -5,7 +5,7 @@
 
 A table ``orders`` (``--rows`` rows, 4 indexes, a foreign key to ``customers``) is built once and
 cloned (``CREATE DATABASE … TEMPLATE``) for every run, so each run starts from the same state. In
-each run, ``--clients`` application threads (own connections, unix socket / loopback only) loop over
+each run, ``--clients`` application processes (own connections, unix socket / loopback only) loop over
 indexed point reads, reads by customer, inserts and updates, timing every query; first
 ``--baseline-seconds`` without a migration (the baseline), then during the migration. Per run we
 record the migration wall time, the longest time any application query took while the migration
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
+import multiprocessing
 import platform
 import random
 import statistics
 import sys
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -78,71 +79,85 @@ class Sample:
 
 
 class AppLoad:
-    """Client threads, each with its own autocommit connection, timing every query."""
+    """Client *processes* (like a real application: they do not share the migration's GIL), each
+    with its own autocommit connection, timing every query with the system-wide monotonic clock."""
 
     def __init__(self, conninfo: str, clients: int, rows: int, think_ms: float):
         self.conninfo = conninfo
         self.clients = clients
         self.rows = rows
-        self.think = think_ms / 1000
+        self.think_ms = think_ms
         self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._queue = ctx.Queue()
+        self._procs = [ctx.Process(target=_client, args=(kind, i, conninfo, rows, think_ms, self._stop, self._queue),
+                                   daemon=True)
+                       for i, kind in zip(range(clients), itertools.cycle(KINDS))]
 
     def start(self) -> None:
-        kinds = ["read_pk", "read_customer", "insert", "update"]
-        for i in range(self.clients):
-            t = threading.Thread(target=self._run, args=(kinds[i % len(kinds)], i), daemon=True)
-            t.start()
-            self._threads.append(t)
+        for p in self._procs:
+            p.start()
+        ready = 0
+        while ready < len(self._procs):  # wait until every client runs queries
+            if self._queue.get(timeout=60) == "ready":
+                ready += 1
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
-        for t in self._threads:
-            t.join(120)
-
-    def _query(self, kind: str, rnd: random.Random) -> tuple[str, tuple[Any, ...]]:
-        if kind == "read_pk":
-            return "SELECT id, amount_cents, note FROM orders WHERE id = %s", (rnd.randint(1, self.rows),)
-        if kind == "read_customer":
-            return ("SELECT id, amount_cents FROM orders WHERE customer_id = %s ORDER BY id LIMIT 10",
-                    (rnd.randint(1, CUSTOMERS),))
-        if kind == "insert":
-            return ("INSERT INTO orders (customer_id, amount_cents, note, external_ref, referrer_id) "
-                    "VALUES (%s, %s, 'app', %s, %s)",
-                    (rnd.randint(1, CUSTOMERS), rnd.randint(0, 99999), f"app-{uuid.uuid4()}",
-                     rnd.randint(1, CUSTOMERS)))
-        return "UPDATE orders SET amount_cents = amount_cents + 1 WHERE id = %s", (rnd.randint(1, self.rows),)
-
-    def _run(self, kind: str, seed: int) -> None:
-        rnd = random.Random(seed)
-        conn = psycopg.connect(self.conninfo, autocommit=True, application_name=f"app-{kind}")
-        try:
-            while not self._stop.is_set():
-                sql, params = self._query(kind, rnd)
-                t0 = time.perf_counter()
-                error = None
-                try:
-                    cur = conn.execute(sql, params)
-                    if cur.description:
-                        cur.fetchall()
-                except psycopg.Error as exc:
-                    error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-                    if conn.broken:
-                        conn = psycopg.connect(self.conninfo, autocommit=True)
-                t1 = time.perf_counter()
-                with self._lock:
-                    self.samples.append(Sample(t0, t1 - t0, kind, error))
-                if self.think:
-                    time.sleep(self.think)
-        finally:
-            conn.close()
+        for _ in self._procs:
+            for t0, seconds, kind, error in self._queue.get(timeout=300):
+                self.samples.append(Sample(t0, seconds, kind, error))
+        for p in self._procs:
+            p.join(30)
 
     def window(self, start: float, end: float) -> list[Sample]:
         """Queries that overlapped [start, end]."""
-        with self._lock:
-            return [s for s in self.samples if s.start < end and s.start + s.seconds > start]
+        return [s for s in self.samples if s.start < end and s.start + s.seconds > start]
+
+
+KINDS = ["read_pk", "read_customer", "insert", "update"]
+
+
+def _query(kind: str, rnd: random.Random, rows: int) -> tuple[str, tuple[Any, ...]]:
+    if kind == "read_pk":
+        return "SELECT id, amount_cents, note FROM orders WHERE id = %s", (rnd.randint(1, rows),)
+    if kind == "read_customer":
+        return ("SELECT id, amount_cents FROM orders WHERE customer_id = %s ORDER BY id LIMIT 10",
+                (rnd.randint(1, CUSTOMERS),))
+    if kind == "insert":
+        return ("INSERT INTO orders (customer_id, amount_cents, note, external_ref, referrer_id) "
+                "VALUES (%s, %s, 'app', %s, %s)",
+                (rnd.randint(1, CUSTOMERS), rnd.randint(0, 99999), f"app-{uuid.uuid4()}", rnd.randint(1, CUSTOMERS)))
+    return "UPDATE orders SET amount_cents = amount_cents + 1 WHERE id = %s", (rnd.randint(1, rows),)
+
+
+def _client(kind: str, seed: int, conninfo: str, rows: int, think_ms: float, stop: Any, queue: Any) -> None:
+    rnd = random.Random(seed)
+    samples: list[tuple[float, float, str, str | None]] = []
+    conn = psycopg.connect(conninfo, autocommit=True, application_name=f"app-{kind}")
+    queue.put("ready")
+    try:
+        while not stop.is_set():
+            sql, params = _query(kind, rnd, rows)
+            t0 = time.monotonic()
+            error = None
+            try:
+                cur = conn.execute(sql, params)
+                if cur.description:
+                    cur.fetchall()
+            except psycopg.Error as exc:
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                if conn.broken:
+                    conn = psycopg.connect(conninfo, autocommit=True)
+            samples.append((t0, time.monotonic() - t0, kind, error))
+            if think_ms:
+                time.sleep(think_ms / 1000)
+    finally:
+        conn.close()
+        queue.put(samples)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -308,14 +323,14 @@ def run_one(server: Any, admin: psycopg.Connection, template: str, scenario: str
     engine = sa.create_engine(server.sqlalchemy_url(name), poolclass=sa.pool.NullPool)
     try:
         load.start()
-        base_start = time.perf_counter()
+        base_start = time.monotonic()
         time.sleep(args.baseline_seconds)
-        base_end = mig_start = time.perf_counter()
+        base_end = mig_start = time.monotonic()
         with engine.connect() as connection:
             ctx = MigrationContext.configure(connection)
             with ctx.begin_transaction():
                 extra = migrate(Operations(ctx), args.rows)
-        mig_end = time.perf_counter()
+        mig_end = time.monotonic()
         time.sleep(0.3)
         load.stop()
     finally:
@@ -358,7 +373,7 @@ def fmt(v: float | None, digits: int = 0) -> str:
 def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
     lines = [
         f"Machine: {meta['machine']}; PostgreSQL {meta['pg']} ({meta['provider']}); {meta['rows']:,} rows in `orders`; "
-        f"{meta['clients']} client threads, {meta['think_ms']} ms think time; Python {meta['python']}.",
+        f"{meta['clients']} client processes, {meta['think_ms']} ms think time; Python {meta['python']}.",
         "",
         "| Operation | Mode | Migration s | Longest app stall ms | App p50 / p99 ms (baseline) | App q/s (baseline) "
         "| App errors | Backfill rows/s | Longest batch ms (p99) |",
@@ -377,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--url", help="a PostgreSQL server URL (default: alembic_guard's shadow provider chain)")
-    parser.add_argument("--clients", type=int, default=4, help="application threads (default 4)")
+    parser.add_argument("--clients", type=int, default=4, help="application client processes (default 4)")
     parser.add_argument("--think-ms", type=float, default=5.0, help="pause between a client's queries (default 5)")
     parser.add_argument("--baseline-seconds", type=float, default=3.0)
     parser.add_argument("--only", action="append", help="run only scenarios whose name contains this text")

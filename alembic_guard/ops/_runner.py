@@ -108,47 +108,83 @@ WHERE w.pid = :pid AND NOT w.granted
 """)
 
 
+class _Attempt:
+    def __init__(self, step: str, lock_timeout_ms: int):
+        self.step = step
+        self.started = time.monotonic()
+        first = min(max(lock_timeout_ms * 0.5, 50), 1000) / 1000 if lock_timeout_ms else 1.0
+        self.next_poll = self.started + first
+        self.seen: str | None = None
+
+
 class _BlockerProbe:
     """While a step waits, look from a second connection at what it waits for (pg_locks,
-    pg_blocking_pids(), pg_stat_activity). A 55P03 error itself does not say which lock it was."""
+    pg_blocking_pids(), pg_stat_activity): a 55P03 error itself does not say which lock it was.
 
-    def __init__(self, runner: "Runner", lock_timeout_ms: int, step: str):
+    One watcher thread per Runner (started on first use); an attempt costs a lock and a notify.
+    It polls once halfway to lock_timeout (at most after 1 s), then every 10 s, logging a
+    warning while a step has waited 10 s or more (steps without lock_timeout wait indefinitely).
+    """
+
+    INTERVAL = 10.0
+
+    def __init__(self, runner: "Runner"):
         self.runner = runner
-        self.step = step
-        self.first_delay = min(max(lock_timeout_ms * 0.5, 50), 1000) / 1000 if lock_timeout_ms else 1.0
-        self.interval = 10.0
-        self.seen: str | None = None
-        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._current: _Attempt | None = None
+        self._closed = False
         self._thread: threading.Thread | None = None
-        self._started = time.monotonic()
 
-    def __enter__(self) -> "_BlockerProbe":
-        if self.runner.backend_pid is not None:
-            self._thread = threading.Thread(target=self._run, name="alembic-guard-lock-probe", daemon=True)
-            self._thread.start()
-        return self
+    @contextlib.contextmanager
+    def watch(self, step: str, lock_timeout_ms: int) -> Iterator[_Attempt]:
+        attempt = _Attempt(step, lock_timeout_ms)
+        if self.runner.backend_pid is None:
+            yield attempt
+            return
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="alembic-guard-lock-probe", daemon=True)
+                self._thread.start()
+            self._current = attempt
+            self._cond.notify()
+        try:
+            yield attempt
+        finally:
+            with self._cond:
+                self._current = None
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
         if self._thread is not None:
             self._thread.join(5)
 
-    def _run(self) -> None:
-        if self._stop.wait(self.first_delay):
-            return
-        while not self._stop.is_set():
-            try:
-                seen = self.runner.describe_waits()
-            except Exception as exc:  # the probe must never break the migration
-                log.debug("lock probe failed: %s", exc)
-                return
-            if seen:
-                self.seen = seen
-                waited = time.monotonic() - self._started
-                if waited >= self.interval:
-                    log.warning("%s: still waiting after %.0f s for %s", self.step, waited, seen)
-            if self._stop.wait(self.interval):
-                return
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                attempt = self._current
+                if attempt is None:
+                    self._cond.wait()
+                    continue
+                now = time.monotonic()
+                if now < attempt.next_poll:
+                    self._cond.wait(attempt.next_poll - now)
+                    continue
+                self._cond.release()
+                try:
+                    seen = self.runner.describe_waits()
+                except Exception as exc:  # the probe must never break the migration
+                    log.debug("lock probe failed: %s", exc)
+                    seen = None
+                finally:
+                    self._cond.acquire()
+                attempt.next_poll = time.monotonic() + self.INTERVAL
+                if seen and self._current is attempt:
+                    attempt.seen = seen
+                    waited = time.monotonic() - attempt.started
+                    if waited >= self.INTERVAL:
+                        log.warning("%s: still waiting after %.0f s for %s", attempt.step, waited, seen)
 
 
 class OfflineConnection:
@@ -188,6 +224,7 @@ class Runner:
         self.settings = settings_for_context(self.ctx).override(**(overrides or {}))
         self.backend_pid: int | None = None
         self._side: Any = None
+        self._probe = _BlockerProbe(self)
         self._server_version_num: int | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -195,6 +232,7 @@ class Runner:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._probe.close()
         if self._side is not None:
             with contextlib.suppress(Exception):
                 self._side.close()
@@ -384,8 +422,7 @@ class Runner:
         while True:
             number += 1
             attempt_started = time.monotonic()
-            probe = _BlockerProbe(self, lock_timeout_ms, step)
-            with probe:
+            with self._probe.watch(step, lock_timeout_ms) as probe:
                 try:
                     result = attempt()
                 except sa_exc.DBAPIError as exc:
