@@ -51,6 +51,10 @@ class Context:
         modes = [lk.mode for lk in self.obs.locks if lk.relation == relation]
         return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 0)) if modes else None
 
+    def relkind(self, relation: str | None) -> str | None:
+        """``pg_class.relkind`` of a relation this statement holds a lock on (``p`` = partitioned)."""
+        return next((lk.kind for lk in self.obs.locks if lk.relation == relation), None)
+
     def rewritten(self, relation: str | None) -> bool:
         return relation in self.obs.rewritten
 

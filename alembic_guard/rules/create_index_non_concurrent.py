@@ -29,13 +29,24 @@ class CreateIndexNonConcurrent(Rule):
         table = range_name(node.relation)
         if not ctx.preexisting(table):
             return
+        partitioned = ctx.relkind(table) == "p"
+        if partitioned and not node.relation.inh:
+            # CREATE INDEX … ON ONLY parent: an invalid, empty index, built by nothing (step one of
+            # the partition-by-partition recipe in "CREATE INDEX", Notes).
+            return
         mode = ctx.strongest_lock(table) or "SHARE"
         cols = [e.name for e in (node.indexParams or ()) if getattr(e, "name", None)]
         name = node.idxname or "ix_" + table.split(".")[-1] + "_" + "_".join(cols)
         unique = ", unique=True" if node.unique else ""
-        fix = autocommit_block(
-            f"op.create_index({name!r}, {table_args(table)}, {cols!r}{unique},\n"
-            f"                postgresql_concurrently=True, if_not_exists=True)")
+        if partitioned:
+            fix = (f"# CONCURRENTLY is not allowed on a partitioned table: index ON ONLY the parent, build\n"
+                   f"# each partition's index concurrently, then ATTACH each (import alembic_guard.ops in env.py)\n"
+                   f"op.create_index_concurrently({name!r}, {table_args(table)}, {cols!r}{unique})")
+            detail = f"partitioned table {table} and every partition of it hold {mode} while each partition builds"
+        else:
+            fix = autocommit_block(
+                f"op.create_index({name!r}, {table_args(table)}, {cols!r}{unique},\n"
+                f"                postgresql_concurrently=True, if_not_exists=True)")
+            detail = f"existing table {table} holds {mode} for the whole build"
         yield self.finding(
-            ctx, f"CREATE INDEX {name} on existing table {table} holds {mode} for the whole build: "
-                 f"writes to {table} wait until it finishes.", table=table, fix=fix)
+            ctx, f"CREATE INDEX {name} on {detail}: writes to {table} wait until it finishes.", table=table, fix=fix)

@@ -218,3 +218,26 @@ def test_exclusion_constraint_on_new_table_is_safe(run):
     rev = run('op.create_table("fresh", sa.Column("id", sa.Integer))\n'
               + ex("ALTER TABLE fresh ADD CONSTRAINT fresh_excl EXCLUDE USING btree (id WITH =)"))
     assert rev.verdict == "safe" and not rev.findings, describe(rev)
+
+
+# -- partitioned tables ---------------------------------------------------------------------------
+
+PARTITIONED = """
+CREATE TABLE events (id bigint, at timestamptz NOT NULL, tenant int) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+"""
+
+
+def test_create_index_on_partitioned_parent_locks_every_partition(run):
+    rev = run('op.create_index("ix_events_tenant", "events", ["tenant"])', extra=PARTITIONED)
+    (f,) = findings(rev, "create-index-non-concurrent")
+    assert "partition" in f.message and "create_index_concurrently" in f.fix
+    locked = {lk.relation for lk in rev.statements[0].observation.new_locks if lk.mode == "SHARE"}
+    assert {"events", "events_2026"} <= locked  # FACTS: SHARE on the parent and every partition
+
+
+def test_partition_by_partition_recipe_is_safe(run):
+    rev = run(ex("CREATE INDEX ix_events_at ON ONLY events (at)") + "\n"
+              + AUTOCOMMIT + ex("CREATE INDEX CONCURRENTLY ix_events_2026_at ON events_2026 (at)") + "\n"
+              + ex("ALTER INDEX ix_events_at ATTACH PARTITION ix_events_2026_at"), extra=PARTITIONED)
+    assert "create-index-non-concurrent" not in errors(rev), describe(rev)
