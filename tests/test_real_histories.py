@@ -59,3 +59,15 @@ def test_failure_after_a_revision_that_commits_itself_is_stepped_over(tmp_path, 
     assert "no_such_table" in revs["r4"].error
     assert revs["r5"].verdict == "safe" and not revs["r5"].skipped
     assert [s.sql for s in revs["r5"].statements] == ["ALTER TABLE t ADD COLUMN z INTEGER"]
+
+
+def test_missing_extension_names_it_and_the_way_out(tmp_path, shadow, dbname):
+    # pgcrypto / uuid-ossp are missing on some shadows (the embedded server); later revisions go on.
+    ini = make_project(tmp_path, [
+        ("e1", "op.execute('CREATE EXTENSION IF NOT EXISTS alembic_guard_no_such_ext')"),
+        ("e2", "op.create_table('t', sa.Column('id', sa.Integer, primary_key=True))"),
+    ], url=URL)
+    runner, revs = trace(ini, shadow, dbname)
+    assert "lacks extension alembic_guard_no_such_ext" in revs["e1"].error
+    assert "--shadow local" in revs["e1"].error
+    assert revs["e2"].verdict == "safe" and runner.tool_errors == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from ..trace.tracer import Tracer
 from .origin import RevisionFiles
 from .project import Project, error_from_exception
 from .redirect import redirect_connections
+
+# PostgreSQL 13+ says "is not available"; older servers name the missing control file.
+_MISSING_EXTENSION = re.compile(r'extension "([^"]+)" is not available|extension control file "[^"]*/([^"/]+)\.control"')
 
 DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "asyncpg": "asyncpg",
                    "pg8000": "pg8000"}
@@ -240,6 +244,10 @@ class Runner:
             if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
                 raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
             rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            extension = _MISSING_EXTENSION.search(rev.error)
+            if extension:
+                rev.error += (f" (the shadow server lacks extension {extension.group(1) or extension.group(2)}: use a shadow that has it, "
+                              "e.g. --shadow local or --shadow-url)")
             earlier = [f for f in failed if f in self._ancestors_of(rev_id)]
             if earlier:
                 rev.error += f" (revision {earlier[-1]} failed earlier and was stepped over; this may follow from it)"
