@@ -13,6 +13,7 @@ from .check_config import load_check_config
 from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
+from .stats import read_stats_file, read_stats_url
 
 
 @dataclass
@@ -28,6 +29,8 @@ class CheckOptions:
     disabled_rules: list[str] = field(default_factory=list)
     verbose: bool = False
     fail_on: str | None = None  # None: [tool.alembic-guard] fail-on, else "error"
+    stats_url: str | None = None  # production server to read table sizes from (read-only)
+    stats_file: str | None = None  # or a JSON file of them (alembic-guard stats)
 
 
 def run_check(opts: CheckOptions) -> Report:
@@ -38,11 +41,16 @@ def run_check(opts: CheckOptions) -> Report:
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
     config = load_check_config(Path(project.config.config_file_name or ".").parent)
+    sizes = None
+    if opts.stats_file or config.stats_file:
+        sizes = read_stats_file(opts.stats_file or config.stats_file)
+    elif opts.stats_url:
+        sizes = read_stats_url(opts.stats_url)
     with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
         with scratch_database(server) as dbname:
             revisions = Runner(project, server, dbname, verbose=opts.verbose).run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
-              severity=config.severity)
+              severity=config.severity, sizes=sizes)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
                         config=str(project.config.config_file_name), revisions=revisions)

@@ -5,6 +5,7 @@
 disable = ["rename-column"]                 # rules not run
 fail-on = "warning"                         # default of --fail-on
 severity = { "drop-column" = "warning" }    # per-rule severity
+stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-guard stats)
 ```
 """
 
@@ -23,6 +24,7 @@ class CheckConfig:
     disable: list[str] = field(default_factory=list)
     fail_on: str | None = None
     severity: dict[str, str] = field(default_factory=dict)
+    stats_file: str | None = None  # relative to the pyproject.toml
     source: str | None = None
 
 
@@ -45,4 +47,7 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
         raise GuardError(f"[tool.{TABLE}] severity must map rule ids to error, warning or info.", path=str(path))
     cfg.severity = dict(severity)
+    stats_file = table.get("stats-file", table.get("stats_file"))
+    if stats_file is not None:
+        cfg.stats_file = str((path.parent / str(stats_file)).resolve())
     return cfg

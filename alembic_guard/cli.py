@@ -61,10 +61,14 @@ def main() -> None:
                    "Env: ALEMBIC_GUARD_SHADOW_URL.")
 @click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")
 @click.option("--disable", "disabled", multiple=True, metavar="RULE", help="Do not run this rule.")
+@click.option("--stats-url", metavar="URL", envvar="ALEMBIC_GUARD_STATS_URL",
+              help="Read table sizes from this (production) server, read-only, to size the findings.")
+@click.option("--stats-file", type=click.Path(exists=True, dir_okay=False),
+              help="Table sizes from a JSON file made by `alembic-guard stats`.")
 @click.option("--show-statements", is_flag=True, help="List every statement with its duration, rewrites and scans.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
 def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, shadow, shadow_url, pg_version,
-          disabled, show_statements, verbose) -> None:
+          disabled, stats_url, stats_file, show_statements, verbose) -> None:
     """Trace every revision on a shadow PostgreSQL and report its lock risk."""
     from .check import CheckOptions, run_check
     from .report import render
@@ -73,7 +77,8 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     signal.signal(signal.SIGTERM, _terminate)
     opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
-                        pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on)
+                        pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
+                        stats_url=stats_url, stats_file=stats_file)
     try:
         report = run_check(opts)
     except GuardError as err:
@@ -101,6 +106,19 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
                 or any(r.verdict == "error" for r in report.revisions):
             sys.exit(1)
     sys.exit(0)
+
+
+@main.command("stats")
+@click.option("--url", required=True, envvar="ALEMBIC_GUARD_STATS_URL", metavar="URL",
+              help="The production database (read-only connection; only catalog statistics are read).")
+def stats_command(url: str) -> None:
+    """Print production table sizes as JSON, for `check --stats-file`."""
+    from .stats import dump_stats, read_stats_url
+
+    try:
+        click.echo(dump_stats(read_stats_url(url)), nl=False)
+    except GuardError as err:
+        _fail(err)
 
 
 @main.command("rules")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from .model import Finding, RevisionTrace
 from .rules import Context, Rule, all_rules
+from .stats import TableSize, estimate, human_bytes, human_rows
 from .sql.parse import parse_one
 from .suppress import suppression_for
 
@@ -15,11 +16,13 @@ GENERIC_RULES = {"rewrite-under-lock"}  # reported only when no specific rule ex
 
 
 def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabled: Iterable[str] = (),
-          rules: list[Rule] | None = None, severity: dict[str, str] | None = None) -> None:
+          rules: list[Rule] | None = None, severity: dict[str, str] | None = None,
+          sizes: dict[str, TableSize] | None = None) -> None:
     """Fill ``revision.findings`` for each revision (in place).
 
     ``disabled`` rule ids are not run and ``severity`` overrides a rule's severity
-    (``[tool.alembic-guard] disable = [...]``, ``severity = {rule = "warning"}``).
+    (``[tool.alembic-guard] disable = [...]``, ``severity = {rule = "warning"}``). ``sizes``
+    (production table sizes, see stats.py) add the table's size and a duration estimate to findings.
     """
     severity = severity or {}
     off = set(disabled)
@@ -46,8 +49,30 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             rev.findings.extend(found)
         for f in rev.findings:
             f.severity = severity.get(f.rule, f.severity)
+            if sizes and f.table in sizes:
+                _add_size(f, rev, sizes[f.table])
         _dedupe(rev)
         _apply_suppressions(rev)
+
+
+def _add_size(f: Finding, rev: RevisionTrace, size: TableSize) -> None:
+    from pglast import ast
+
+    f.table_rows, f.table_bytes = size.rows, size.bytes
+    text = f" In production {f.table} has ~{human_rows(size.rows)} rows ({human_bytes(size.bytes)})"
+    st = rev.statements[f.statement_index] if f.statement_index is not None else None
+    kind = None
+    if st is not None:
+        if f.table in st.observation.rewritten:
+            kind = "rewrite"
+        elif f.table in st.observation.seq_scans:
+            kind = "scan" if not isinstance(parse_one(st.sql), ast.IndexStmt) else "index"
+        elif isinstance(parse_one(st.sql), ast.IndexStmt):
+            kind = "index"
+    if kind and size.rows:
+        what = {"rewrite": "rewriting it", "scan": "scanning it", "index": "building the index"}[kind]
+        text += f": {what} takes roughly {estimate(kind, size.rows)} on 2 cores, all of it under the lock"
+    f.message = f.message.rstrip() + text + "."
 
 
 def _dedupe(rev: RevisionTrace) -> None:

@@ -138,6 +138,8 @@ class Finding:
     docs: str | None = None  # PostgreSQL docs URL
     statement_index: int | None = None
     suppressed: str | None = None  # reason, when an inline/config suppression applies
+    table_rows: int | None = None  # production size of ``table`` when statistics were given
+    table_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,6 +152,8 @@ class Finding:
             "docs": self.docs,
             "statement": self.statement_index,
             "suppressed": self.suppressed,
+            "table_rows": self.table_rows,
+            "table_bytes": self.table_bytes,
         }
 
 

@@ -139,3 +139,25 @@ def test_inline_suppression_with_and_without_reason(tmp_path):
     assert revs["r2"]["verdict"] == "safe"
     assert revs["r2"]["findings"][0]["suppressed"] == "tiny table"
     assert any(f["rule"] == "suppression-without-reason" for f in revs["r3"]["findings"])
+
+
+def test_production_sizes_from_a_read_only_connection(tmp_path, shadow, dbname):
+    import psycopg
+
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+        conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 20000) g")
+        conn.execute("ANALYZE t")
+    prod = f"postgresql://{shadow.user}@/{dbname}?host={shadow.host}&port={shadow.port}"
+    stats = run_cli("stats", "--url", prod)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["tables"]["t"]["rows"] == 20000
+    (tmp_path / "stats.json").write_text(stats.stdout)
+    ini = make_project(tmp_path / "p", [
+        ("r1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
+        ("r2", 'op.alter_column("t", "a", type_=sa.BigInteger)'),
+    ])
+    r = run_cli("check", "-c", str(ini), "--format", "json", "--stats-file", str(tmp_path / "stats.json"))
+    f = next(f for rev in json.loads(r.stdout)["revisions"] for f in rev["findings"]
+             if f["rule"] == "alter-column-type-rewrites")
+    assert f["table_rows"] == 20000 and "20.0k rows" in f["message"] and "rewriting it takes roughly" in f["message"]
