@@ -71,3 +71,20 @@ def test_missing_extension_names_it_and_the_way_out(tmp_path, shadow, dbname):
     assert "lacks extension alembic_guard_no_such_ext" in revs["e1"].error
     assert "--shadow local" in revs["e1"].error
     assert revs["e2"].verdict == "safe" and runner.tool_errors == []
+
+
+def test_statement_after_op_execute_commit_is_outside_a_transaction(tmp_path, shadow, dbname):
+    # An old idiom: op.execute("COMMIT") ends Alembic's transaction on the server; psycopg2 still
+    # believes it is in one and sends no BEGIN, so CONCURRENTLY runs (and succeeds) outside a block.
+    ini = make_project(tmp_path, [
+        ("c1", "op.create_table('t', sa.Column('id', sa.Integer, primary_key=True), sa.Column('x', sa.Integer))"),
+        ("c2", """
+            op.execute('COMMIT')
+            op.execute('CREATE INDEX CONCURRENTLY ix_t_x ON t (x)')
+        """),
+    ], url="postgresql+psycopg2://app:secret@db.invalid:5432/app")
+    runner, revs = trace(ini, shadow, dbname)
+    commit, create = revs["c2"].statements
+    assert commit.in_transaction and not create.in_transaction
+    assert create.observation.error is None and not revs["c2"].error
+    assert "concurrently-in-transaction" not in {f.rule for f in revs["c2"].findings}

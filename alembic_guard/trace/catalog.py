@@ -53,6 +53,20 @@ def timeouts(dbapi_conn: Any) -> tuple[int, int]:
     return int(values.get("lock_timeout", 0)), int(values.get("statement_timeout", 0))
 
 
+def in_transaction_block(dbapi_conn: Any) -> bool | None:
+    """Whether the server has a transaction block open on the connection, as libpq (or asyncpg) last
+    heard from the server, not the driver's own bookkeeping: after ``op.execute("COMMIT")`` psycopg2
+    still believes it is in a transaction and sends no BEGIN, so the next statement runs outside one.
+    None when the driver does not tell."""
+    status = getattr(getattr(dbapi_conn, "info", None), "transaction_status", None)
+    if status is not None:  # psycopg2 and psycopg: IDLE 0, ACTIVE 1, INTRANS 2, INERROR 3
+        return int(status) in (2, 3)
+    is_in = getattr(getattr(dbapi_conn, "_connection", None), "is_in_transaction", None)  # asyncpg adapter
+    if callable(is_in):
+        return bool(is_in())
+    return None
+
+
 def backend_pid(dbapi_conn: Any) -> int:
     return int(_fetch(dbapi_conn, "select pg_backend_pid()")[0][0])
 

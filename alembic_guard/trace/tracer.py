@@ -134,6 +134,8 @@ class Tracer:
         try:
             before = catalog.snapshot(dbapi)
             lock_timeout, statement_timeout = catalog.timeouts(dbapi)
+            # read after the snapshot: it made the driver BEGIN if the statement is going to
+            block = catalog.in_transaction_block(dbapi)
             if self._current != rev_id:
                 self._note_version_table()
                 self._start_revision(rev, before)
@@ -142,7 +144,7 @@ class Tracer:
             self._busy = False
         rev.traced = True
         stmt = Statement(sql=statement.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
-                         in_transaction=not bool(getattr(dbapi, "autocommit", False)))
+                         in_transaction=block if block is not None else not bool(getattr(dbapi, "autocommit", False)))
         stmt.observation.lock_timeout_ms, stmt.observation.statement_timeout_ms = self._effective_timeouts(
             rev, (lock_timeout, statement_timeout))
         rev.statements.append(stmt)
