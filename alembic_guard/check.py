@@ -48,12 +48,14 @@ def run_check(opts: CheckOptions) -> Report:
         sizes = read_stats_url(opts.stats_url)
     with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
         with scratch_database(server) as dbname:
-            revisions = Runner(project, server, dbname, verbose=opts.verbose).run(opts.from_rev, opts.to_rev)
+            runner = Runner(project, server, dbname, verbose=opts.verbose)
+            revisions = runner.run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
-                        config=str(project.config.config_file_name), revisions=revisions)
+                        config=str(project.config.config_file_name), revisions=revisions,
+                        tool_errors=list(runner.tool_errors))
     report.duration_ms = (time.perf_counter() - t0) * 1000
     report.fail_on = opts.fail_on or config.fail_on or "error"
     return report

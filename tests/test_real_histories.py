@@ -88,3 +88,22 @@ def test_statement_after_op_execute_commit_is_outside_a_transaction(tmp_path, sh
     assert commit.in_transaction and not create.in_transaction
     assert create.observation.error is None and not revs["c2"].error
     assert "concurrently-in-transaction" not in {f.rule for f in revs["c2"].findings}
+
+
+def test_a_run_that_cannot_go_on_says_so_in_the_report(tmp_path, monkeypatch):
+    # Runner.tool_errors (the run stopped after a failure) must reach the report, not vanish.
+    from alembic_guard import check as check_mod
+
+    class StuckRunner:
+        def __init__(self, *a, **kw):
+            self.tool_errors = []
+
+        def run(self, *a, **kw):
+            self.tool_errors.append("could not continue after revision r1 failed: boom")
+            return []
+
+    ini = make_project(tmp_path, [("r1", "pass")], url=URL)
+    monkeypatch.setattr(check_mod, "Runner", StuckRunner)
+    report = check_mod.run_check(check_mod.CheckOptions(config_file=str(ini)))
+    assert report.tool_errors == ["could not continue after revision r1 failed: boom"]
+    assert report.to_json()["tool_errors"] == report.tool_errors
