@@ -5,9 +5,19 @@
 ``context.configure(..., process_revision_directives=alembic_guard.process_revision_directives)``.
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from . import ops  # noqa: E402,F401  (registers op.<name> operations with Alembic)
-from .autogen import process_revision_directives  # noqa: E402
 
 __all__ = ["__version__", "ops", "process_revision_directives"]
+
+
+def __getattr__(name: str) -> Any:
+    # The autogenerate hook pulls in the rewriter (libcst & co.): import it only when asked for.
+    if name == "process_revision_directives":
+        from .autogen import process_revision_directives
+
+        return process_revision_directives
+    raise AttributeError(f"module 'alembic_guard' has no attribute {name!r}")
