@@ -108,6 +108,38 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     sys.exit(0)
 
 
+@main.command("revision")
+@click.option("-c", "--config", "config_file", default="alembic.ini", show_default=True)
+@click.option("-n", "--name", "section", default="alembic", show_default=True)
+@click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE")
+@click.option("-m", "--message", required=True, help="The revision message.")
+@click.option("--autogenerate/--empty", default=True, show_default=True,
+              help="Compare the models with the shadow at head (default), or write an empty revision.")
+@click.option("--rev-id", help="Revision id to use instead of a generated one.")
+@click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None)
+@click.option("--shadow-url", metavar="URL")
+@click.option("-v", "--verbose", is_flag=True)
+def revision_command(config_file, section, x_args, message, autogenerate, rev_id, shadow, shadow_url, verbose):
+    """`alembic revision --autogenerate` against a shadow upgraded to head: no database of yours needed.
+
+    With alembic_guard.process_revision_directives in env.py, unsafe operations come out rewritten
+    into safe ones and verified on the shadow."""
+    from .revision import run_revision
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        paths = run_revision(config_file, message, section=section, x_args=list(x_args), autogenerate=autogenerate,
+                             rev_id=rev_id, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
+                             verbose=verbose)
+    except GuardError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        click.echo("alembic-guard: interrupted; the shadow was stopped and its files removed.", err=True)
+        sys.exit(130)
+    for path in paths:
+        click.echo(f"Generated {path}")
+
+
 @main.command("stats")
 @click.option("--url", required=True, envvar="ALEMBIC_GUARD_STATS_URL", metavar="URL",
               help="The production database (read-only connection; only catalog statistics are read).")

@@ -8,6 +8,7 @@ redirected to the shadow (capture.redirect) and every statement is observed (tra
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -48,10 +49,14 @@ def _quiet_alembic(verbose: bool) -> Iterator[None]:
 def _cwd(path: Path) -> Iterator[None]:
     old = os.getcwd()
     os.chdir(path)
+    # alembic.ini's prepend_sys_path is usually ".", a path relative to the cwd: the import system's
+    # cached listing of "." would still be the old directory's.
+    importlib.invalidate_caches()
     try:
         yield
     finally:
         os.chdir(old)
+        importlib.invalidate_caches()
 
 
 def _missing_driver(exc: BaseException) -> GuardError | None:

@@ -1,5 +1,6 @@
 """The autogenerate hook in a real ``alembic revision --autogenerate`` run against a shadow database
-that already has the tables (examples/shop_autogen), then ``check`` on the generated revision."""
+that already has the tables (examples/shop with its models changed), then ``check`` on the
+generated revision."""
 
 from __future__ import annotations
 
@@ -18,14 +19,35 @@ from alembic.operations import ops
 from alembic_guard.autogen import chain, process_revision_directives, wrap
 from alembic_guard.check import CheckOptions, run_check
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop_autogen"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
+
+# Model changes that plain autogenerate turns into operations unsafe on live tables.
+CHANGES = [
+    ('    sa.Index("ix_orders_product_id", "product_id"),\n',
+     '    sa.Index("ix_orders_product_id", "product_id"),\n    sa.Index("ix_orders_status", "status"),\n'
+     '    sa.UniqueConstraint("public_id", name="uq_orders_public_id"),\n'),
+    ('    sa.Column("customer_id", sa.BigInteger, nullable=False),\n',
+     '    sa.Column("customer_id", sa.BigInteger, sa.ForeignKey("customers.id", name="fk_orders_customer_id"),'
+     ' nullable=False),\n'),
+    ('    sa.Column("full_name", sa.String(100)),\n', '    sa.Column("full_name", sa.String(100), nullable=False),\n'),
+    ('    sa.Column("country", sa.String(2), nullable=False, server_default="NL"),\n',
+     '    sa.Column("country", sa.String(2), nullable=False, server_default="NL"),\n'
+     '    sa.Column("loyalty_id", sa.Uuid, nullable=False, server_default=sa.text("gen_random_uuid()")),\n'),
+]
 
 
 @pytest.fixture
 def shop(tmp_path, shadow, dbname, monkeypatch):
-    """examples/shop_autogen copied to tmp, revision 0001 applied to the per-test database, a few rows."""
+    """examples/shop copied to tmp, its revisions applied to the per-test database, a few rows, and
+    its models changed (CHANGES)."""
     root = tmp_path / "shop"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "models.py"
+    text = models.read_text()
+    for old, new in CHANGES:
+        assert old in text
+        text = text.replace(old, new)
+    models.write_text(text)
     monkeypatch.setenv("DATABASE_URL", shadow.sqlalchemy_url(dbname))
     monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(root))
@@ -33,21 +55,22 @@ def shop(tmp_path, shadow, dbname, monkeypatch):
     cfg = Config(str(root / "alembic.ini"))
     command.upgrade(cfg, "head")
     with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as c:
+        c.execute("INSERT INTO customers (id, email, full_name) VALUES (1, 'a@b.c', 'A')")
         c.execute("INSERT INTO products (id, sku, title, price_cents) VALUES (1, 'a', 'b', 3)")
         c.execute("INSERT INTO orders (id, customer_id, product_id, status) VALUES (1, 1, 1, 'new')")
     return root, cfg
 
 
 def _generated(root: Path) -> str:
-    (path,) = (root / "migrations" / "versions").glob("0002_*.py")
+    (path,) = (root / "migrations" / "versions").glob("0013_*.py")
     return path.read_text()
 
 
 def test_autogenerate_writes_a_safe_verified_revision(shop, shadow):
     root, cfg = shop
-    command.revision(cfg, message="shop changes", autogenerate=True, rev_id="0002")
+    command.revision(cfg, message="shop changes", autogenerate=True, rev_id="0013")
     src = _generated(root)
-    compile(src, "0002", "exec")
+    compile(src, "0013", "exec")
     assert "import alembic_guard.ops" in src
     assert "verified on PostgreSQL" in src, src
     for call in ("op.create_index_concurrently(", "op.add_foreign_key_safely(",
@@ -59,7 +82,7 @@ def test_autogenerate_writes_a_safe_verified_revision(shop, shadow):
 
     os.environ.pop("DATABASE_URL", None)  # check never needs the user's database
     report = run_check(CheckOptions(config_file=str(root / "alembic.ini"), shadow_url=_url(shadow)))
-    rev = next(r for r in report.revisions if r.revision == "0002")
+    rev = next(r for r in report.revisions if r.revision == "0013")
     assert rev.error is None, rev.error
     assert rev.verdict == "safe", [(f.rule, f.line, f.message) for f in rev.findings]
 
@@ -72,12 +95,12 @@ def _url(shadow) -> str:
 def test_refused_operation_keeps_the_op_with_a_comment(shop, monkeypatch):
     root, cfg = shop
     models = root / "models.py"
-    models.write_text(models.read_text().replace('    sa.Column("note", sa.String(100)),\n', ""))
+    models.write_text(models.read_text().replace('    sa.Column("note", sa.Text),\n', ""))
     monkeypatch.setenv("ALEMBIC_GUARD_VERIFY", "0")
     monkeypatch.delitem(sys.modules, "models", raising=False)
-    command.revision(cfg, message="drop note", autogenerate=True, rev_id="0002")
+    command.revision(cfg, message="drop note", autogenerate=True, rev_id="0013")
     src = _generated(root)
-    compile(src, "0002", "exec")
+    compile(src, "0013", "exec")
     assert "# alembic-guard: NOT rewritten: dropping a column breaks running code" in src
     assert "op.drop_column('orders', 'note')" in src
     assert "not verified on a shadow" in src
@@ -101,3 +124,28 @@ def test_chain_composes_with_an_alembic_rewriter():
     calls = []
     wrap(lambda c, r, d: calls.append(1))(None, None, [script])
     assert calls == [1]
+
+
+def test_revision_command_autogenerates_against_the_shadow(tmp_path):
+    """`alembic-guard revision --autogenerate` needs no database: the shadow is upgraded to head."""
+    import subprocess
+
+    from tests.conftest import test_provider
+
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "models.py"
+    models.write_text(models.read_text().replace(*CHANGES[0]))
+    env = dict(os.environ, ALEMBIC_GUARD_SHADOW=test_provider() or "auto")
+    env.pop("DATABASE_URL", None)
+    r = subprocess.run([sys.executable, "-m", "alembic_guard.cli", "revision", "-c", str(root / "alembic.ini"),
+                        "-m", "orders by status", "--rev-id", "0013"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    src = _generated(root)
+    assert "op.create_index_concurrently('ix_orders_status', 'orders', ['status'])" in src
+    assert "op.add_unique_constraint_using_index('uq_orders_public_id'" in src
+    assert "verified on PostgreSQL" in src
+    check = subprocess.run([sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(root / "alembic.ini"),
+                            "--from", "0012", "--format", "json"], capture_output=True, text=True, env=env, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr

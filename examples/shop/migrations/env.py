@@ -4,6 +4,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import alembic_guard
+from models import metadata
+
 config = context.config
 
 if config.config_file_name is not None:
@@ -13,7 +16,7 @@ if config.config_file_name is not None:
 if os.environ.get("DATABASE_URL"):
     config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])
 
-target_metadata = None
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:
@@ -40,6 +43,8 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
+            # autogenerate writes the safe form of unsafe operations (docs/rewrites.md)
+            process_revision_directives=alembic_guard.process_revision_directives,
         )
         with context.begin_transaction():
             context.run_migrations()

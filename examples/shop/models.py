@@ -1,8 +1,12 @@
-"""The shop's models after the change: autogenerate compares these with the database.
+"""The shop's SQLAlchemy models, as the schema stands after the last revision.
 
-Compared with revision 0001, every table gains something that is unsafe to add to a live table in
-plain Alembic: an index, a foreign key, a CHECK, a UNIQUE constraint, a NOT NULL and a column with
-a volatile default. ``alembic revision --autogenerate`` with alembic_guard's hook writes the safe form.
+Change a model, then let autogenerate write the revision (no database of yours needed):
+
+    alembic-guard revision --autogenerate -m "orders by status"
+
+env.py passes ``alembic_guard.process_revision_directives`` to Alembic, so an unsafe operation
+(``op.create_index`` on the live ``orders`` table, say) comes out as its safe form
+(``op.create_index_concurrently``), verified on a shadow PostgreSQL.
 """
 
 import sqlalchemy as sa
@@ -14,8 +18,9 @@ customers = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("email", sa.String(100), nullable=False),
-    sa.Column("name", sa.String(100)),
+    sa.Column("full_name", sa.String(100)),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False, server_default="NL"),
     sa.Index("ix_customers_email", "email", unique=True),
 )
 
@@ -24,7 +29,7 @@ products = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("sku", sa.String(32), nullable=False),
-    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("title", sa.String(400), nullable=False),
     sa.Column("price_cents", sa.Integer, nullable=False),
     sa.UniqueConstraint("sku", name="uq_products_sku"),
     sa.CheckConstraint("price_cents > 0", name="ck_products_price_positive"),
@@ -33,11 +38,13 @@ products = sa.Table(
 orders = sa.Table(
     "orders",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("customer_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("customer_id", sa.BigInteger, nullable=False),
     sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id", name="fk_orders_product_id")),
     sa.Column("quantity", sa.Integer, nullable=False, server_default="1"),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("note", sa.String(100)),
+    sa.Column("note", sa.Text),
     sa.Column("public_id", sa.Uuid, nullable=False, server_default=sa.text("gen_random_uuid()")),
+    sa.Index("ix_orders_customer_id", "customer_id"),
+    sa.Index("ix_orders_product_id", "product_id"),
 )
