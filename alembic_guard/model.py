@@ -67,6 +67,7 @@ class Lock:
     statement_index: int = -1  # the statement that took it first (in this revision)
     held_ms: float = 0.0  # total time held across this revision's statements (ms)
     held_statements: int = 0  # statements executed while it was held (incl. the one that took it)
+    revision: str = ""  # the revision whose statement took it
 
     @property
     def dangerous(self) -> bool:
@@ -105,14 +106,28 @@ class Statement:
     in_transaction: bool = True
     observation: Observation = field(default_factory=Observation)
 
+    def own_locks(self) -> list[Lock]:
+        """Locks held right after this statement that this revision took (not those an earlier
+        revision of the same transaction still holds)."""
+        return [lk for lk in self.observation.locks if lk.revision in ("", self.revision)]
+
+    def locks_in_effect(self) -> list[Lock]:
+        """The locks that make this statement risky: this revision's own, plus those an earlier
+        revision of the same transaction took on a table that already existed for it (deployed
+        together, that table is live and stays locked). Locks on tables an earlier revision of the
+        run created are left out: those tables were new, nobody was using them."""
+        return [lk for lk in self.observation.locks if lk.revision in ("", self.revision) or lk.preexisting]
+
     def to_json(self) -> dict[str, Any]:
         o = self.observation
+        own = self.own_locks()
         return {
             "index": self.index,
             "sql": self.sql,
             "line": self.line,
             "in_transaction": self.in_transaction,
-            "locks": [lk.to_json() for lk in o.locks],
+            "locks": [lk.to_json() for lk in own],
+            "inherited_locks": len(o.locks) - len(own),
             "new_locks": [lk.to_json() for lk in o.new_locks],
             "rewrites": o.rewritten,
             "seq_scans": o.seq_scans,

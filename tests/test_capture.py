@@ -127,3 +127,19 @@ def test_session_timeouts_set_by_an_earlier_revision_do_not_count(tmp_path, shad
     # d3 deployed alone would run without the timeout d2 left on the session
     assert revs["d3"].statements[0].observation.lock_timeout_ms == 0
     assert revs["d4"].statements[1].observation.lock_timeout_ms == 3000
+
+
+def test_locks_of_an_earlier_revision_in_one_transaction_are_not_this_revisions(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, [
+        ("e1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
+        ("e2", 'op.create_index("ix_t_a", "t", ["a"])'),
+    ], per_migration=False)
+    revs = trace(ini, shadow, dbname)
+    st = revs["e2"].statements[0]
+    # e1's ACCESS EXCLUSIVE on t is still held (one transaction), but t was new for e1: deployed
+    # together nobody was using it, deployed alone e2 takes SHARE only
+    assert any(lk.mode == "ACCESS EXCLUSIVE" and lk.relation == "t" for lk in st.observation.locks)
+    assert not [lk for lk in st.locks_in_effect() if lk.relation == "t"]
+    assert st.to_json()["inherited_locks"] >= 1
+    (f,) = [f for f in revs["e2"].findings if f.rule == "create-index-non-concurrent"]
+    assert "holds SHARE" in f.message

@@ -24,16 +24,12 @@ class LockReader:
     def __init__(self, conninfo: str):
         self._conn = psycopg.connect(conninfo, autocommit=True)
 
-    def relation_locks(self, pid: int) -> dict[int, str]:
-        """Strongest granted lock per relation OID held by ``pid`` (docs mode names)."""
-        from ..model import LOCK_STRENGTH
-
-        held: dict[int, str] = {}
-        for oid, mode in self._conn.execute(LOCKS_SQL, (pid,)).fetchall():
-            name = LOCK_MODE_NAMES.get(mode, mode)
-            if oid not in held or LOCK_STRENGTH.get(name, 0) > LOCK_STRENGTH.get(held[oid], 0):
-                held[int(oid)] = name
-        return held
+    def relation_locks(self, pid: int) -> set[tuple[int, str]]:
+        """Every granted ``(relation OID, mode)`` held by ``pid`` (docs mode names). A backend can
+        hold several modes on one relation, e.g. ACCESS EXCLUSIVE from one revision and SHARE from a
+        later one in the same transaction."""
+        return {(int(oid), LOCK_MODE_NAMES.get(mode, mode))
+                for oid, mode in self._conn.execute(LOCKS_SQL, (pid,)).fetchall()}
 
     def close(self) -> None:
         self._conn.close()

@@ -192,7 +192,7 @@ class Tracer:
         """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
         the next revision takes again is new in it, not one carried over from the earlier revision."""
         held_now = self._reader.relation_locks(self._pid(dbapi))
-        self._held = {key: lock for key, lock in self._held.items() if held_now.get(key[0]) == key[1]}
+        self._held = {key: lock for key, lock in self._held.items() if key in held_now}
 
     def _effective_timeouts(self, rev: RevisionTrace, observed: tuple[int, int]) -> tuple[int, int]:
         """The timeouts this revision runs with when deployed on its own.
@@ -246,7 +246,7 @@ class Tracer:
         held_now = self._reader.relation_locks(pid)
         preexisting = pending.rev.preexisting
         current: dict[tuple[int, str], Lock] = {}
-        for oid, mode in held_now.items():
+        for oid, mode in sorted(held_now):
             rel = self._names.get(oid)
             if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
                 continue
@@ -254,7 +254,7 @@ class Tracer:
             lock = self._held.get(key)
             if lock is None:
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=rel.qualified in preexisting,
-                            statement_index=pending.statement.index)
+                            statement_index=pending.statement.index, revision=pending.rev.revision)
                 obs.new_locks.append(lock)
             lock.held_ms += duration_ms
             lock.held_statements += 1

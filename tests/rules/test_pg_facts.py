@@ -17,7 +17,14 @@ def ex(sql: str) -> str:
 
 
 def locks(rev, index=-1) -> dict[str, str]:
-    return {lk.relation: lk.mode for lk in rev.statements[index].observation.locks}
+    """The strongest mode held on each relation after the statement (a backend can hold several)."""
+    from alembic_guard.model import LOCK_STRENGTH
+
+    out: dict[str, str] = {}
+    for lk in rev.statements[index].observation.locks:
+        if LOCK_STRENGTH[lk.mode] >= LOCK_STRENGTH.get(out.get(lk.relation, ""), -1):
+            out[lk.relation] = lk.mode
+    return out
 
 
 def obs(rev, index=-1):
