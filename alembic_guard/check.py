@@ -55,7 +55,7 @@ def run_check(opts: CheckOptions) -> Report:
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
                         config=str(project.config.config_file_name), revisions=revisions,
-                        tool_errors=list(runner.tool_errors))
+                        tool_errors=list(runner.tool_errors), notes=list(runner.notes))
     report.duration_ms = (time.perf_counter() - t0) * 1000
     report.fail_on = opts.fail_on or config.fail_on or "error"
     return report

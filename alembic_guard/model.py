@@ -235,6 +235,7 @@ class Report:
     config: str
     revisions: list[RevisionTrace] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
     fail_on: str = "error"
 
@@ -256,4 +257,5 @@ class Report:
             "duration_ms": round(self.duration_ms, 1),
             "revisions": [r.to_json() for r in self.revisions],
             "tool_errors": self.tool_errors,
+            "notes": self.notes,
         }

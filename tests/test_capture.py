@@ -143,3 +143,27 @@ def test_locks_of_an_earlier_revision_in_one_transaction_are_not_this_revisions(
     assert st.to_json()["inherited_locks"] >= 1
     (f,) = [f for f in revs["e2"].findings if f.rule == "create-index-non-concurrent"]
     assert "holds SHARE" in f.message
+
+
+@pytest.mark.parametrize("ext,use", [
+    ("uuid-ossp", 'sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("uuid_generate_v4()"))'),
+    ("pgcrypto", 'sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),'
+                 ' sa.Column("h", sa.LargeBinary, server_default=sa.text("digest(\'x\', \'sha256\')"))'),
+])
+def test_extensions_the_shadow_lacks_get_stand_ins(tmp_path, shadow, dbname, ext, use):
+    import psycopg
+
+    with psycopg.connect(shadow.conninfo(dbname)) as c:
+        available = c.execute("select 1 from pg_available_extensions where name = %s", (ext,)).fetchone()
+    ini = make_project(tmp_path, [
+        ("x1", f'op.execute(\'CREATE EXTENSION IF NOT EXISTS "{ext}"\')'),
+        ("x2", f'op.create_table("t", {use})'),
+        ("x3", f'op.execute(\'CREATE EXTENSION IF NOT EXISTS "{ext}"\')'),
+    ])
+    project = load_project(str(ini))
+    runner = Runner(project, shadow, dbname)
+    revs = {r.revision: r for r in runner.run()}
+    assert all(r.error is None for r in revs.values()), [r.error for r in revs.values()]
+    assert revs["x1"].statements[0].sql.startswith("CREATE EXTENSION")  # traced as written
+    if not available:
+        assert any(ext in note for note in runner.notes)

@@ -22,6 +22,7 @@ from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
 from ..trace.tracer import Tracer
+from .extensions import ExtensionShims
 from .origin import RevisionFiles
 from .project import Project, error_from_exception
 from .redirect import redirect_connections
@@ -99,6 +100,7 @@ class Runner:
                 revision=sc.revision, down_revision=sc.down_revision, path=sc.path, doc=sc.doc or "")
         self.files = RevisionFiles(project.revision_paths())
         self.tool_errors: list[str] = []
+        self.notes: list[str] = []  # things the report should say (e.g. stand-in extensions)
 
     def _upgrade(self, target: str) -> None:
         config = self.project.config
@@ -149,10 +151,12 @@ class Runner:
         """
         side = self.server.conninfo(self.dbname)
         tracer = Tracer(side, self.files, self.revisions)
+        shims = ExtensionShims()
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
                 _quiet_alembic(self.verbose), redirect_connections(self.server, self.dbname):
             tracer.install()
+            shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
             try:
                 if from_rev:
                     tracer.enabled = False
@@ -168,7 +172,9 @@ class Runner:
                     if not self._step_over(failed[-1], tracer):
                         break
             finally:
+                shims.remove()
                 tracer.remove()
+                self.notes.extend(n for n in shims.notes if n not in self.notes)
         applied = self._ancestors_applied()
         for rev_id, rev in self.revisions.items():
             if rev_id in applied or rev.error:

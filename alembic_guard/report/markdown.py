@@ -38,5 +38,9 @@ def render_markdown(report: Report) -> str:
         locks = lock_summary(rev)
         if locks:
             lines += ["", "<sub>Locks seen on the shadow: " + "; ".join(locks) + "</sub>"]
+    for note in report.notes:
+        lines += ["", f"> **note:** {note}"]
+    for err in report.tool_errors:
+        lines += ["", f"> **tool error:** {err}"]
     lines.append("")
     return "\n".join(lines)

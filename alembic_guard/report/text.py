@@ -66,6 +66,10 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
                     extra.append("error: " + o.error)
                 con.print(f"    [dim]line {st.line} {o.duration_ms:.1f} ms[/] {escape(st.sql.splitlines()[0][:80])}"
                           + (f" [dim]({escape('; '.join(extra))})[/]" if extra else ""))
+    for note in report.notes:
+        con.print(f"[yellow]note:[/] {escape(note)}")
+    for err in report.tool_errors:
+        con.print(f"[magenta]tool error:[/] {escape(err)}")
     con.print()
     con.print(f"[bold]{summary_line(report)}[/]")
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
