@@ -41,8 +41,14 @@ class ShadowServer:
 
         return make_conninfo(**self.params(dbname))
 
-    def sqlalchemy_url(self, dbname: str, driver: str = "psycopg") -> str:
-        """A SQLAlchemy URL for ``dbname`` (socket directories go in the ``host`` query)."""
+    def sqlalchemy_url(self, dbname: str, driver: str | None = None) -> str:
+        """A SQLAlchemy URL for ``dbname`` (socket directories go in the ``host`` query). The driver
+        defaults to psycopg 3 (SQLAlchemy 2), or psycopg2 under SQLAlchemy 1.4, which has no psycopg 3
+        dialect."""
+        if driver is None:
+            import sqlalchemy
+
+            driver = "psycopg" if int(sqlalchemy.__version__.split(".")[0]) >= 2 else "psycopg2"
         auth = quote(self.user, safe="")
         if self.password:
             auth += ":" + quote(self.password, safe="")
