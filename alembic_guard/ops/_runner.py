@@ -108,11 +108,22 @@ WHERE w.pid = :pid AND NOT w.granted
 """)
 
 
+_AUTOVACUUM_BLOCKERS_SQL = text(r"""
+SELECT DISTINCT b.pid, left(b.query, 160)
+FROM pg_locks w
+CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid)
+JOIN pg_stat_activity b ON b.pid = bp.pid
+WHERE w.pid = :pid AND NOT w.granted AND b.backend_type = 'autovacuum worker'
+  AND b.query NOT LIKE '%to prevent wraparound%'
+""")
+
+
 class _Attempt:
     def __init__(self, step: str, lock_timeout_ms: int):
         self.step = step
+        self.lock_timeout_ms = lock_timeout_ms
         self.started = time.monotonic()
-        first = min(max(lock_timeout_ms * 0.5, 50), 1000) / 1000 if lock_timeout_ms else 1.0
+        first = min(max(lock_timeout_ms * 0.25, 50), 1000) / 1000 if lock_timeout_ms else 1.0
         self.next_poll = self.started + first
         self.seen: str | None = None
 
@@ -122,8 +133,18 @@ class _BlockerProbe:
     pg_blocking_pids(), pg_stat_activity): a 55P03 error itself does not say which lock it was.
 
     One watcher thread per Runner (started on first use); an attempt costs a lock and a notify.
-    It polls once halfway to lock_timeout (at most after 1 s), then every 10 s, logging a
-    warning while a step has waited 10 s or more (steps without lock_timeout wait indefinitely).
+    It polls once a quarter of the way to lock_timeout (at least 50 ms, at most 1 s in), then every
+    10 s, logging a warning while a step has waited 10 s or more (steps without lock_timeout wait
+    indefinitely).
+
+    A step under ``lock_timeout`` that waits for an *autovacuum* worker has it cancelled, as
+    PostgreSQL itself does to autovacuum (never to an anti-wraparound one) once a lock request has
+    waited ``deadlock_timeout``: with ``lock_timeout`` ≤ ``deadlock_timeout`` (1 s both by default)
+    the request would time out first, every retry would queue the application behind it for the
+    whole ``lock_timeout`` again, and a backfill of many rows is exactly what starts an autovacuum
+    of the table just before the next step needs its lock. Needs the right to signal autovacuum
+    workers (superuser, or ``pg_signal_autovacuum_worker`` on PostgreSQL 18); without it the step
+    waits and retries as before.
     """
 
     INTERVAL = 10.0
@@ -180,6 +201,14 @@ class _BlockerProbe:
                 finally:
                     self._cond.acquire()
                 attempt.next_poll = time.monotonic() + self.INTERVAL
+                if seen and attempt.lock_timeout_ms and self._current is attempt and "autovacuum" in seen:
+                    self._cond.release()
+                    try:
+                        self.runner.cancel_autovacuum_blockers(attempt.step)
+                    except Exception as exc:  # never break the migration
+                        log.debug("cancelling autovacuum failed: %s", exc)
+                    finally:
+                        self._cond.acquire()
                 if seen and self._current is attempt:
                     attempt.seen = seen
                     waited = time.monotonic() - attempt.started
@@ -226,6 +255,7 @@ class Runner:
         self._side: Any = None
         self._probe = _BlockerProbe(self)
         self._server_version_num: int | None = None
+        self._autovacuum_denied = False
 
     # -- plumbing -------------------------------------------------------------------------------
     def __enter__(self) -> "Runner":
@@ -386,16 +416,29 @@ class Runner:
             if not first and cleanup is not None:
                 cleanup()
             first = False
-            saved = self.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")[0]
-            self.run(f"SET lock_timeout = '{lt}ms'; SET statement_timeout = '{st}ms'")
-            try:
+            with self.session_timeouts(lt, st):
                 return self._do(work, self.conn)
-            finally:
-                with contextlib.suppress(Exception):
-                    self.query("SELECT set_config('lock_timeout', :lt, false), "
-                               "set_config('statement_timeout', :st, false)", lt=saved[0], st=saved[1])
 
         return self.retry(step, attempt, lt)
+
+    @contextlib.contextmanager
+    def session_timeouts(self, lock_timeout_ms: int, statement_timeout_ms: int) -> Iterator[None]:
+        """Session-level ``lock_timeout`` / ``statement_timeout`` for the block (online, outside a
+        transaction block), restored to the previous values afterwards."""
+        saved = self.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")[0]
+        self.run(f"SET lock_timeout = '{lock_timeout_ms}ms'; SET statement_timeout = '{statement_timeout_ms}ms'")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self.query("SELECT set_config('lock_timeout', :lt, false), "
+                           "set_config('statement_timeout', :st, false)", lt=saved[0], st=saved[1])
+
+    def single_statement(self, step: str, work: Callable[[Any], T], lock_timeout_ms: int) -> T:
+        """Run ``work(connection)``, which executes ONE statement, outside any transaction block
+        (autocommit: the statement is its own transaction, one round trip) inside
+        :meth:`session_timeouts`; retried like :meth:`transaction`."""
+        return self.retry(step, lambda: work(self.conn), lock_timeout_ms)
 
     def _do(self, work: Work, conn: Any) -> Any:
         if callable(work):
@@ -453,11 +496,34 @@ class Runner:
             time.sleep(delay_ms / 1000)
 
     # -- the lock probe's side look-up -----------------------------------------------------------
-    def describe_waits(self) -> str | None:
-        """What the migration backend waits for right now, from a second connection; None if nothing."""
+    def _side_conn(self) -> Any:
         if self._side is None:
             self._side = self.conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        rows = list(self._side.execute(_BLOCKERS_SQL, {"pid": self.backend_pid}))
+        return self._side
+
+    def cancel_autovacuum_blockers(self, step: str) -> list[int]:
+        """Cancel the (non anti-wraparound) autovacuum workers the migration backend waits for,
+        from the side connection; returns their pids. Logs instead of raising when not allowed."""
+        side = self._side_conn()
+        cancelled = []
+        for pid, query in list(side.execute(_AUTOVACUUM_BLOCKERS_SQL, {"pid": self.backend_pid})):
+            try:
+                ok = bool(side.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": pid}).scalar())
+            except sa_exc.DBAPIError as exc:
+                if not self._autovacuum_denied:
+                    log.info("%s: waits for %s; not allowed to cancel it (%s), waiting and retrying instead",
+                             step, query, str(getattr(exc, "orig", exc)).splitlines()[0])
+                self._autovacuum_denied = True
+                continue
+            if ok:
+                cancelled.append(pid)
+                log.warning("%s: cancelled pid %d (%s), which held the lock it waits for; PostgreSQL "
+                            "would do the same after deadlock_timeout, but lock_timeout comes first", step, pid, query)
+        return cancelled
+
+    def describe_waits(self) -> str | None:
+        """What the migration backend waits for right now, from a second connection; None if nothing."""
+        rows = list(self._side_conn().execute(_BLOCKERS_SQL, {"pid": self.backend_pid}))
         if not rows:
             return None
         by_lock: dict[tuple[str, str, str], list[str]] = {}

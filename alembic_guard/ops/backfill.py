@@ -36,6 +36,9 @@ from ._sql import SqlText, fragment, ident, ident_list, qualified
 
 log = logging.getLogger("alembic_guard.ops")
 
+#: share of wall time a backfill spends inside batches when no ``duty_cycle`` is given
+DEFAULT_DUTY_CYCLE = 1.0
+
 
 @dataclass
 class BackfillBatch:
@@ -91,7 +94,7 @@ def backfill(runner: Runner, table_name: str, set: Mapping[str, SqlText] | None 
              schema: str | None = None, where: SqlText | None = None,
              callback: Callable[[Any, BackfillBatch], int | None] | None = None,
              key_columns: Sequence[str] | None = None, skip_unchanged: bool = True,
-             progress: bool | None = None) -> BackfillResult | None:
+             progress: bool | None = None, duty_cycle: float | None = None) -> BackfillResult | None:
     assignments = dict(set or {})
     if bool(assignments) == bool(callback):
         raise ValueError("backfill needs exactly one of set={column: sql} or callback=fn(connection, batch)")
@@ -101,12 +104,12 @@ def backfill(runner: Runner, table_name: str, set: Mapping[str, SqlText] | None 
             _offline(runner, table_name, schema, assignments, where_sql, callback, key_columns, skip_unchanged)
             return None
         return _online(runner, table_name, schema, assignments, where_sql, callback, key_columns,
-                       skip_unchanged, progress)
+                       skip_unchanged, progress, DEFAULT_DUTY_CYCLE if duty_cycle is None else duty_cycle)
 
 
 def _online(runner: Runner, table_name: str, schema: str | None, assignments: dict[str, SqlText],
             where_sql: str | None, callback: Any, key_columns: Sequence[str] | None, skip_unchanged: bool,
-            progress: bool | None) -> BackfillResult:
+            progress: bool | None, duty_cycle: float) -> BackfillResult:
     table = catalog.table(runner, table_name, schema)
     if key_columns:
         keys = [(c, catalog.column(runner, table, c).type_sql) for c in key_columns]
@@ -117,7 +120,6 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
                              hint="Pass key_columns=[...] naming unique, NOT NULL columns with a btree index.")
     key_names = [ident(k) for k, _ in keys]
     key_types = [t for _, t in keys]
-    key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
 
     predicates = []
     if where_sql:
@@ -132,70 +134,165 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
     extra = "".join(f" AND {p}" for p in predicates)
 
     s = runner.settings
-    batch_size = s.batch_size
     result = BackfillResult(table=table.sql)
     total = _estimate_rows(runner, table)
     what = ", ".join(assignments) if assignments else getattr(callback, "__qualname__", "callback")
-    lower: tuple[Any, ...] | None = None
     started = time.monotonic()
     bar = _Progress(f"backfill {table.sql}", total, progress)
+    throttle = _Throttle(s.batch_pause_ms, duty_cycle)
     with bar:
-        while True:
-            lo_params = {f"lo{i}": v for i, v in enumerate(lower or ())}
-            lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
-            upper_rows = runner.query(f"SELECT {key_order} FROM {table.sql} WHERE {lo_sql} "
-                                      f"ORDER BY {key_order} OFFSET {batch_size - 1} LIMIT 1", **lo_params)
-            upper = tuple(upper_rows[0]) if upper_rows else None
-            if upper is None:
-                in_range = int(runner.scalar(f"SELECT count(*) FROM {table.sql} WHERE {lo_sql}", **lo_params))
-                if in_range == 0:
-                    break
-            else:
-                in_range = batch_size
-            hi_params = {f"hi{i}": v for i, v in enumerate(upper or ())}
-            bounds = [lo_sql] if lower is not None else []
-            if upper is not None:
-                bounds.append(f"{key_sql} <= {_bound('hi', key_types)}")
-            range_sql = " AND ".join(bounds) or "true"
-            params = {**lo_params, **hi_params}
-            batch = BackfillBatch(table.sql, key_names, lower, upper, result.batches + 1, range_sql, params)
-
-            def work(conn: Any, batch: BackfillBatch = batch) -> int:
-                if callback is not None:
-                    return int(callback(conn, batch) or 0)
-                res = conn.execute(text(f"UPDATE {table.sql} SET {set_sql} WHERE {batch.key_range_sql}{extra}"),
-                                   batch.params)
-                return int(res.rowcount or 0)
-
-            t0 = time.monotonic()
-            try:
-                updated = runner.transaction(f"backfill {table.sql} batch {batch.number} ({what})", work)
-            except sa_exc.DBAPIError as exc:
-                if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1 and upper is not None:
-                    batch_size = max(1, batch_size // 2)
-                    log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
-                                table.sql, batch.number, s.statement_timeout_ms, batch_size)
-                    continue
-                raise
-            ms = (time.monotonic() - t0) * 1000
-            result.batches += 1
-            result.rows_scanned += in_range
-            result.rows_updated += updated
-            result.batch_ms.append(ms)
-            result.longest_batch_ms = max(result.longest_batch_ms, ms)
-            bar.advance(in_range, result.rows_scanned, time.monotonic() - started)
-            log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
-                      table.sql, batch.number, in_range, updated, ms)
-            if upper is None:
-                break
-            lower = upper
-            if s.batch_pause_ms:
-                time.sleep(s.batch_pause_ms / 1000)
+        if callback is None:
+            _walk_statements(runner, table.sql, key_names, key_types, set_sql, extra, what, result, bar,
+                             started, throttle)
+        else:
+            _walk_callback(runner, table.sql, key_names, key_types, callback, what, result, bar, started, throttle)
     result.seconds = time.monotonic() - started
     log.info("backfill %s (%s): %d rows updated, %d scanned in %d batches, %.1f s (%.0f rows/s), longest batch %.0f ms",
              table.sql, what, result.rows_updated, result.rows_scanned, result.batches, result.seconds,
              result.rows_per_second, result.longest_batch_ms)
     return result
+
+
+class _Throttle:
+    """The pause after a batch: ``batch_pause_ms``, or, when longer, the pause that keeps the share
+    of wall time spent inside batches at ``duty_cycle`` (pause = batch time × (1 − duty) / duty).
+
+    The duty-cycle pause scales with what a batch costs *now*: when the server is busy (batches get
+    slower) the backfill backs off in proportion, and the idle gaps let queued application queries
+    run on the CPU the batch would otherwise take."""
+
+    def __init__(self, pause_ms: int, duty_cycle: float):
+        if not 0 < duty_cycle <= 1:
+            raise ValueError(f"duty_cycle must be in (0, 1], not {duty_cycle!r}")
+        self.pause = pause_ms / 1000
+        self.factor = (1 - duty_cycle) / duty_cycle
+
+    def after(self, batch_seconds: float) -> None:
+        pause = max(self.pause, batch_seconds * self.factor)
+        if pause > 0:
+            time.sleep(pause)
+
+
+def _record(result: BackfillResult, bar: "_Progress", started: float, in_range: int, updated: int,
+            ms: float) -> None:
+    result.batches += 1
+    result.rows_scanned += in_range
+    result.rows_updated += updated
+    result.batch_ms.append(ms)
+    result.longest_batch_ms = max(result.longest_batch_ms, ms)
+    bar.advance(in_range, result.rows_scanned, time.monotonic() - started)
+
+
+def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], set_sql: str,
+                     extra: str, what: str, result: BackfillResult, bar: "_Progress", started: float,
+                     throttle: _Throttle) -> None:
+    """``set=`` backfills: each batch is ONE statement, run on its own (autocommit, so the statement
+    is the batch's whole transaction) under session-level lock_timeout / statement_timeout.
+
+    One round trip per batch: the statement picks the next ``batch_size`` keys after the last one
+    (an index walk), updates that key range and returns the range's last key and the counts. Under
+    CPU contention every extra round trip costs a scheduling delay on both sides, so this matters
+    more than the SQL itself. The same statement text repeats, so psycopg 3 prepares it server-side
+    after a few batches (no parse/plan per batch)."""
+    s = runner.settings
+    batch_size = s.batch_size
+    key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
+    key_desc = ", ".join(f"{k} DESC" for k in key_names)
+    lower: tuple[Any, ...] | None = None
+    lt, st = runner.timeouts(True)
+    with runner.session_timeouts(lt, st):
+        while True:
+            lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
+            params = {f"lo{i}": v for i, v in enumerate(lower or ())}
+            statement = (
+                f"WITH {_BATCH} AS MATERIALIZED (SELECT {key_order} FROM {table_sql} WHERE {lo_sql} "
+                f"ORDER BY {key_order} LIMIT {batch_size}), "
+                f"{_LAST} AS (SELECT {key_order} FROM {_BATCH} ORDER BY {key_desc} LIMIT 1), "
+                f"{_UPD} AS (UPDATE {table_sql} SET {set_sql} WHERE {lo_sql} AND {key_sql} <= "
+                f"(SELECT {key_order} FROM {_LAST}){extra} RETURNING 1) "
+                f"SELECT (SELECT count(*) FROM {_BATCH}), (SELECT count(*) FROM {_UPD}), "
+                f"{', '.join(f'{_LAST}.{k}' for k in key_names)} FROM (SELECT) AS one LEFT JOIN {_LAST} ON true")
+            number = result.batches + 1
+
+            def work(conn: Any, statement: str = statement, params: dict[str, Any] = params) -> Any:
+                return conn.execute(text(statement), params).one()
+
+            t0 = time.monotonic()
+            try:
+                row = runner.single_statement(f"backfill {table_sql} batch {number} ({what})", work, lt)
+            except sa_exc.DBAPIError as exc:
+                if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                    log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
+                                table_sql, number, s.statement_timeout_ms, batch_size)
+                    continue
+                raise
+            batch_seconds = time.monotonic() - t0
+            in_range, updated = int(row[0]), int(row[1])
+            if in_range == 0:
+                break
+            _record(result, bar, started, in_range, updated, batch_seconds * 1000)
+            log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
+                      table_sql, number, in_range, updated, batch_seconds * 1000)
+            if in_range < batch_size:
+                break
+            lower = tuple(row[2:])
+            throttle.after(batch_seconds)
+
+
+# names of the CTEs of the batch statement (unlikely to collide with the caller's SQL)
+_BATCH, _LAST, _UPD = "alembic_guard_batch", "alembic_guard_last", "alembic_guard_updated"
+
+
+def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], callback: Any,
+                   what: str, result: BackfillResult, bar: "_Progress", started: float, throttle: _Throttle) -> None:
+    """``callback=`` backfills: the batch's key range is found first (an index-only walk outside any
+    transaction), then the callback runs in the batch's own transaction."""
+    s = runner.settings
+    batch_size = s.batch_size
+    key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
+    lower: tuple[Any, ...] | None = None
+    while True:
+        lo_params = {f"lo{i}": v for i, v in enumerate(lower or ())}
+        lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
+        upper_rows = runner.query(f"SELECT {key_order} FROM {table_sql} WHERE {lo_sql} "
+                                  f"ORDER BY {key_order} OFFSET {batch_size - 1} LIMIT 1", **lo_params)
+        upper = tuple(upper_rows[0]) if upper_rows else None
+        if upper is None:
+            in_range = int(runner.scalar(f"SELECT count(*) FROM {table_sql} WHERE {lo_sql}", **lo_params))
+            if in_range == 0:
+                break
+        else:
+            in_range = batch_size
+        hi_params = {f"hi{i}": v for i, v in enumerate(upper or ())}
+        bounds = [lo_sql] if lower is not None else []
+        if upper is not None:
+            bounds.append(f"{key_sql} <= {_bound('hi', key_types)}")
+        range_sql = " AND ".join(bounds) or "true"
+        params = {**lo_params, **hi_params}
+        batch = BackfillBatch(table_sql, key_names, lower, upper, result.batches + 1, range_sql, params)
+
+        def work(conn: Any, batch: BackfillBatch = batch) -> int:
+            return int(callback(conn, batch) or 0)
+
+        t0 = time.monotonic()
+        try:
+            updated = runner.transaction(f"backfill {table_sql} batch {batch.number} ({what})", work)
+        except sa_exc.DBAPIError as exc:
+            if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1 and upper is not None:
+                batch_size = max(1, batch_size // 2)
+                log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
+                            table_sql, batch.number, s.statement_timeout_ms, batch_size)
+                continue
+            raise
+        batch_seconds = time.monotonic() - t0
+        _record(result, bar, started, in_range, updated, batch_seconds * 1000)
+        log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
+                  table_sql, batch.number, in_range, updated, batch_seconds * 1000)
+        if upper is None:
+            break
+        lower = upper
+        throttle.after(batch_seconds)
 
 
 def _estimate_rows(runner: Runner, table: catalog.Relation) -> int:
@@ -290,7 +387,7 @@ class BackfillOp(GuardOp):
                  callback: Callable[[Any, BackfillBatch], int | None] | None = None,
                  key_columns: Sequence[str] | None = None, skip_unchanged: bool = True,
                  batch_size: int | None = None, pause_ms: int | None = None, progress: bool | None = None,
-                 lock_timeout_ms: int | None = None, statement_timeout_ms: int | None = None,
+                 duty_cycle: float | None = None, lock_timeout_ms: int | None = None, statement_timeout_ms: int | None = None,
                  attempts: int | None = None, **settings: Any) -> BackfillResult | None:
         """Update ``table_name`` in keyset batches over its primary key, one short transaction each.
 
@@ -319,5 +416,6 @@ class BackfillOp(GuardOp):
         return operations.invoke(cls(table_name, set=dict(set) if set else None, schema=schema, where=where,
                                      callback=callback, key_columns=list(key_columns) if key_columns else None,
                                      skip_unchanged=None if skip_unchanged else False, progress=progress,
+                                     duty_cycle=duty_cycle,
                                      batch_size=batch_size, pause_ms=pause_ms, lock_timeout_ms=lock_timeout_ms,
                                      statement_timeout_ms=statement_timeout_ms, attempts=attempts, **settings))

@@ -35,13 +35,20 @@ def test_backfill_batches_and_rerun_changes_nothing(conn, migration, recorder, c
     assert wrong_totals(conn) == 0
     assert (first.rows_updated, first.rows_scanned, first.batches) == (2500, 2500, 3)
     assert (second.rows_updated, second.rows_scanned) == (0, 2500)
-    updates = [s for s in recorder if s.startswith("UPDATE")]
-    assert updates[0] == ("UPDATE public.orders SET total = price * qty WHERE (id) <= "
-                          "(CAST(%(hi0)s AS integer)) AND ROW(total) IS DISTINCT FROM "
-                          "ROW(CAST((price * qty) AS bigint))")
-    # one transaction per batch
-    i = recorder.index(updates[0])
-    assert recorder[i - 1].startswith("BEGIN; SET LOCAL lock_timeout") and recorder[i + 1] == "COMMIT"
+    batches = [s for s in recorder if "UPDATE public.orders SET total = price * qty" in s]
+    assert len(batches) == 2 * 3  # a short batch is the last one: no extra statement to find nothing
+    assert batches[1] == (
+        "WITH alembic_guard_batch AS MATERIALIZED (SELECT id FROM public.orders WHERE (id) > "
+        "(CAST(%(lo0)s AS integer)) ORDER BY id LIMIT 1000), alembic_guard_last AS (SELECT id FROM "
+        "alembic_guard_batch ORDER BY id DESC LIMIT 1), alembic_guard_updated AS (UPDATE public.orders "
+        "SET total = price * qty WHERE (id) > (CAST(%(lo0)s AS integer)) AND (id) <= (SELECT id FROM "
+        "alembic_guard_last) AND ROW(total) IS DISTINCT FROM ROW(CAST((price * qty) AS bigint)) RETURNING 1) "
+        "SELECT (SELECT count(*) FROM alembic_guard_batch), (SELECT count(*) FROM alembic_guard_updated), "
+        "alembic_guard_last.id FROM (SELECT) AS one LEFT JOIN alembic_guard_last ON true")
+    # one statement per batch, on its own (autocommit: the statement is the batch's transaction)
+    i = recorder.index(batches[1])
+    assert not recorder[i - 1].startswith("BEGIN") and recorder[i + 1] == batches[2]
+    assert any(s.startswith("SET lock_timeout = '1000ms'; SET statement_timeout") for s in recorder[:i])
     assert "backfill public.orders (total): 2500 rows updated, 2500 scanned in 3 batches" in caplog.text
 
 
@@ -55,6 +62,31 @@ def test_backfill_where_composite_key_and_pause(conn, migration):
     assert result.batches == 6 and result.rows_updated == 140
     assert conn.execute("SELECT count(*) FROM m WHERE v IS DISTINCT FROM "
                         "CASE WHEN tenant <> 2 THEN tenant * 1000 + id END").fetchone()[0] == 0
+
+
+def test_duty_cycle_pauses_in_proportion_to_the_batches(conn, migration):
+    conn.execute(ORDERS.format(n=3000))
+    conn.execute("CREATE FUNCTION slow(int) RETURNS int LANGUAGE sql AS $$ SELECT pg_sleep(0.00002); SELECT $1 $$")
+    with migration() as op:
+        started = time.monotonic()
+        result = op.backfill("orders", set={"total": "slow(price) * qty"}, batch_size=500, duty_cycle=0.25)
+        elapsed = time.monotonic() - started
+    assert wrong_totals(conn) == 0 and result.batches == 6
+    busy = sum(result.batch_ms[:-1]) / 1000  # no pause after the last batch
+    assert elapsed >= busy + 3 * busy * 0.9  # pause = 3 × the batch before it
+    with pytest.raises(ValueError, match="duty_cycle"):
+        with migration() as op:
+            op.backfill("orders", set={"total": "price * qty"}, duty_cycle=0)
+
+
+def test_composite_key_batches_of_exactly_batch_size(conn, migration):
+    conn.execute("CREATE TABLE c (tenant int, id int, v int, PRIMARY KEY (tenant, id));"
+                 "INSERT INTO c SELECT t, g, NULL FROM generate_series(1, 4) t, generate_series(1, 5000) g;"
+                 "ANALYZE c")
+    with migration() as op:
+        result = op.backfill("c", set={"v": "tenant + id"}, batch_size=1000)
+    assert result.rows_updated == 20000 and result.batches == 20
+    assert conn.execute("SELECT count(*) FROM c WHERE v IS DISTINCT FROM tenant + id").fetchone()[0] == 0
 
 
 def test_table_without_primary_key_is_named_in_the_error(conn, migration):
