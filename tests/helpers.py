@@ -14,7 +14,6 @@ imported); revisions are chained ``r1`` → ``r2`` → …
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import psycopg
@@ -23,6 +22,7 @@ from alembic_guard.capture.project import load_project
 from alembic_guard.capture.runner import Runner
 from alembic_guard.judge import judge
 from alembic_guard.model import Finding, RevisionTrace
+from tests.projects.factory import make_project
 
 # The standard schema of tests/rules (one row per table: empty tables show the same flags).
 SCHEMA = """
@@ -40,66 +40,12 @@ INSERT INTO child VALUES (1, 1);
 """
 
 
-
-ENV_PY = '''\
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-
-
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section, {{}}),
-                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=None,
-                          transaction_per_migration={per_migration})
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-run_migrations_online()
-'''
-
-ALEMBIC_INI = """\
-[alembic]
-script_location = %(here)s/migrations
-sqlalchemy.url = postgresql+psycopg://nobody@invalid.invalid/nothing
-"""
-
-REVISION = '''\
-"""{doc}"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{body}
-
-
-def downgrade():
-    pass
-'''
-
-
 def write_project(root: Path, bodies: list[str], *, transaction_per_migration: bool = True) -> Path:
-    """Write alembic.ini, env.py and one revision file per body under ``root``; return alembic.ini."""
-    versions = root / "migrations" / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
-    (root / "alembic.ini").write_text(ALEMBIC_INI)
-    (root / "migrations" / "env.py").write_text(ENV_PY.format(per_migration=transaction_per_migration))
-    down = None
-    for i, body in enumerate(bodies, 1):
-        rev = f"r{i}"
-        text = textwrap.indent(textwrap.dedent(body).strip() or "pass", "    ")
-        (versions / f"{rev}.py").write_text(REVISION.format(doc=f"revision {i}", rev=rev, down=down, body=text))
-        down = rev
-    return root / "alembic.ini"
+    """Write alembic.ini, env.py and one revision file per body (``r1`` → ``r2`` → …) under ``root``;
+    return alembic.ini."""
+    return make_project(root, [(f"r{i}", body) for i, body in enumerate(bodies, 1)], env="ini_no_logging",
+                        url="postgresql+psycopg://nobody@invalid.invalid/nothing",
+                        per_migration=transaction_per_migration)
 
 
 def run_revisions(shadow, dbname: str, tmp_path: Path, bodies: list[str], *, setup: str = "",

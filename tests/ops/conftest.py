@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 import alembic_guard.ops  # noqa: F401  (registers op.create_index_concurrently & co.)
+from tests.projects.factory import Revision, make_project
 
 
 @pytest.fixture
@@ -59,12 +59,6 @@ def seq_scans(conn, table: str) -> int:
     return conn.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relid = %s::regclass", [table]).fetchone()[0]
 
 
-INI = """\
-[alembic]
-script_location = %(here)s/migrations
-sqlalchemy.url = {url}
-"""
-
 ENV_PY = '''\
 from alembic import context
 from sqlalchemy import engine_from_config, pool
@@ -103,26 +97,6 @@ with connectable.begin() as connection:
         context.run_migrations()
 '''
 
-REVISION = '''\
-"""{rev}"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
-
 class Project:
     def __init__(self, root: Path, url: str):
         self.root = root
@@ -151,21 +125,13 @@ def alembic_project(tmp_path, db_url):
 
     def make(revisions: list[tuple[str, str] | str], env: str = ENV_PY, pyproject: str | None = None) -> Project:
         root = tmp_path / "project"
-        versions = root / "migrations" / "versions"
-        versions.mkdir(parents=True)
-        (root / "alembic.ini").write_text(INI.format(url=db_url.replace("%", "%%")))
-        (root / "migrations" / "env.py").write_text(env)
-        (root / "migrations" / "script.py.mako").write_text("")
-        if pyproject is not None:
-            (root / "pyproject.toml").write_text(pyproject)
-        down = None
+        files = []
         for i, item in enumerate(revisions, 1):
             up, downgrade = (item, "pass") if isinstance(item, str) else item
-            rev = f"r{i}"
-            (versions / f"{rev}.py").write_text(REVISION.format(
-                rev=rev, down=down, upgrade=textwrap.indent(textwrap.dedent(up).strip(), "    "),
-                downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    ")))
-            down = rev
+            files.append(Revision(f"r{i}", up, downgrade=downgrade))
+        make_project(root, files, url=db_url, env_py=env)
+        if pyproject is not None:
+            (root / "pyproject.toml").write_text(pyproject)
         return Project(root, db_url)
 
     return make

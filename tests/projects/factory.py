@@ -1,9 +1,15 @@
-"""Build small but real Alembic projects on disk for end-to-end tests."""
+"""Build small but real Alembic projects on disk for end-to-end tests.
+
+The one place that writes alembic.ini, env.py and revision files: ``make_project`` is used directly
+and by tests/helpers.py (rule tests), tests/ops/conftest.py (``alembic_project``) and
+tests/rewrite/test_fix.py.
+"""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 INI = """\
 [alembic]
@@ -33,14 +39,11 @@ formatter = generic
 format = %(levelname)-5.5s [%(name)s] %(message)s
 """
 
-ENV_INI_URL = """\
-from logging.config import fileConfig
+ENV_INI_URL_NO_LOGGING = """\
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 config = context.config
-if config.config_file_name is not None:
-    fileConfig(config.config_file_name)
 
 
 def run_migrations_online():
@@ -55,6 +58,11 @@ def run_migrations_online():
 
 run_migrations_online()
 """
+
+# The same, with the logging set-up from alembic.ini that `alembic init` writes.
+ENV_INI_URL = "from logging.config import fileConfig\n" + ENV_INI_URL_NO_LOGGING.replace(
+    "config = context.config\n",
+    "config = context.config\nif config.config_file_name is not None:\n    fileConfig(config.config_file_name)\n", 1)
 
 ENV_ENV_VAR = """\
 import os
@@ -105,7 +113,8 @@ async def run_async_migrations():
 asyncio.run(run_async_migrations())
 """
 
-ENVS = {"ini": ENV_INI_URL, "env_var": ENV_ENV_VAR, "shared": ENV_SHARED_CONNECTION, "async": ENV_ASYNC}
+ENVS = {"ini": ENV_INI_URL, "ini_no_logging": ENV_INI_URL_NO_LOGGING, "env_var": ENV_ENV_VAR,
+        "shared": ENV_SHARED_CONNECTION, "async": ENV_ASYNC}
 
 REVISION = '''\
 """{message}
@@ -127,29 +136,49 @@ def upgrade():
 
 
 def downgrade():
-    pass
+{downgrade}
 '''
 
+DEFAULT_URL = "postgresql+psycopg://app:secret@db.invalid:5432/app"
 
-def make_project(root: Path, revisions: list[tuple[str, str]] | list[tuple[str, str, object]], *,
-                 env: str = "ini", url: str = "postgresql+psycopg://app:secret@db.invalid:5432/app",
-                 per_migration: bool = True) -> Path:
+
+class Revision(NamedTuple):
+    """One revision file. A plain ``(rev, upgrade)`` or ``(rev, upgrade, down_revision)`` tuple works
+    the same; ``down_revision`` defaults to the revision before it in the list."""
+
+    rev: str
+    upgrade: str
+    down_revision: object = ...
+    downgrade: str = "pass"
+
+
+def _indent(body: str) -> str:
+    return textwrap.indent(textwrap.dedent(body).strip() or "pass", "    ")
+
+
+def make_project(root: Path, revisions: list[tuple[str, str]] | list[tuple[str, str, object]] | list[Revision], *,
+                 env: str = "ini", url: str = DEFAULT_URL, per_migration: bool = True,
+                 env_py: str | None = None) -> Path:
     """Write an Alembic project under ``root`` and return its alembic.ini path.
 
-    ``revisions`` is a list of ``(rev_id, upgrade body)`` or ``(rev_id, body, down_revision)``; by
-    default each revises the previous one. Bodies are dedented and indented into ``upgrade()``.
+    ``revisions`` is a list of ``(rev_id, upgrade body)``, ``(rev_id, body, down_revision)`` or
+    ``Revision``; by default each revises the previous one. Bodies are dedented and indented into
+    ``upgrade()`` (and ``downgrade()``). ``env`` names one of ``ENVS``; ``env_py`` gives the text of
+    env.py instead.
     """
     mig = root / "migrations"
     (mig / "versions").mkdir(parents=True, exist_ok=True)
     (root / "alembic.ini").write_text(INI.format(url=url.replace("%", "%%")))
-    (mig / "env.py").write_text(ENVS[env].replace("{per_migration}", str(per_migration)))
+    if env_py is None:
+        env_py = ENVS[env].replace("{per_migration}", str(per_migration))
+    (mig / "env.py").write_text(env_py)
     (mig / "script.py.mako").write_text("")
     previous = None
     for item in revisions:
-        rev, body = item[0], item[1]
-        down = item[2] if len(item) > 2 else previous
-        text = textwrap.indent(textwrap.dedent(body).strip() or "pass", "    ")
-        (mig / "versions" / f"{rev}.py").write_text(REVISION.format(
-            message=f"revision {rev}", rev=rev, down=down, down_repr=repr(down), body=text))
-        previous = rev
+        r = Revision(*item)
+        down = previous if r.down_revision is ... else r.down_revision
+        (mig / "versions" / f"{r.rev}.py").write_text(REVISION.format(
+            message=f"revision {r.rev}", rev=r.rev, down=down, down_repr=repr(down),
+            body=_indent(r.upgrade), downgrade=_indent(r.downgrade)))
+        previous = r.rev
     return root / "alembic.ini"

@@ -9,7 +9,6 @@ what ``accepted`` means); the tests also re-check the rewritten files themselves
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,50 +17,7 @@ from click.testing import CliRunner
 from alembic_guard.cli import main
 from alembic_guard.rewrite.fix import run_fix
 from alembic_guard.rewrite.report import render_fix_markdown, render_fix_text
-
-ENV_PY = '''\
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-
-
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
-                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-run_migrations_online()
-'''
-
-INI = "[alembic]\nscript_location = %(here)s/migrations\nsqlalchemy.url = postgresql+psycopg://nobody@invalid.invalid/x\n"
-
-HEAD = '''\
-"""{doc}
-
-Revision ID: {rev}
-"""
-from alembic import op
-import sqlalchemy as sa
-
-# revision identifiers
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{body}
-
-
-def downgrade():
-    pass  # keep me
-'''
+from tests.projects.factory import Revision, make_project
 
 SETUP = '''\
 op.execute("""
@@ -115,16 +71,9 @@ REFUSED = {"rename": "rename-column", "bigint": "rewriting-type-change"}
 
 
 def write_project(root: Path) -> Path:
-    versions = root / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (root / "alembic.ini").write_text(INI)
-    (root / "migrations" / "env.py").write_text(ENV_PY)
-    down = None
-    for name, body in [("setup", SETUP), *REVISIONS.items()]:
-        text = textwrap.indent(textwrap.dedent(body).strip(), "    ")
-        (versions / f"{name}.py").write_text(HEAD.format(doc=name, rev=name, down=down, body=text))
-        down = name
-    return root / "alembic.ini"
+    return make_project(root, [Revision(name, body, downgrade="pass  # keep me")
+                               for name, body in [("setup", SETUP), *REVISIONS.items()]],
+                        env="ini_no_logging", url="postgresql+psycopg://nobody@invalid.invalid/x")
 
 
 @pytest.fixture(scope="module")
