@@ -36,7 +36,7 @@ from alembic.autogenerate.render import render_op_text
 from alembic.operations import ops
 
 from .rewrite.autogen_ops import CommentOp, RefusedOp, RewrittenOp
-from .rewrite.calls import Facts, Outcome, call_from_source, rewrite_call
+from .rewrite.calls import Facts, Outcome, call_from_source, calls_volatile, rewrite_call
 from .rewrite.proof import LockBudget
 
 Hook = Callable[[Any, Any, list], None]
@@ -106,26 +106,11 @@ class _DbFacts:
     def volatile(self, expr: str) -> bool | None:
         if self.connection is None:
             return None
-        from pglast.visitors import Visitor
         from sqlalchemy import text
 
-        from .sql.parse import parse_one
-
-        node = parse_one(f"SELECT {expr}")
-        if node is None:
-            return None
-        names: list[str] = []
-
-        class V(Visitor):
-            def visit_FuncCall(self, ancestors, n):  # noqa: N802
-                names.append(n.funcname[-1].sval)
-
-        V()(node)
-        if not names:
-            return False
-        return bool(self.connection.execute(text(
+        return calls_volatile(expr, lambda names: bool(self.connection.execute(text(
             "SELECT coalesce(bool_or(provolatile = 'v'), false) FROM pg_proc WHERE proname = ANY(:n)"),
-            {"n": names}).scalar())
+            {"n": names}).scalar()))
 
     def rewrites_type(self, op: ops.AlterColumnOp) -> bool:
         """True when changing ``existing_type`` → ``modify_type`` rewrites the table (not a

@@ -15,32 +15,26 @@ from alembic.operations import ops
 from .calls import Outcome
 
 
-class RewrittenOp(ops.MigrateOperation):
+class _OutcomeOp(ops.MigrateOperation):
+    """An ``original`` operation and the ``outcome`` of rewriting it; reverses and diffs as the original."""
+
+    def __init__(self, original: ops.MigrateOperation, outcome: Outcome):
+        self.original = original
+        self.outcome = outcome
+
+    def reverse(self) -> ops.MigrateOperation:
+        return self.original.reverse()
+
+    def to_diff_tuple(self):
+        return self.original.to_diff_tuple()
+
+
+class RewrittenOp(_OutcomeOp):
     """An unsafe ``original`` operation and the ``outcome`` (safe code) that replaces it."""
 
-    def __init__(self, original: ops.MigrateOperation, outcome: Outcome):
-        self.original = original
-        self.outcome = outcome
 
-    def reverse(self) -> ops.MigrateOperation:
-        return self.original.reverse()
-
-    def to_diff_tuple(self):
-        return self.original.to_diff_tuple()
-
-
-class RefusedOp(ops.MigrateOperation):
+class RefusedOp(_OutcomeOp):
     """An operation kept as it is, with the ``reason`` it could not be made safe in one revision."""
-
-    def __init__(self, original: ops.MigrateOperation, outcome: Outcome):
-        self.original = original
-        self.outcome = outcome
-
-    def reverse(self) -> ops.MigrateOperation:
-        return self.original.reverse()
-
-    def to_diff_tuple(self):
-        return self.original.to_diff_tuple()
 
 
 class CommentOp(ops.MigrateOperation):

@@ -106,6 +106,29 @@ _OPS_NAMES = ("run_with_lock_timeout", "create_index_concurrently", "drop_index_
               "add_unique_constraint_using_index", "add_primary_key_using_index", "backfill")
 
 
+def calls_volatile(expr: str, any_volatile: Callable[[list[str]], bool]) -> bool | None:
+    """Whether the SQL expression ``expr`` calls a volatile function, for ``Facts.volatile``: None
+    when it does not parse, False when it calls no function, else ``any_volatile(names)`` (the names
+    of the functions it calls, looked up in ``pg_proc`` by the caller)."""
+    from pglast.visitors import Visitor
+
+    from ..sql.parse import parse_one
+
+    node = parse_one(f"SELECT {expr}")
+    if node is None:
+        return None
+    names: list[str] = []
+
+    class V(Visitor):
+        def visit_FuncCall(self, ancestors, n):  # noqa: N802
+            names.append(n.funcname[-1].sval)
+
+    V()(node)
+    if not names:
+        return False
+    return any_volatile(names)
+
+
 # -- reading calls ---------------------------------------------------------------------------------
 
 def _literal(source: str) -> Any:

@@ -28,7 +28,7 @@ from ..judge import judge
 from ..model import RevisionTrace, Statement
 from ..shadow import ShadowServer, obtain_shadow, scratch_database
 from . import plans
-from .calls import OPS_IMPORT, Call, Facts, Outcome, call_from_cst, rewrite_call
+from .calls import OPS_IMPORT, Call, Facts, Outcome, call_from_cst, calls_volatile, rewrite_call
 from .proof import TABLE_KINDS, LockBudget, Proof, dangerous, project_copy, prove
 
 HEADER = "# alembic-guard:"
@@ -246,24 +246,8 @@ class ShadowFacts:
         return self._one("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)", table)
 
     def volatile(self, expr: str) -> bool | None:
-        from pglast import ast
-        from pglast.visitors import Visitor
-
-        from ..sql.parse import parse_one
-
-        node = parse_one(f"SELECT {expr}")
-        if node is None:
-            return None
-        names: list[str] = []
-
-        class V(Visitor):
-            def visit_FuncCall(self, ancestors, n):  # noqa: N802
-                names.append(n.funcname[-1].sval)
-
-        V()(node)
-        if not names:
-            return False
-        return bool(self._one("SELECT bool_or(provolatile = 'v') FROM pg_proc WHERE proname = ANY(%s)", names))
+        return calls_volatile(expr, lambda names: bool(self._one(
+            "SELECT bool_or(provolatile = 'v') FROM pg_proc WHERE proname = ANY(%s)", names)))
 
     def matview_has_unique_index(self, name: str) -> bool:
         return bool(self._one(
