@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
@@ -43,6 +44,23 @@ def table_commands(ctx: Context, *kinds: str) -> list[tuple[str | None, Any]]:
 
 def column_constraints(coldef: Any) -> list[tuple[str, Any]]:
     return [(constraint_kind(c), c) for c in (coldef.constraints or ()) if isinstance(c, ast.Constraint)]
+
+
+def added_constraints(ctx: Context, *kinds: str) -> Iterator[tuple[str, str | None, Any, str]]:
+    """``(table, column, constraint, kind)`` for each constraint of a kind in ``kinds`` (``CHECK``,
+    ``FOREIGN``, ``UNIQUE``, ``PRIMARY``…) that an ALTER TABLE adds to a pre-existing table: by ADD
+    CONSTRAINT (``column`` None) or inline in ADD COLUMN (``column``: the new column's name)."""
+    for table, cmd in table_commands(ctx, "AT_AddConstraint", "AT_AddColumn"):
+        if not ctx.preexisting(table):
+            continue
+        if cmd.subtype.name == "AT_AddConstraint":
+            cons = [(None, cmd.def_)]
+        else:
+            cons = [(cmd.def_.colname, c) for _, c in column_constraints(cmd.def_)]
+        for column, con in cons:
+            kind = constraint_kind(con)
+            if kind in kinds:
+                yield table, column, con, kind
 
 
 def failed(ctx: Context) -> bool:

@@ -1,7 +1,7 @@
 from pglast import ast
 
 from ..sql import range_name
-from ._common import column_constraints, failed, sql_text, table_commands, table_lock
+from ._common import added_constraints, failed, sql_text, table_lock
 from .base import PG_DOCS, Rule, register
 from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, q, table_args
 
@@ -56,45 +56,37 @@ class ConstraintValidatedInPlace(Rule):
         if isinstance(node, ast.AlterDomainStmt):
             yield from self._domain(ctx, node)
             return
-        for table, cmd in table_commands(ctx, "AT_AddConstraint", "AT_AddColumn"):
-            if not ctx.preexisting(table):
+        for table, column, con, kind in added_constraints(ctx, "FOREIGN", "CHECK"):
+            if con.skip_validation:
                 continue
-            if cmd.subtype.name == "AT_AddConstraint":
-                cons = [(None, cmd.def_)]
+            ref = range_name(con.pktable) if kind == "FOREIGN" else None
+            scanned = [t for t in (table, ref) if t and ctx.scanned(t) and ctx.preexisting(t)]
+            # The trace decides: an inline REFERENCES on a new (all-NULL) column does not scan.
+            if not ctx.scanned(table):
+                continue
+            lock = table_lock(ctx, table)
+            name = con.conname or (f"{table.split('.')[-1]}_{column or '_'.join(s.sval for s in con.fk_attrs or ())}"
+                                   f"_{'fkey' if kind == 'FOREIGN' else 'check'}")
+            if kind == "FOREIGN":
+                cols = [s.sval for s in con.fk_attrs or ()] or [column]
+                ref_cols = [s.sval for s in con.pk_attrs or ()] or ["id"]
+                what = f"FOREIGN KEY {name} ({table} → {ref})"
+                locks = f"{lock} on {table}" + (f" and {table_lock(ctx, ref)} on {ref}" if ref else "")
+                fix = fk_fix(table, name, ref, cols, ref_cols)
+                blocked = "writes to both tables wait"
             else:
-                cons = [(cmd.def_.colname, c) for k, c in column_constraints(cmd.def_) if k in ("CHECK", "FOREIGN")]
-            for column, con in cons:
-                kind = con.contype.name.replace("CONSTR_", "")
-                if kind not in ("FOREIGN", "CHECK") or con.skip_validation:
-                    continue
-                ref = range_name(con.pktable) if kind == "FOREIGN" else None
-                scanned = [t for t in (table, ref) if t and ctx.scanned(t) and ctx.preexisting(t)]
-                # The trace decides: an inline REFERENCES on a new (all-NULL) column does not scan.
-                if not ctx.scanned(table):
-                    continue
-                lock = table_lock(ctx, table)
-                name = con.conname or (f"{table.split('.')[-1]}_{column or '_'.join(s.sval for s in con.fk_attrs or ())}"
-                                       f"_{'fkey' if kind == 'FOREIGN' else 'check'}")
-                if kind == "FOREIGN":
-                    cols = [s.sval for s in con.fk_attrs or ()] or [column]
-                    ref_cols = [s.sval for s in con.pk_attrs or ()] or ["id"]
-                    what = f"FOREIGN KEY {name} ({table} → {ref})"
-                    locks = f"{lock} on {table}" + (f" and {table_lock(ctx, ref)} on {ref}" if ref else "")
-                    fix = fk_fix(table, name, ref, cols, ref_cols)
-                    blocked = "writes to both tables wait"
-                else:
-                    expr = sql_text(con.raw_expr)
-                    what = f"CHECK {name} ({expr})"
-                    locks = f"{lock} on {table}"
-                    fix = check_fix(table, name, expr)
-                    blocked = f"{'reads and writes' if lock == 'ACCESS EXCLUSIVE' else 'writes'} wait"
-                if column:
-                    what += f" declared inline with ADD COLUMN {column}"
-                    fix = lines(f"# add the column {column} first without the constraint, then:", fix)
-                yield self.finding(
-                    ctx, f"{what} is validated in place: the trace shows a full scan of "
-                         f"{', '.join(scanned)} while holding {locks}; {blocked} for the scan.",
-                    table=table, fix=fix)
+                expr = sql_text(con.raw_expr)
+                what = f"CHECK {name} ({expr})"
+                locks = f"{lock} on {table}"
+                fix = check_fix(table, name, expr)
+                blocked = f"{'reads and writes' if lock == 'ACCESS EXCLUSIVE' else 'writes'} wait"
+            if column:
+                what += f" declared inline with ADD COLUMN {column}"
+                fix = lines(f"# add the column {column} first without the constraint, then:", fix)
+            yield self.finding(
+                ctx, f"{what} is validated in place: the trace shows a full scan of "
+                     f"{', '.join(scanned)} while holding {locks}; {blocked} for the scan.",
+                table=table, fix=fix)
 
     def _domain(self, ctx, node):
         con = node.def_

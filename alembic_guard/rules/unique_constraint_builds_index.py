@@ -1,4 +1,4 @@
-from ._common import column_constraints, failed, table_commands, table_lock
+from ._common import added_constraints, failed, table_lock
 from .base import PG_DOCS, Rule, register
 from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, not_null_via_check, q, table_args
 
@@ -39,38 +39,28 @@ class UniqueConstraintBuildsIndex(Rule):
     def check(self, ctx):
         if failed(ctx):
             return
-        for table, cmd in table_commands(ctx, "AT_AddConstraint", "AT_AddColumn"):
-            if not ctx.preexisting(table):
+        for table, column, con, kind in added_constraints(ctx, "UNIQUE", "PRIMARY"):
+            primary = kind == "PRIMARY"
+            label = "PRIMARY KEY" if primary else "UNIQUE"
+            cols = [s.sval for s in con.keys or ()] or ([column] if column else [])
+            base = table.split(".")[-1]
+            name = con.conname or (f"{base}_pkey" if primary else f"{base}_{'_'.join(cols)}_key")
+            lock = table_lock(ctx, table)
+            if con.indexname:
+                # USING INDEX is catalog-only, unless PRIMARY KEY has to SET NOT NULL (a scan).
+                if primary and ctx.scanned(table):
+                    yield self.finding(
+                        ctx, f"ADD PRIMARY KEY {name} USING INDEX {con.indexname} scans all of {table} "
+                             f"under {lock} to make its columns NOT NULL: reads and writes wait.",
+                        table=table, fix=lines(*(not_null_via_check(table, c) for c in cols or ["<column>"]),
+                                               LOCK_TIMEOUT, execute(ctx.sql)))
                 continue
-            if cmd.subtype.name == "AT_AddConstraint":
-                items = [(None, cmd.def_)]
-            else:
-                items = [(cmd.def_.colname, c) for k, c in column_constraints(cmd.def_) if k in ("UNIQUE", "PRIMARY")]
-            for column, con in items:
-                kind = con.contype.name.replace("CONSTR_", "")
-                if kind not in ("UNIQUE", "PRIMARY"):
-                    continue
-                primary = kind == "PRIMARY"
-                label = "PRIMARY KEY" if primary else "UNIQUE"
-                cols = [s.sval for s in con.keys or ()] or ([column] if column else [])
-                base = table.split(".")[-1]
-                name = con.conname or (f"{base}_pkey" if primary else f"{base}_{'_'.join(cols)}_key")
-                lock = table_lock(ctx, table)
-                if con.indexname:
-                    # USING INDEX is catalog-only, unless PRIMARY KEY has to SET NOT NULL (a scan).
-                    if primary and ctx.scanned(table):
-                        yield self.finding(
-                            ctx, f"ADD PRIMARY KEY {name} USING INDEX {con.indexname} scans all of {table} "
-                                 f"under {lock} to make its columns NOT NULL: reads and writes wait.",
-                            table=table, fix=lines(*(not_null_via_check(table, c) for c in cols or ["<column>"]),
-                                                   LOCK_TIMEOUT, execute(ctx.sql)))
-                    continue
-                what = f"{label} {name} ({', '.join(cols)})"
-                if column:
-                    what += f" declared inline with ADD COLUMN {column}"
-                fix = unique_fix(table, name, cols, primary)
-                if column:
-                    fix = lines(f"# add the column {column} without {label} first, then:", fix)
-                yield self.finding(
-                    ctx, f"{what} builds its unique index on existing table {table} under {lock}: every query "
-                         f"on {table} waits for the whole index build.", table=table, fix=fix)
+            what = f"{label} {name} ({', '.join(cols)})"
+            if column:
+                what += f" declared inline with ADD COLUMN {column}"
+            fix = unique_fix(table, name, cols, primary)
+            if column:
+                fix = lines(f"# add the column {column} without {label} first, then:", fix)
+            yield self.finding(
+                ctx, f"{what} builds its unique index on existing table {table} under {lock}: every query "
+                     f"on {table} waits for the whole index build.", table=table, fix=fix)
