@@ -4,6 +4,7 @@ renderer (so a rewritten autogenerate revision contains the same readable call).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -51,6 +52,10 @@ def register(op_name: str, impl: Callable[..., Any]) -> Callable[[type[O]], type
 
         @Operations.implementation_for(cls)
         def _implementation(operations: Operations, operation: GuardOp) -> Any:
+            # env.py's fileConfig() disables every logger that exists when it runs (its
+            # disable_existing_loggers default), ours included when env.py imported alembic_guard
+            # first: the retries and backfill progress an operator needs would vanish.
+            logging.getLogger("alembic_guard.ops").disabled = False
             own, overrides = split_options(operation.kwargs)
             with Runner(operations, overrides) as runner:
                 return impl(runner, *operation.args, **own)

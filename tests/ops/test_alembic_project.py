@@ -191,3 +191,30 @@ def test_non_transactional_ddl_context(engine, conn):
         connection.commit()
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 2
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_a'::regclass").fetchone()[0]
+
+
+def test_operation_logs_survive_env_py_fileconfig(migration, caplog):
+    """env.py's fileConfig() disables loggers that already exist; the ops re-enable theirs."""
+    import logging
+    import logging.config
+    from pathlib import Path
+
+    logging.config.fileConfig(Path(__file__).resolve().parents[2] / "examples" / "shop" / "alembic.ini")
+    assert logging.getLogger("alembic_guard.ops").disabled
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # fileConfig replaced the root handlers (caplog's among them)
+    logger = logging.getLogger("alembic_guard.ops")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with migration() as op:
+            op.execute("CREATE TABLE logged (id int PRIMARY KEY, a int)")
+        for _ in range(2):  # the rerun logs "already exists and is valid"
+            with migration() as op:
+                op.create_index_concurrently("ix_logged_a", "logged", ["a"])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    assert not logger.disabled
+    assert any("ix_logged_a" in r.getMessage() for r in records)
