@@ -270,7 +270,7 @@ def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
         if not isinstance(script, ops.MigrationScript):
             continue
         autogen = AutogenContext(context, opts=dict(getattr(context, "opts", {}) or {}))
-        for up, down in zip(script.upgrade_ops_list, script.downgrade_ops_list):
+        for up, down in zip(script.upgrade_ops_list, script.downgrade_ops_list, strict=False):
             created = _created_tables(up)
             log: list[tuple[ops.MigrateOperation, Outcome]] = []
             _rewrite_container(up, autogen, db, created, False, log)
@@ -286,7 +286,8 @@ def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
                 proof = _verify(context, script, tables, budget)
                 if proof.accepted:
                     lines = [f"{header}; verified on PostgreSQL {proof.server_version}: same final schema as the",
-                             f"alembic-guard: original operations, no SHARE-or-stronger lock on an existing table beyond "
+                             "alembic-guard: original operations, no SHARE-or-stronger lock on an existing table "
+                             "beyond "
                              f"{budget.max_held_ms:g} ms or during a scan/rewrite."]
                 else:
                     _restore(up)
@@ -304,7 +305,7 @@ def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
 def _report(log: list[tuple[ops.MigrateOperation, Outcome]], proof) -> None:
     from .rewrite.plans import render_plan
 
-    for op, outcome in log:
+    for _op, outcome in log:
         if outcome.code:
             sys.stderr.write(f"  alembic-guard: {outcome.what}\n")
         else:

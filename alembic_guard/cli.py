@@ -170,7 +170,8 @@ def list_rules() -> None:
 @click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE", help="Passed to env.py as context.get_x_argument().")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
 @click.option("--lock-budget-ms", type=float, default=100.0, show_default=True,
-              help="Longest a SHARE-or-stronger lock on an existing table may be held in a rewrite (ms, on the shadow).")
+              help="Longest a SHARE-or-stronger lock on an existing table may be held in a rewrite "
+                   "(ms, on the shadow).")
 @click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None, help="Shadow provider.")
 @click.option("--shadow-url", metavar="URL", help="A PostgreSQL server to use as shadow.")
 @click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")

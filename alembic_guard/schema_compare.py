@@ -216,7 +216,7 @@ def compare_catalogs(a: CatalogSnapshot, b: CatalogSnapshot, *, a_name: str = "o
             elif key not in left:
                 diffs.append(f"{what} {label} exists only in the {b_name}")
             elif left[key] != right[key]:
-                for fact, x, y in zip(_FACTS[section], left[key], right[key]):
+                for fact, x, y in zip(_FACTS[section], left[key], right[key], strict=False):
                     if x != y:
                         diffs.append(f"{what} {label}: {fact} is {_show(x)} in the {a_name}, "
                                      f"{_show(y)} in the {b_name}")

@@ -86,7 +86,7 @@ class Settings:
             raise GuardError("alembic-guard settings retry_attempts and batch_size must be at least 1.",
                              path=self.source)
 
-    def override(self, **values: Any) -> "Settings":
+    def override(self, **values: Any) -> Settings:
         """A copy with the non-None ``values`` replaced. Raises TypeError for an unknown name."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(values) - known)

@@ -131,7 +131,8 @@ def test_pyproject_config_disables_rules_and_sets_fail_on(tmp_path):
 def test_inline_suppression_with_and_without_reason(tmp_path):
     ini = make_project(tmp_path, [
         ("r1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
-        ("r2", 'op.create_index("ix_t_a", "t", ["a"])  # alembic-guard: ignore[create-index-non-concurrent] tiny table'),
+        ("r2", 'op.create_index("ix_t_a", "t", ["a"])'
+               '  # alembic-guard: ignore[create-index-non-concurrent] tiny table'),
         ("r3", 'op.create_index("ix_t_id", "t", ["id", "a"])  # alembic-guard: ignore[create-index-non-concurrent]'),
     ])
     r = run_cli("check", "-c", str(ini), "--format", "json", "--disable", "lock-without-timeout")

@@ -97,6 +97,7 @@ def test_a_run_that_cannot_go_on_says_so_in_the_report(tmp_path, monkeypatch):
     class StuckRunner:
         def __init__(self, *a, **kw):
             self.tool_errors = []
+            self.notes = []
 
         def run(self, *a, **kw):
             self.tool_errors.append("could not continue after revision r1 failed: boom")

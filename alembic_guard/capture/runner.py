@@ -28,7 +28,10 @@ from .project import Project, error_from_exception
 from .redirect import redirect_connections
 
 # PostgreSQL 13+ says "is not available"; older servers name the missing control file.
-_MISSING_EXTENSION = re.compile(r'extension "([^"]+)" is not available|extension control file "[^"]*/([^"/]+)\.control"')
+# PostgreSQL's message for a missing extension (≥ 13, then older servers); matched on the error
+# text, not on SQL.
+_MISSING_EXTENSION = re.compile(
+    r'extension "([^"]+)" is not available|extension control file "[^"]*/([^"/]+)\.control"')
 
 DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "asyncpg": "asyncpg",
                    "pg8000": "pg8000"}
@@ -257,7 +260,8 @@ class Runner:
             rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
             extension = _MISSING_EXTENSION.search(rev.error)
             if extension:
-                rev.error += (f" (the shadow server lacks extension {extension.group(1) or extension.group(2)}: use a shadow that has it, "
+                name = extension.group(1) or extension.group(2)
+                rev.error += (f" (the shadow server lacks extension {name}: use a shadow that has it, "
                               "e.g. --shadow local or --shadow-url)")
             earlier = [f for f in failed if f in self._ancestors_of(rev_id)]
             if earlier:

@@ -43,7 +43,7 @@ class CommentOp(ops.MigrateOperation):
     def __init__(self, lines: list[str]):
         self.lines = lines
 
-    def reverse(self) -> "CommentOp":
+    def reverse(self) -> CommentOp:
         return CommentOp([])
 
 

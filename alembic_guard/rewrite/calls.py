@@ -275,8 +275,8 @@ def _drop_index(call: Call, facts: Facts) -> Outcome | None:
     code = op_call("drop_index_concurrently", call.src("index_name"), table_name=call.src("table_name"),
                    schema=call.src("schema"))
     return Outcome("drop-index-concurrently",
-                   f"DROP INDEX {_unquote(call.src('index_name'))} → op.drop_index_concurrently (no ACCESS EXCLUSIVE on "
-                   f"{table or 'the table'})", code=code)
+                   f"DROP INDEX {_unquote(call.src('index_name'))} → op.drop_index_concurrently "
+                   f"(no ACCESS EXCLUSIVE on {table or 'the table'})", code=code)
 
 
 def _create_foreign_key(call: Call, facts: Facts) -> Outcome | None:

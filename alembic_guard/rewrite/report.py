@@ -70,7 +70,7 @@ def render_fix_text(report: FixReport, *, written: bool = False) -> str:
 
 
 def render_fix_markdown(report: FixReport, *, written: bool = False) -> str:
-    out = [f"# alembic-guard fix", "",
+    out = ["# alembic-guard fix", "",
            f"Shadow: {report.provider}, PostgreSQL {report.server_version}. Lock budget: "
            f"{report.budget.max_held_ms:g} ms for SHARE or stronger on an existing table, no scan or rewrite "
            "under it.", ""]

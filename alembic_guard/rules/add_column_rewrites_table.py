@@ -11,7 +11,7 @@ def rewrite_cause(coldef) -> tuple[str, str | None]:
     """``(why, default expression)`` for an added column that rewrote its table."""
     cons = column_constraints(coldef)
     tname = type_name(coldef.typeName).lower()
-    for kind, con in cons:
+    for kind, _con in cons:
         if kind == "GENERATED":
             return "it is GENERATED ALWAYS AS (…) STORED: every row's value is computed and stored", None
         if kind == "IDENTITY":

@@ -1,4 +1,3 @@
-from pglast import ast
 
 from ..sql import range_name
 from ._common import failed, sql_text, table_commands, table_lock

@@ -31,7 +31,7 @@ class DropColumn(Rule):
             col = cmd.name
             fix = lines(
                 f"# 1. deploy code that no longer uses {table}.{col} (ORM: remove it from the model)",
-                f"# 2. then, in a later revision:",
+                "# 2. then, in a later revision:",
                 LOCK_TIMEOUT,
                 f"op.drop_column({table_args(table)}, {col!r})"
                 f"  # alembic-guard: ignore[drop-column] <why no code uses it>")

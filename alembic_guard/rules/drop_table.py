@@ -41,7 +41,7 @@ class DropTable(Rule):
                 f"# 1. deploy code that no longer uses {table}",
                 "# 2. drop its foreign keys one by one, each with lock_timeout (and retry)",
                 LOCK_TIMEOUT,
-                execute(f"DROP TABLE {q(table)}") + f"  # alembic-guard: ignore[drop-table] <why it is unused>")
+                execute(f"DROP TABLE {q(table)}") + "  # alembic-guard: ignore[drop-table] <why it is unused>")
             yield self.finding(
                 ctx, f"DROP TABLE {table} destroys its data and breaks code still using it{also}.",
                 table=table, fix=fix)

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _unshare_works() -> bool:
     unshare = shutil.which("unshare")
     if not unshare:
@@ -59,7 +59,7 @@ def needs_chown() -> bool:
 def hand_over(path: Path) -> None:
     """Give a directory we created to the unprivileged uid (setpriv route only)."""
     if needs_chown():
-        for root, dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):
             os.chown(root, 65534, 65534)
             for name in files:
                 os.chown(os.path.join(root, name), 65534, 65534)

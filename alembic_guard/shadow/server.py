@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
 
 
@@ -62,7 +63,7 @@ class ShadowServer:
         if stop is not None:
             stop()
 
-    def __enter__(self) -> "ShadowServer":
+    def __enter__(self) -> ShadowServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

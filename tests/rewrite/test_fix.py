@@ -64,7 +64,8 @@ REVISIONS = {
 }
 ACCEPTED = {"create_index": "create-index-concurrently", "drop_index": "drop-index-concurrently",
             "foreign_key": "add-foreign-key-not-valid", "check": "add-check-not-valid",
-            "unique": "add-unique-using-index", "primary_key": "add-primary-key-using-index", "not_null": "set-not-null-via-check",
+            "unique": "add-unique-using-index", "primary_key": "add-primary-key-using-index",
+            "not_null": "set-not-null-via-check",
             "volatile_default": "add-column-volatile-default", "raw_index": "raw-sql", "raw_fk": "raw-sql",
             "raw_drop_index": "raw-sql", "raw_refresh": "raw-sql", "lock_timeout": "lock-timeout-retry"}
 REFUSED = {"rename": "rename-column", "bigint": "rewriting-type-change"}

@@ -90,8 +90,9 @@ def test_add_column_not_null_on_new_table_is_safe(run):
     ("j", "sa.dialects.postgresql.JSONB", "sa.JSON"),
 ])
 def test_alter_column_type_rewrites(run, column, new, existing):
+    target = {"j": "jsonb", "a": "bigint"}.get(column, "varchar(50)")
     rev = run(f'op.alter_column("t", "{column}", type_={new}, existing_type={existing}, '
-              f'postgresql_using="{column}::{"jsonb" if column == "j" else "bigint" if column == "a" else "varchar(50)"}")')
+              f'postgresql_using="{column}::{target}")')
     (f,) = findings(rev, "alter-column-type-rewrites")
     assert f.severity == "error" and "rewrote t" in f.message and f"COLUMN {column} TYPE" in f.message, describe(rev)
     assert "CREATE TRIGGER" in f.fix and "RENAME COLUMN" in f.fix and "postgresql_concurrently=True" in f.fix
