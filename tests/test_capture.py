@@ -167,3 +167,21 @@ def test_extensions_the_shadow_lacks_get_stand_ins(tmp_path, shadow, dbname, ext
     assert revs["x1"].statements[0].sql.startswith("CREATE EXTENSION")  # traced as written
     if not available:
         assert any(ext in note for note in runner.notes)
+
+
+def test_branches_and_merges_are_all_traced(tmp_path, shadow, dbname):
+    ini = make_project(tmp_path, [
+        ("m1", 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))'),
+        ("m2", 'op.add_column("t", sa.Column("b", sa.Integer))', "m1"),
+        ("m3", '''
+            with op.get_context().autocommit_block():
+                op.create_index("ix_t_a", "t", ["a"], postgresql_concurrently=True)
+        ''', "m1"),
+        ("m4", 'op.add_column("t", sa.Column("c", sa.Integer))', ("m2", "m3")),
+        ("m5", 'op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))', "m1"),  # a second head
+    ])
+    revs = trace(ini, shadow, dbname)
+    assert set(revs) == {"m1", "m2", "m3", "m4", "m5"}
+    assert all(r.statements and r.verdict == "safe" for r in revs.values())
+    assert revs["m4"].down_revision == ("m2", "m3")
+    assert revs["m3"].statements[0].in_transaction is False
