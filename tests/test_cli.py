@@ -162,3 +162,12 @@ def test_production_sizes_from_a_read_only_connection(tmp_path, shadow, dbname):
     f = next(f for rev in json.loads(r.stdout)["revisions"] for f in rev["findings"]
              if f["rule"] == "alter-column-type-rewrites")
     assert f["table_rows"] == 20000 and "20.0k rows" in f["message"] and "rewriting it takes roughly" in f["message"]
+
+
+def test_env_py_needing_an_unset_variable_is_explained(tmp_path):
+    ini = make_project(tmp_path, [("r1", "pass")], env="env_var")
+    env = {k: v for k, v in os.environ.items() if k != "APP_DATABASE_URL"}
+    r = subprocess.run([sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(ini)], capture_output=True,
+                       text=True, env=dict(env, ALEMBIC_GUARD_SHADOW=test_provider() or "auto"), timeout=120)
+    assert r.returncode == 2
+    assert "env.py:6" in r.stderr and "APP_DATABASE_URL" in r.stderr and "environment variable" in r.stderr

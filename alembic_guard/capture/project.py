@@ -100,9 +100,12 @@ def error_from_exception(exc: BaseException, what: str) -> GuardError:
     """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
     import traceback
 
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
     frames = traceback.extract_tb(exc.__traceback__)
     site = [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
-            and "alembic_guard" not in f.filename]
+            and "alembic_guard" not in f.filename and not f.filename.startswith(("<", stdlib))]
     where = site[-1] if site else (frames[-1] if frames else None)
     return GuardError(f"{what}: {type(exc).__name__}: {exc}", path=where.filename if where else None,
                       line=where.lineno if where else None)

@@ -249,7 +249,11 @@ class Runner:
             origin = self.files.from_traceback(exc.__traceback__)
             rev_id = origin[0] if origin else (tracer.last_error[0] if tracer.last_error else None)
             if rev_id is None:
-                raise error_from_exception(exc, "env.py failed on the shadow database") from exc
+                err = error_from_exception(exc, "env.py failed on the shadow database")
+                if isinstance(exc, KeyError):
+                    err.hint = ("Does env.py read an environment variable that is not set? Set it (a database "
+                                "URL can be any URL: alembic-guard sends every connection to the shadow).")
+                raise err from exc
             if untraced:
                 raise GuardError(f"revision {rev_id} failed while applying the revisions before --from: "
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
