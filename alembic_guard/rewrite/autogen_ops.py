@@ -12,7 +12,7 @@ from alembic.autogenerate import renderers
 from alembic.autogenerate.render import render_op
 from alembic.operations import ops
 
-from .calls import Outcome
+from .outcome import Outcome
 
 
 class _OutcomeOp(ops.MigrateOperation):
