@@ -1,0 +1,57 @@
+"""Prove a rewritten autogenerate script on a shadow: the original and the rewritten revision, each
+rendered as a file on top of the project's head, go through rewrite.proof."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.operations import ops
+
+from .autogen_rewrite import originals
+from .proof import LockBudget
+
+
+def revision_source(rev_id: str, down: str | tuple | None, upgrade_ops: ops.UpgradeOps) -> str:
+    """A revision file whose ``upgrade()`` is ``upgrade_ops`` rendered by Alembic."""
+    from alembic.autogenerate import render_python_code
+
+    body = render_python_code(upgrade_ops)
+    body = "\n".join(("    " + ln if ln.strip() else "") for ln in body.splitlines())
+    return (f'"""alembic-guard proof revision"""\nfrom alembic import op\nimport sqlalchemy as sa\n'
+            f"from sqlalchemy.dialects import postgresql\nimport alembic_guard.ops  # noqa: F401\n\n"
+            f"revision = {rev_id!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n\n"
+            f"def upgrade():\n{body}\n\n\ndef downgrade():\n    pass\n")
+
+
+def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget):
+    """Prove the rewritten ``script.upgrade_ops`` against its original on a shadow. Returns a Proof."""
+    import alembic.context as alembic_context
+    import alembic.op as alembic_op
+
+    from ..capture.project import load_project
+    from ..shadow import obtain_shadow
+    from .proof import Proof, project_copy, prove
+
+    config = context.config if hasattr(context, "config") else None
+    config = config or getattr(context, "opts", {}).get("config")
+    if config is None or not config.config_file_name:
+        return Proof(error="the Alembic config is unknown, nothing to apply the revision to")
+    saved = (getattr(alembic_context, "_proxy", None), getattr(alembic_op, "_proxy", None))
+    try:
+        project = load_project(str(config.config_file_name), config.config_ini_section)
+        heads = project.script.get_heads()
+        down = heads[0] if len(heads) == 1 else (tuple(heads) or None)
+        rev_id = script.rev_id or "ag_autogen"
+        rewritten = revision_source(rev_id, down, script.upgrade_ops)
+        ups = ops.UpgradeOps(ops=originals(script.upgrade_ops))
+        original = revision_source(rev_id, down, ups)
+        with obtain_shadow() as server, project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
+                project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:
+            return prove(project, server, rev_id, down if isinstance(down, str) else None, original=a,
+                         rewritten=b, tables=tables or None, budget=budget)
+    except Exception as exc:  # no shadow, broken project: the rewrite stays unverified
+        return Proof(error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for proxy in saved:
+            if proxy is not None:
+                proxy._install_proxy()
