@@ -89,7 +89,16 @@ class _Replace(cst.CSTTransformer):
         if key in self.replacements:
             new = list(self.replacements[key])
             first = new[0]
-            new[0] = first.with_changes(leading_lines=[*updated.leading_lines, *first.leading_lines])
+            lead = [*updated.leading_lines, *first.leading_lines]
+            comment = updated.trailing_whitespace.comment
+            last = new[-1]
+            if comment is not None and isinstance(last, cst.SimpleStatementLine) and len(new) > 1:
+                new[-1] = last.with_changes(trailing_whitespace=updated.trailing_whitespace)
+            elif comment is not None and isinstance(first, cst.SimpleStatementLine):
+                first = first.with_changes(trailing_whitespace=updated.trailing_whitespace)
+            elif comment is not None:  # a compound statement (with block): keep the comment above it
+                lead.append(cst.EmptyLine(comment=comment))
+            new[0] = first.with_changes(leading_lines=lead)
             return cst.FlattenSentinel(new)
         return updated
 
