@@ -11,6 +11,7 @@ from alembic_guard.errors import GuardError, ShadowUnavailable
 from alembic_guard.shadow import obtain_shadow, scratch_database
 from alembic_guard.shadow.binaries import embedded_bindir, local_bindirs
 from alembic_guard.shadow.docker import docker_reachable
+from tests.conftest import test_provider
 
 
 def _alive(pid: int) -> bool:
@@ -96,3 +97,25 @@ def test_docker_provider():
     with obtain_shadow("docker") as server:
         assert server.provider == "docker"
         assert server.version_num >= 180000
+
+
+def test_run_dirs_of_killed_runs_are_swept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "alembic-guard-stale"
+    stale.mkdir()
+    (stale / "owner").write_text(str(dead.pid))
+    alive = tmp_path / "alembic-guard-alive"
+    alive.mkdir()
+    (alive / "owner").write_text(str(os.getpid()))
+    with obtain_shadow(test_provider()) as server:
+        assert server.host.startswith(str(tmp_path))
+        assert not stale.exists() and alive.exists()
+    tempfile.tempdir = None

@@ -190,12 +190,49 @@ def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
 
 
 def _socket_dir() -> Path:
-    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS)."""
+    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS),
+    with an ``owner`` file naming our pid so a later run can sweep it if we are killed (SIGKILL
+    leaves no chance to clean up)."""
     run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-"))
     if len(str(run_dir)) + len("/.s.PGSQL.5432") > 100 and os.path.isdir("/tmp"):
         run_dir.rmdir()
         run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-", dir="/tmp"))
+    _sweep_stale(run_dir.parent, keep=run_dir)
+    (run_dir / "owner").write_text(str(os.getpid()))
     return run_dir
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(parent: Path, keep: Path) -> None:
+    """Remove run dirs of earlier runs whose process is gone, stopping a postmaster they orphaned."""
+    for run_dir in parent.glob("alembic-guard-*"):
+        try:
+            if run_dir == keep or run_dir.stat().st_uid != os.geteuid():
+                continue
+            owner = run_dir / "owner"
+            if owner.exists():
+                if _pid_alive(int(owner.read_text().strip() or 0)):
+                    continue
+            elif time.time() - run_dir.stat().st_mtime < 600:  # no owner file yet: maybe starting
+                continue
+            pidfile = run_dir / "data" / "postmaster.pid"
+            if pidfile.exists():
+                postmaster = int(pidfile.read_text().split("\n", 1)[0] or 0)
+                if postmaster and _pid_alive(postmaster):
+                    os.kill(postmaster, signal.SIGINT)
+                    continue  # it removes its files on shutdown; the next run sweeps the dir
+            shutil.rmtree(run_dir, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
 
 
 def _try_lock(path: Path) -> int | None:
