@@ -19,7 +19,8 @@ def table_kw(table: str, key: str = "table_name") -> str:
 
 
 def autocommit_block(*lines: str) -> str:
-    body = "\n".join("    " + ln for ln in lines)
+    """``lines`` (each may span several lines) inside ``with op.get_context().autocommit_block():``."""
+    body = "\n".join("    " + ln for item in lines for ln in item.split("\n"))
     return "with op.get_context().autocommit_block():\n" + body
 
 
