@@ -29,7 +29,12 @@ def evidence(rev: RevisionTrace, st: Statement, budget: LockBudget) -> list[str]
 
 
 def candidate_lines(rev: RevisionTrace, budget: LockBudget) -> dict[int, list[str]]:
-    """Line → reasons (finding rule ids and trace evidence) for the lines ``fix`` should touch."""
+    """Line → reasons (finding rule ids and trace evidence) for the lines ``fix`` should touch.
+
+    Nothing for a revision no rule calls unsafe: a safe revision is left byte-for-byte alone, even
+    if the trace shows a brief ACCESS EXCLUSIVE without lock_timeout (a warning, not a danger)."""
+    if not any(f.severity == "error" and not f.suppressed and f.rule != "revision-fails" for f in rev.findings):
+        return {}
     lines: dict[int, list[str]] = {}
     for f in rev.findings:
         if f.line and not f.suppressed and f.severity in ("error", "warning") and f.rule != "revision-fails":

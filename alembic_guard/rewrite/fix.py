@@ -115,10 +115,13 @@ def plan_revision(rev: RevisionTrace, shadow: ShadowFacts, budget: LockBudget) \
     return source, out
 
 
-def header_lines(rewrites: list[LineRewrite], server_version: str, budget: LockBudget) -> list[str]:
+def header_lines(rewrites: list[LineRewrite], server_version: str, budget: LockBudget,
+                 original_unrunnable: bool = False) -> list[str]:
     kinds = ", ".join(sorted({r.kind for r in rewrites if r.accepted}))
+    same = ("the original could not run (CONCURRENTLY inside a transaction block), the rewrite does"
+            if original_unrunnable else "same final schema as the original")
     return [f"{HEADER} rewritten by `alembic-guard fix` ({kinds}); verified on PostgreSQL {server_version}:",
-            f"{HEADER} same final schema as the original, no SHARE-or-stronger lock on an existing table "
+            f"{HEADER} {same}, no SHARE-or-stronger lock on an existing table "
             f"beyond {budget.max_held_ms:g} ms or during a scan/rewrite."]
 
 
@@ -169,7 +172,8 @@ def fix_revision(project: Project, server: ShadowServer, rev: RevisionTrace, sha
         cand[2].accepted = True
     chosen = [(s, o) for s, o, _ in accepted] + refusals
     if chosen:
-        header = header_lines(result.rewrites, result.proof.server_version, budget) if accepted else None
+        header = header_lines(result.rewrites, result.proof.server_version, budget,
+                              result.proof.original_unrunnable) if accepted else None
         result.new_source = apply_rewrites(source, chosen, header)
     return result
 
@@ -204,7 +208,11 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
             by_id = {t.revision: t for t in traces}
             for rev_id in wanted:
                 rev = by_id.get(rev_id)
-                if rev is None or rev.error or rev.skipped:
+                # A revision that fails only because a CONCURRENTLY step runs inside a transaction
+                # block (SQLSTATE 25001) is exactly what fix repairs; any other failure is not.
+                unrunnable = rev is not None and rev.error and any(
+                    st.observation.sqlstate == "25001" for st in rev.statements)
+                if rev is None or (rev.error and not unrunnable) or rev.skipped:
                     why = (rev.error or rev.skipped) if rev else "not traced"
                     report.revisions.append(RevisionFix(rev_id, rev.path if rev else "", "",
                                                         note=f"not fixed: {why}"))

@@ -55,18 +55,32 @@ class Proof:
     rewrite_error: str | None = None
     seeded: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # the proof itself could not run
+    # The original cannot run at all, only because a CONCURRENTLY step sits inside a transaction block
+    # (SQLSTATE 25001): there is no original schema to compare with; the rewrite runs that very step
+    # outside the transaction, so it is accepted when it runs and its locks are within budget.
+    original_unrunnable: bool = False
 
     @property
     def accepted(self) -> bool:
-        return not (self.differences or self.lock_problems or self.original_error or self.rewrite_error
+        original_failed = self.original_error and not self.original_unrunnable
+        return not (self.differences or self.lock_problems or original_failed or self.rewrite_error
                     or self.error)
+
+    def verdict(self) -> str:
+        """One line for the reports: what was proven, or why the rewrite was not accepted."""
+        if not self.accepted:
+            return "; ".join(self.reasons())
+        if self.original_unrunnable:
+            return ("the original cannot run (CONCURRENTLY inside a transaction block); the rewrite runs, "
+                    "locks within budget")
+        return "same final schema, locks within budget"
 
     def reasons(self) -> list[str]:
         """Why the rewrite was not accepted (empty when accepted)."""
         out = []
         if self.error:
             out.append(f"the proof could not run: {self.error}")
-        if self.original_error:
+        if self.original_error and not self.original_unrunnable:
             out.append(f"the original revision fails on the seeded shadow: {self.original_error}")
         if self.rewrite_error:
             out.append(f"the rewritten revision fails on the seeded shadow: {self.rewrite_error}")
@@ -211,6 +225,8 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
                 proof.error = exc.message
                 return proof
             proof.original_error = before.error or before.skipped
+            proof.original_unrunnable = bool(before.error) and any(
+                st.observation.sqlstate == "25001" for st in before.statements)
             proof.rewrite_error = after.error or after.skipped
             proof.locks_before = describe_locks(before)
             proof.locks_after = describe_locks(after)

@@ -55,7 +55,7 @@ def render_fix_text(report: FixReport, *, written: bool = False) -> str:
             lines.append("  locks after:  " + ("; ".join(p.locks_after) or "none"))
             seeded = ", ".join(f"{t} {n}" for t, n in p.seeded.items())
             lines.append(f"  verification on PostgreSQL {p.server_version} (seeded rows: {seeded or 'none'}): "
-                         + ("same final schema, locks within budget" if p.accepted else "; ".join(p.reasons())))
+                         + p.verdict())
         if fx.diff:
             lines.append("")
             lines += ["    " + ln for ln in fx.diff.rstrip("\n").splitlines()]
@@ -96,7 +96,7 @@ def render_fix_markdown(report: FixReport, *, written: bool = False) -> str:
             out += ["", "**Locks after:**", ""]
             out += [f"- {x}" for x in p.locks_after] or ["- none"]
             out += ["", f"**Verification** on PostgreSQL {p.server_version}: " +
-                    ("same final schema, locks within budget." if p.accepted else "; ".join(p.reasons())), ""]
+                    p.verdict() + ".", ""]
         if fx.diff:
             out += ["```diff", fx.diff.rstrip("\n"), "```", ""]
         for lr in fx.rewrites:

@@ -9,10 +9,9 @@ from ._common import op_call, qualified, table_of, unquote
 
 
 def rewrite(call: Call, facts: Facts) -> Outcome | None:
-    if call.get("postgresql_concurrently"):
-        return None
+    in_transaction = bool(call.get("postgresql_concurrently"))  # fails inside the transaction: see create_index
     table, schema = table_of(call)
-    if table is not None and not facts.preexisting(qualified(table, schema)):
+    if table is not None and not in_transaction and not facts.preexisting(qualified(table, schema)):
         return None
     if facts.relkind(qualified(table, schema)) == "p" if table else False:
         return Outcome("drop-index-concurrently", f"DROP INDEX {call.get('index_name')}",
