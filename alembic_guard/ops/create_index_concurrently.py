@@ -96,6 +96,46 @@ def build_concurrently(runner: Runner, index_name: str, table: catalog.Relation,
     runner.autocommit(step, work, cleanup=cleanup)
 
 
+def _object_name(name1: str, name2: str, label: str) -> str:
+    """PostgreSQL's makeObjectName(): ``name1_name2_label`` in at most 63 bytes, shortening the
+    longer of name1/name2 first (src/backend/commands/indexcmds.c)."""
+    avail = 63 - (1 if name2 else 0) - (len(label.encode()) + 1)  # the underscores and the label
+    b1, b2 = name1.encode(), name2.encode()
+    n1, n2 = len(b1), len(b2)
+    while n1 + n2 > avail:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    part1 = b1[:n1].decode(errors="ignore")
+    part2 = b2[:n2].decode(errors="ignore")
+    return f"{part1}_{part2}_{label}" if name2 else f"{part1}_{label}"
+
+
+def default_child_name(runner: Runner, child: catalog.Relation, columns: Sequence[SqlText]) -> str:
+    """The name PostgreSQL gives a partition's index when the parent's index is created in one go
+    (ChooseIndexName: ``<partition>_<columns>_idx``, ``expr`` for an expression, a number added to
+    ``idx`` when taken), so that the partition-by-partition build ends in the same catalog. A name
+    already used by an unattached index on this very partition is reused: a rerun resumes there."""
+    labels = [c if isinstance(c, str) else "expr" for c in columns]
+    addition = "_".join(labels).encode()[:63].decode(errors="ignore")
+    for n in range(0, 1000):
+        name = _object_name(child.name, addition, "idx" if n == 0 else f"idx{n}")
+        rows = runner.query(
+            "SELECT c.relkind::text, i.indrelid, h.inhrelid IS NOT NULL, "
+            "       ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(attnum, o) "
+            "             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.o) "
+            "FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_inherits h ON h.inhrelid = c.oid "
+            "WHERE ns.nspname = :schema AND c.relname = :name", schema=child.schema, name=name)
+        if not rows:
+            return name
+        relkind, table_oid, attached, keys = rows[0]
+        if relkind in ("i", "I") and table_oid == child.oid and not attached and list(keys) == labels:
+            return name  # our own index from an interrupted run: build_* resumes or rebuilds it
+    return derived_name(child.name, "idx")
+
+
 def build_partitioned(runner: Runner, index_name: str, table: catalog.Relation, columns: Sequence[SqlText],
                       **options: Any) -> None:
     """``CREATE INDEX … ON ONLY parent`` → build each partition's index concurrently (recursing into
@@ -119,7 +159,8 @@ def build_partitioned(runner: Runner, index_name: str, table: catalog.Relation, 
         attached = catalog.attached_child_index(runner, state.relation.oid, child.oid)
         if attached is not None and attached.valid:
             continue
-        child_index = attached.relation.name if attached else derived_name(child.name, index_name)
+        child_index = attached.relation.name if attached else default_child_name(
+            runner, child, [*columns, *(options.get("include") or ())])
         if child.relkind == "p":
             build_partitioned(runner, child_index, child, columns, **options)
         else:
