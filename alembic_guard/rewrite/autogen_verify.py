@@ -45,7 +45,10 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
         rewritten = revision_source(rev_id, down, script.upgrade_ops)
         ups = ops.UpgradeOps(ops=originals(script.upgrade_ops))
         original = revision_source(rev_id, down, ups)
-        with obtain_shadow() as server, project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
+        # Prove on the major version of the database autogenerate compared against, when binaries
+        # of it are at hand (the provider chain falls back to what it has).
+        version = getattr(getattr(getattr(context, "connection", None), "dialect", None), "server_version_info", None)
+        with obtain_shadow(target_major=version[0] if version else None) as server, project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
                 project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:
             return prove(project, server, rev_id, down if isinstance(down, str) else None, original=a,
                          rewritten=b, tables=tables or None, budget=budget)
