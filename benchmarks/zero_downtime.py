@@ -324,6 +324,7 @@ CAST_AMOUNT = {"int -> bigint"}
 
 def create_clone(admin: psycopg.Connection, name: str, template: str, version_num: int) -> None:
     strategy = " STRATEGY FILE_COPY" if version_num >= 150000 else ""
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # left by an interrupted run
     admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')
 
 

@@ -1,19 +1,28 @@
 """``op.backfill``: update a table in short keyset batches over its primary key, one transaction per
 batch, idempotent and resumable, with a progress bar on a terminal.
 
-Each batch is two statements. Outside any transaction, the batch's upper key is read with an
-index-only walk: ``SELECT key FROM t WHERE key > :last ORDER BY key OFFSET batch_size - 1 LIMIT 1``.
-Then, in a transaction of its own under ``lock_timeout`` / ``statement_timeout``::
+With ``set=``, each batch is ONE statement run on its own (autocommit: the statement is the batch's
+transaction) under session-level ``lock_timeout`` / ``statement_timeout``::
 
-    UPDATE t SET c = expr
-    WHERE (key) > (:last) AND (key) <= (:upper)          -- one key range, at most batch_size rows
-      AND (<where>)                                     -- the caller's predicate, if any
-      AND ROW(c) IS DISTINCT FROM ROW(CAST(expr AS <type of c>))   -- skip_unchanged
+    WITH batch AS MATERIALIZED (SELECT key FROM t WHERE (key) > (:last) ORDER BY key LIMIT batch_size),
+         last AS (SELECT key FROM batch ORDER BY key DESC LIMIT 1),
+         updated AS (UPDATE t SET c = expr
+                      WHERE (key) > (:last) AND (key) <= (SELECT key FROM last)   -- one key range
+                        AND (<where>)                                             -- the caller's predicate
+                        AND ROW(c) IS DISTINCT FROM ROW(CAST(expr AS <type of c>))  -- skip_unchanged
+                      RETURNING 1)
+    SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM updated), last.key ...
 
-The last predicate makes a batch a no-op for rows that already hold the value, so a rerun after a
-crash (or after the process was killed) only writes the rows still missing, and never applies a
-row twice in a way that changes the result. For volatile expressions (``gen_random_uuid()``) that
+(one round trip per batch; the walk and the UPDATE share the statement's snapshot). With
+``callback=``, the batch's upper key is read first and the callback runs in an explicit transaction.
+
+The skip_unchanged predicate makes a batch a no-op for rows that already hold the value, so a rerun
+after a crash (or after the process was killed) only writes the rows still missing, and never applies
+a row twice in a way that changes the result. For volatile expressions (``gen_random_uuid()``) that
 predicate is always true: pass ``where="c IS NULL"`` instead (and ``skip_unchanged=False``).
+
+Throttling: ``pause_ms`` (a fixed sleep between batches) and ``duty_cycle`` (a sleep proportional to
+the batch just run, so batches take at most that share of the wall time); the longer one applies.
 """
 
 from __future__ import annotations
@@ -400,6 +409,8 @@ class BackfillOp(GuardOp):
         of the primary key (composite keys are supported either way).
 
         ``batch_size`` (rows, default 1000) and ``pause_ms`` (sleep between batches, default 0);
+        ``duty_cycle`` (0 < d ≤ 1, default 1): after each batch also sleep batch time × (1 − d) / d, so
+        the backfill backs off in proportion when the server is busy (the longer pause applies);
         every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms`` and is retried on lock
         timeouts; a batch that hits statement_timeout is retried at half the size. Each batch takes
         ROW EXCLUSIVE on the table and row locks on at most ``batch_size`` rows, released at its
