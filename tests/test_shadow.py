@@ -99,13 +99,15 @@ def test_docker_provider():
         assert server.version_num >= 180000
 
 
-def test_run_dirs_of_killed_runs_are_swept(tmp_path, monkeypatch):
+def test_run_dirs_of_killed_runs_are_swept(monkeypatch):
+    import shutil
     import subprocess
     import sys
-
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
+    from pathlib import Path
 
+    tmp_path = Path(tempfile.mkdtemp(dir="/tmp"))  # short: unix socket paths are limited to 107 bytes
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -119,3 +121,4 @@ def test_run_dirs_of_killed_runs_are_swept(tmp_path, monkeypatch):
         assert server.host.startswith(str(tmp_path))
         assert not stale.exists() and alive.exists()
     tempfile.tempdir = None
+    shutil.rmtree(tmp_path)
