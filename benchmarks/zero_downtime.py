@@ -25,13 +25,13 @@ import logging
 import multiprocessing
 import platform
 import random
-import statistics
 import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import sqlalchemy as sa

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..sql.parse import parse_one
+from ..trace.catalog import fetch
 
 _UUID_OSSP = [
     "CREATE FUNCTION {s}uuid_generate_v1() RETURNS uuid LANGUAGE sql VOLATILE AS 'SELECT gen_random_uuid()'",
@@ -107,22 +108,13 @@ class ExtensionShims:
         return "SELECT 1", parameters
 
 
-def _fetch(dbapi: Any, sql: str) -> list[tuple]:
-    cur = dbapi.cursor()
-    try:
-        cur.execute(sql)
-        return list(cur.fetchall())
-    finally:
-        cur.close()
-
-
 def _available(dbapi: Any, name: str) -> bool:
     safe = name.replace("'", "''")
-    return bool(_fetch(dbapi, f"select 1 from pg_catalog.pg_available_extensions where name = '{safe}'"))
+    return bool(fetch(dbapi, f"select 1 from pg_catalog.pg_available_extensions where name = '{safe}'"))
 
 
 def _function_exists(dbapi: Any, shims: list[str]) -> bool:
     """Stand-ins already created (a re-run after a failure): CREATE EXTENSION IF NOT EXISTS again."""
     first = parse_one(shims[0].format(s=""))
     name = first.funcname[-1].sval
-    return bool(_fetch(dbapi, f"select 1 from pg_catalog.pg_proc where proname = '{name}'"))
+    return bool(fetch(dbapi, f"select 1 from pg_catalog.pg_proc where proname = '{name}'"))

@@ -14,7 +14,7 @@ from alembic.operations import MigrateOperation, Operations
 from ._runner import Runner, split_options
 from ._sql import render_value
 
-O = TypeVar("O", bound="GuardOp")
+OpT = TypeVar("OpT", bound="GuardOp")
 
 
 class GuardOp(MigrateOperation):
@@ -41,11 +41,11 @@ class GuardOp(MigrateOperation):
         return f"<{type(self).__name__} {self.to_source()}>"
 
 
-def register(op_name: str, impl: Callable[..., Any]) -> Callable[[type[O]], type[O]]:
+def register(op_name: str, impl: Callable[..., Any]) -> Callable[[type[OpT]], type[OpT]]:
     """Class decorator: register ``cls.<op_name>`` as ``op.<op_name>``, ``impl`` as its
     implementation (run through a Runner), and the autogenerate renderer."""
 
-    def decorate(cls: type[O]) -> type[O]:
+    def decorate(cls: type[OpT]) -> type[OpT]:
         cls.op_name = op_name
         cls.impl = staticmethod(impl)  # type: ignore[assignment]
         Operations.register_operation(op_name)(cls)

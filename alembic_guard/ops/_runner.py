@@ -149,7 +149,7 @@ class _BlockerProbe:
 
     INTERVAL = 10.0
 
-    def __init__(self, runner: "Runner"):
+    def __init__(self, runner: Runner):
         self.runner = runner
         self._cond = threading.Condition()
         self._current: _Attempt | None = None
@@ -220,7 +220,7 @@ class OfflineConnection:
     """Stand-in for the connection given to a step's callable in offline (``--sql``) mode:
     ``execute`` / ``exec_driver_sql`` write the statement to the script."""
 
-    def __init__(self, runner: "Runner"):
+    def __init__(self, runner: Runner):
         self._runner = runner
 
     def execute(self, statement: Any, parameters: Any = None) -> None:
@@ -258,7 +258,7 @@ class Runner:
         self._autovacuum_denied = False
 
     # -- plumbing -------------------------------------------------------------------------------
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(self, *exc: object) -> None:

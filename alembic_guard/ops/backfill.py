@@ -182,7 +182,7 @@ class _Throttle:
             time.sleep(pause)
 
 
-def _record(result: BackfillResult, bar: "_Progress", started: float, in_range: int, updated: int,
+def _record(result: BackfillResult, bar: _Progress, started: float, in_range: int, updated: int,
             ms: float) -> None:
     result.batches += 1
     result.rows_scanned += in_range
@@ -193,7 +193,7 @@ def _record(result: BackfillResult, bar: "_Progress", started: float, in_range: 
 
 
 def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], set_sql: str,
-                     extra: str, what: str, result: BackfillResult, bar: "_Progress", started: float,
+                     extra: str, what: str, result: BackfillResult, bar: _Progress, started: float,
                      throttle: _Throttle) -> None:
     """``set=`` backfills: each batch is ONE statement, run on its own (autocommit, so the statement
     is the batch's whole transaction) under session-level lock_timeout / statement_timeout.
@@ -254,7 +254,7 @@ _BATCH, _LAST, _UPD = "alembic_guard_batch", "alembic_guard_last", "alembic_guar
 
 
 def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], callback: Any,
-                   what: str, result: BackfillResult, bar: "_Progress", started: float, throttle: _Throttle) -> None:
+                   what: str, result: BackfillResult, bar: _Progress, started: float, throttle: _Throttle) -> None:
     """``callback=`` backfills: the batch's key range is found first (an index-only walk outside any
     transaction), then the callback runs in the batch's own transaction."""
     s = runner.settings
@@ -333,7 +333,7 @@ class _Progress:
                                      console=Console(stderr=True), transient=False)
             self.task = self.progress.add_task(description, total=max(total, 1), rate="-")
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.progress is not None:
             self.progress.start()
         return self
@@ -396,7 +396,8 @@ class BackfillOp(GuardOp):
                  callback: Callable[[Any, BackfillBatch], int | None] | None = None,
                  key_columns: Sequence[str] | None = None, skip_unchanged: bool = True,
                  batch_size: int | None = None, pause_ms: int | None = None, progress: bool | None = None,
-                 duty_cycle: float | None = None, lock_timeout_ms: int | None = None, statement_timeout_ms: int | None = None,
+                 duty_cycle: float | None = None, lock_timeout_ms: int | None = None,
+                 statement_timeout_ms: int | None = None,
                  attempts: int | None = None, **settings: Any) -> BackfillResult | None:
         """Update ``table_name`` in keyset batches over its primary key, one short transaction each.
 

@@ -48,7 +48,9 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
         # Prove on the major version of the database autogenerate compared against, when binaries
         # of it are at hand (the provider chain falls back to what it has).
         version = getattr(getattr(getattr(context, "connection", None), "dialect", None), "server_version_info", None)
-        with obtain_shadow(target_major=version[0] if version else None) as server, project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
+        major = version[0] if version else None
+        with obtain_shadow(target_major=major) as server, \
+                project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
                 project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:
             return prove(project, server, rev_id, down if isinstance(down, str) else None, original=a,
                          rewritten=b, tables=tables or None, budget=budget)

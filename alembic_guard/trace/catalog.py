@@ -29,7 +29,8 @@ where name in ('lock_timeout', 'statement_timeout')
 """
 
 
-def _fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
+def fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
+    """All rows of ``sql`` run on a DBAPI connection (any driver SQLAlchemy adapts)."""
     cur = dbapi_conn.cursor()
     try:
         cur.execute(sql)
@@ -41,7 +42,7 @@ def _fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
 def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
     """All user relations by OID, with relfilenode and this transaction's seq_scan count."""
     rels = {}
-    for oid, schema, name, kind, filenode, seq_scan, table_oid in _fetch(dbapi_conn, SNAPSHOT_SQL):
+    for oid, schema, name, kind, filenode, seq_scan, table_oid in fetch(dbapi_conn, SNAPSHOT_SQL):
         rels[int(oid)] = Relation(int(oid), schema, name, kind, int(filenode or 0), int(seq_scan or 0),
                                   int(table_oid) if table_oid else None)
     return rels
@@ -49,7 +50,7 @@ def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
 
 def timeouts(dbapi_conn: Any) -> tuple[int, int]:
     """``(lock_timeout_ms, statement_timeout_ms)`` in force on the connection (0 = disabled)."""
-    values = dict(_fetch(dbapi_conn, SETTINGS_SQL))
+    values = dict(fetch(dbapi_conn, SETTINGS_SQL))
     return int(values.get("lock_timeout", 0)), int(values.get("statement_timeout", 0))
 
 
@@ -68,8 +69,8 @@ def in_transaction_block(dbapi_conn: Any) -> bool | None:
 
 
 def backend_pid(dbapi_conn: Any) -> int:
-    return int(_fetch(dbapi_conn, "select pg_backend_pid()")[0][0])
+    return int(fetch(dbapi_conn, "select pg_backend_pid()")[0][0])
 
 
 def server_version_num(dbapi_conn: Any) -> int:
-    return int(_fetch(dbapi_conn, "select current_setting('server_version_num')")[0][0])
+    return int(fetch(dbapi_conn, "select current_setting('server_version_num')")[0][0])

@@ -3,7 +3,6 @@ from pyproject.toml next to alembic.ini, registration and autogenerate rendering
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pglast

@@ -37,7 +37,7 @@ def test_all_operations_quote_identifiers(conn, migration):
         op.drop_index_concurrently('ix "Unit Price"', schema=SCHEMA)
     assert result.rows_updated == 700
     assert conn.execute(f'SELECT count(*) FROM {QT} WHERE "Total Sum" <> "Unit Price" * 2').fetchone()[0] == 0
-    cons = dict(conn.execute(f"SELECT conname, convalidated FROM pg_constraint WHERE conrelid = %s::regclass",
+    cons = dict(conn.execute("SELECT conname, convalidated FROM pg_constraint WHERE conrelid = %s::regclass",
                              [QT]).fetchall())
     assert cons['ck "qu"ote"'] and cons["fk Parent"] and cons["uq Total"]
     assert conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnotnull "
