@@ -56,6 +56,28 @@ _PGCRYPTO = [
     "AS 'SELECT ''$1$'' || left(md5(random()::text), 8)'",
     "CREATE FUNCTION {s}crypt(password text, salt text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
     "AS 'SELECT salt || md5(salt || password)'",
+    # PGP: the stand-ins only round-trip (encrypt = encode, decrypt = decode), enough for migrations
+    # that re-encrypt columns of the shadow's empty or seeded tables.
+    "CREATE FUNCTION {s}pgp_sym_encrypt(data text, psw text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT "
+    "AS 'SELECT convert_to(data, ''UTF8'')'",
+    "CREATE FUNCTION {s}pgp_sym_encrypt(data text, psw text, options text) RETURNS bytea LANGUAGE sql "
+    "IMMUTABLE STRICT AS 'SELECT convert_to(data, ''UTF8'')'",
+    "CREATE FUNCTION {s}pgp_sym_decrypt(msg bytea, psw text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+    "AS 'SELECT convert_from(msg, ''UTF8'')'",
+    "CREATE FUNCTION {s}pgp_sym_decrypt(msg bytea, psw text, options text) RETURNS text LANGUAGE sql "
+    "IMMUTABLE STRICT AS 'SELECT convert_from(msg, ''UTF8'')'",
+    "CREATE FUNCTION {s}pgp_sym_encrypt_bytea(data bytea, psw text) RETURNS bytea LANGUAGE sql IMMUTABLE "
+    "STRICT AS 'SELECT data'",
+    "CREATE FUNCTION {s}pgp_sym_decrypt_bytea(msg bytea, psw text) RETURNS bytea LANGUAGE sql IMMUTABLE "
+    "STRICT AS 'SELECT msg'",
+    "CREATE FUNCTION {s}encrypt(data bytea, key bytea, type text) RETURNS bytea LANGUAGE sql IMMUTABLE "
+    "STRICT AS 'SELECT data'",
+    "CREATE FUNCTION {s}decrypt(data bytea, key bytea, type text) RETURNS bytea LANGUAGE sql IMMUTABLE "
+    "STRICT AS 'SELECT data'",
+    "CREATE FUNCTION {s}armor(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+    "AS 'SELECT encode(data, ''base64'')'",
+    "CREATE FUNCTION {s}dearmor(data text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT "
+    "AS 'SELECT decode(data, ''base64'')'",
 ]
 SHIMS = {"uuid-ossp": _UUID_OSSP, "pgcrypto": _PGCRYPTO}
 
