@@ -112,11 +112,11 @@ class Statement:
         return [lk for lk in self.observation.locks if lk.revision in ("", self.revision)]
 
     def locks_in_effect(self) -> list[Lock]:
-        """The locks that make this statement risky: this revision's own, plus those an earlier
-        revision of the same transaction took on a table that already existed for it (deployed
-        together, that table is live and stays locked). Locks on tables an earlier revision of the
-        run created are left out: those tables were new, nobody was using them."""
-        return [lk for lk in self.observation.locks if lk.revision in ("", self.revision) or lk.preexisting]
+        """The locks that make this statement risky: the ones this revision took. Alembic's default
+        env.py runs a whole ``upgrade`` in one transaction, so locks of earlier revisions of the run
+        are still held, but deployed alone (as revisions usually are, one release at a time) this
+        revision would not hold them; the revision that took a lock answers for it."""
+        return self.own_locks()
 
     def to_json(self) -> dict[str, Any]:
         o = self.observation

@@ -272,7 +272,9 @@ def test_same_lock_taken_again_by_the_next_revision_is_new_there(run):
     assert "ACCESS EXCLUSIVE on t" in f.message, describe(revs[-1])
 
 
-def test_locks_carry_over_between_revisions_of_one_transaction(shadow, dbname, tmp_path):
+def test_locks_of_an_earlier_revision_in_one_transaction_are_its_own(shadow, dbname, tmp_path):
+    """Alembic's default env.py runs the whole upgrade in one transaction; a revision is judged by the
+    locks it takes itself (deployed alone it would hold no others)."""
     from helpers import SCHEMA, SEED, run_revisions
 
     revs = run_revisions(shadow, dbname, tmp_path,
@@ -280,4 +282,16 @@ def test_locks_carry_over_between_revisions_of_one_transaction(shadow, dbname, t
                           ex("UPDATE t SET status = 'new' WHERE status IS NULL")],
                          setup=SCHEMA + SEED, transaction_per_migration=False)
     (f,) = findings(revs[-1], "backfill-in-migration-transaction")
-    assert f.severity == "error" and "ACCESS EXCLUSIVE on t" in f.message, describe(revs[-1])
+    assert f.severity == "warning" and "ACCESS EXCLUSIVE" not in f.message, describe(revs[-1])
+
+
+def test_not_valid_then_validate_in_later_revision_of_one_transaction_is_safe(shadow, dbname, tmp_path):
+    from helpers import SCHEMA, SEED, run_revisions
+
+    revs = run_revisions(shadow, dbname, tmp_path,
+                         ['op.execute("CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p VALUES (1)")',
+                          'op.add_column("t", sa.Column("p_id", sa.Integer))',
+                          'op.create_foreign_key("fk_t_p", "t", "p", ["p_id"], ["id"], postgresql_not_valid=True)',
+                          ex("ALTER TABLE t VALIDATE CONSTRAINT fk_t_p")],
+                         setup=SCHEMA + SEED, transaction_per_migration=False)
+    assert revs[-1].verdict == "safe" and revs[-2].verdict == "safe", describe(revs[-1])
