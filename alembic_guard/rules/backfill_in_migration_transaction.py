@@ -18,8 +18,9 @@ class BackfillInMigrationTransaction(Rule):
         "minutes. Worse, any lock an earlier statement of the same transaction took (ACCESS EXCLUSIVE "
         "from ADD COLUMN, say) is held for the whole backfill, blocking all traffic. Backfill outside "
         "the migration transaction in keyset batches on the primary key (1k-10k rows, one short "
-        "transaction each, idempotent predicate). Reported as an error without a WHERE clause or "
-        "when a write-blocking lock is already held."
+        "transaction each, idempotent predicate). Reported as an error without a WHERE clause, with a "
+        "WHERE that only tests the columns being set (a backfill predicate such as `col IS NULL`), or "
+        "when a write-blocking lock is already held; a targeted data fix (`WHERE id = 5`) is a warning."
     )
     bad_example = 'op.execute("UPDATE orders SET status = \'new\' WHERE status IS NULL")'
     good_example = batched_backfill("orders", "status", "'new'", where="status IS NULL")
@@ -38,6 +39,9 @@ class BackfillInMigrationTransaction(Rule):
         reasons = []
         if node.whereClause is None:
             reasons.append("it has no WHERE clause: every row is changed in one transaction")
+        elif isinstance(node, ast.UpdateStmt) and _backfill_predicate(node):
+            reasons.append(f"its WHERE ({sql_text(node.whereClause)}) only tests the columns it sets: a backfill "
+                           "of every row still missing the value, as many as the table has")
         if held:
             lk = held[0]
             reasons.append(f"the transaction already holds {lk.mode} on {lk.relation} (from {where(lk, ctx)}), "
@@ -62,3 +66,21 @@ class BackfillInMigrationTransaction(Rule):
         yield self.finding(
             ctx, f"{verb} of existing table {table} runs inside the migration transaction: "
                  f"{'; '.join(reasons)}.", table=table, fix=fix, severity=severity)
+
+
+def _backfill_predicate(node: ast.UpdateStmt) -> bool:
+    """True when the WHERE clause mentions only columns the UPDATE sets (``SET x = … WHERE x IS
+    NULL``): the classic backfill predicate, which selects every row not done yet, not a few rows."""
+    from pglast.visitors import Visitor
+
+    targets = {t.name for t in node.targetList or () if isinstance(t, ast.ResTarget) and t.name}
+    seen: set[str] = set()
+
+    class Columns(Visitor):
+        def visit_ColumnRef(self, ancestors, ref):
+            names = [f.sval for f in ref.fields or () if isinstance(f, ast.String)]
+            if names:
+                seen.add(names[-1])
+
+    Columns()(node.whereClause)
+    return bool(seen) and seen <= targets

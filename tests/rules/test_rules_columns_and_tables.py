@@ -195,7 +195,13 @@ def test_update_after_access_exclusive_is_an_error(run):
     assert "where='status IS NULL'" in f.fix
 
 
-@pytest.mark.parametrize("sql", ["UPDATE t SET note = 'x' WHERE note IS NULL", "DELETE FROM t WHERE a < 0"])
+def test_backfill_predicate_is_an_error(run):
+    rev = run(TIMEOUT + ex("UPDATE t SET note = 'x' WHERE note IS NULL"))
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "error" and "only tests the columns it sets" in f.message, describe(rev)
+
+
+@pytest.mark.parametrize("sql", ["UPDATE t SET note = 'x' WHERE id = 1", "DELETE FROM t WHERE a < 0"])
 def test_update_with_where_is_a_warning(run, sql):
     rev = run(TIMEOUT + ex(sql))
     (f,) = findings(rev, "backfill-in-migration-transaction")
@@ -256,7 +262,7 @@ def test_locks_of_an_earlier_revision_are_not_held_by_the_next_one(run):
     # Each revision commits (transaction_per_migration): the ACCESS EXCLUSIVE taken by r1 is gone when
     # r2 runs, so r2's UPDATE with a WHERE is only a warning, and r2's own lock is new (and reported).
     revs = run([TIMEOUT + 'op.add_column("t", sa.Column("status", sa.Text))',
-                ex("UPDATE t SET status = 'new' WHERE status IS NULL") + "\n"
+                ex("UPDATE t SET status = 'new' WHERE id = 1") + "\n"
                 + 'op.add_column("t", sa.Column("other", sa.Text))'], all_revisions=True)
     r2 = revs[-1]
     (f,) = findings(r2, "backfill-in-migration-transaction")
@@ -279,7 +285,7 @@ def test_locks_of_an_earlier_revision_in_one_transaction_are_its_own(shadow, dbn
 
     revs = run_revisions(shadow, dbname, tmp_path,
                          ['op.add_column("t", sa.Column("status", sa.Text))',
-                          ex("UPDATE t SET status = 'new' WHERE status IS NULL")],
+                          ex("UPDATE t SET status = 'new' WHERE id = 1")],
                          setup=SCHEMA + SEED, transaction_per_migration=False)
     (f,) = findings(revs[-1], "backfill-in-migration-transaction")
     assert f.severity == "warning" and "ACCESS EXCLUSIVE" not in f.message, describe(revs[-1])

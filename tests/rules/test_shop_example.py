@@ -14,7 +14,7 @@ SAFE = {"0001", "0003", "0004", "0006", "0007", "0011"}
 EXPECTED_ERRORS = {
     "0002": {"create-index-non-concurrent"},
     "0005": {"add-column-rewrites-table"},
-    "0008": {"set-not-null-scans-table"},
+    "0008": {"backfill-in-migration-transaction", "set-not-null-scans-table"},
     "0009": {"alter-column-type-rewrites"},
     "0010": {"rename-column"},
     "0012": {"unique-constraint-builds-index", "constraint-validated-in-place"},
