@@ -56,6 +56,8 @@ REVISIONS = {
     "raw_refresh": 'op.execute("REFRESH MATERIALIZED VIEW order_counts")',
     "lock_timeout": 'op.add_column("customers", sa.Column("nickname", sa.Text()))\n'
                     'op.create_index("ix_customers_name", "customers", ["name"])',
+    "raw_backfill": 'op.execute("UPDATE orders SET note = \'n/a\' WHERE note IS NULL")',
+    # fails on the shadow (CONCURRENTLY in the transaction): the revisions after it cannot be proven
     "cic_in_transaction": 'op.create_index("ix_events_kind", "events", ["kind"], postgresql_concurrently=True)',
     "safe_without_timeout": 'op.add_column("products", sa.Column("color", sa.Text()))',
     "rename": 'op.alter_column("customers", "name", new_column_name="full_name")',
@@ -68,7 +70,7 @@ REVISIONS = {
 ACCEPTED = {"create_index": "create-index-concurrently", "drop_index": "drop-index-concurrently",
             "foreign_key": "add-foreign-key-not-valid", "check": "add-check-not-valid",
             "unique": "add-unique-using-index", "primary_key": "add-primary-key-using-index",
-            "not_null": "set-not-null-via-check",
+            "not_null": ["batched-backfill", "set-not-null-via-check"], "raw_backfill": "batched-backfill",
             "volatile_default": "add-column-volatile-default", "raw_index": "raw-sql", "raw_fk": "raw-sql",
             "raw_drop_index": "raw-sql", "raw_refresh": "raw-sql",
             "lock_timeout": ["lock-timeout-retry", "create-index-concurrently"],

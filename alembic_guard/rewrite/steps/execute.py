@@ -7,6 +7,7 @@ from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
 from ..sqlrewrite import Unsupported, rewrite_sql
+from . import raw_update
 from ._common import op_call, pystr
 
 
@@ -14,6 +15,9 @@ def rewrite(call: Call, facts: Facts) -> Outcome | None:
     sql = call.get("sqltext")
     if not isinstance(sql, str):
         return None
+    backfill = raw_update.rewrite(sql, facts)
+    if backfill is not None:
+        return backfill
     try:
         rw = rewrite_sql(sql, server_version_num=facts.server_version_num,
                          matview_has_unique_index=facts.matview_has_unique_index,
