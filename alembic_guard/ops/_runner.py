@@ -21,221 +21,28 @@ work already done), and an interrupted ``alembic upgrade`` can simply be run aga
 from __future__ import annotations
 
 import contextlib
-import logging
-import random
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, Union
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from ..errors import GuardError
-from ..settings import SETTING_NAMES, Settings, load_settings
+from ._blockers import BlockerLookups, _BlockerProbe
+from ._offline import OfflineConnection, render_autocommit, render_transaction
+from ._options import OPTION_ALIASES, settings_for_context, split_options
+from ._retry import RETRYABLE_SQLSTATES, STATEMENT_TIMEOUT_SQLSTATE, LockRetryExhausted, retry_step, sqlstate_of
 
-log = logging.getLogger("alembic_guard.ops")
+# names other modules import from here (their home is the module named above)
+__all__ = [
+    "OPTION_ALIASES", "RETRYABLE_SQLSTATES", "STATEMENT_TIMEOUT_SQLSTATE", "LockRetryExhausted",
+    "OfflineConnection", "Runner", "Work", "settings_for_context", "split_options", "sqlstate_of",
+]
 
 T = TypeVar("T")
 Work = Union[Sequence[str], Callable[[Any], T]]
 
-RETRYABLE_SQLSTATES = {
-    "55P03": "lock_not_available (lock_timeout)",
-    "40P01": "deadlock_detected",
-    "40001": "serialization_failure",
-}
-STATEMENT_TIMEOUT_SQLSTATE = "57014"
 
-#: per-call keyword names accepted by every operation, mapped to Settings fields
-OPTION_ALIASES = {"attempts": "retry_attempts", "pause_ms": "batch_pause_ms"}
-
-
-class LockRetryExhausted(GuardError):
-    """A step still hit lock_timeout / deadlock after all attempts or the total time budget.
-
-    ``step`` describes the step, ``attempts`` is how many were made, ``waits`` lists what each
-    attempt waited for (from ``pg_locks`` / ``pg_blocking_pids()``, when it could be seen).
-    """
-
-    def __init__(self, message: str, *, step: str, attempts: int, waits: list[str]):
-        super().__init__(message, hint="Find the blocking session (pg_stat_activity) or raise "
-                                       "retry_attempts / retry_max_total_ms / lock_timeout_ms.")
-        self.step = step
-        self.attempts = attempts
-        self.waits = waits
-
-
-def sqlstate_of(exc: BaseException) -> str | None:
-    """SQLSTATE of a DBAPI error wrapped by SQLAlchemy (psycopg 3 ``sqlstate``, psycopg2 ``pgcode``)."""
-    orig = getattr(exc, "orig", exc)
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-
-
-def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split an operation's keyword arguments into (its own arguments, Settings overrides)."""
-    own, overrides = {}, {}
-    for key, value in kwargs.items():
-        name = OPTION_ALIASES.get(key, key)
-        if name in SETTING_NAMES:
-            overrides[name] = value
-        else:
-            own[key] = value
-    return own, overrides
-
-
-def settings_for_context(ctx: Any) -> Settings:
-    """Settings from the pyproject.toml nearest to alembic.ini (or the current directory)."""
-    start = None
-    config = getattr(ctx, "config", None)
-    if config is not None and getattr(config, "config_file_name", None):
-        start = config.config_file_name
-    return load_settings(start)
-
-
-_BLOCKERS_SQL = text(r"""
-SELECT w.locktype, w.mode,
-       CASE WHEN w.relation IS NOT NULL THEN w.relation::regclass::text END AS relation,
-       b.pid, b.application_name, b.state,
-       (extract(epoch FROM clock_timestamp() - b.xact_start) * 1000)::bigint AS xact_ms,
-       left(regexp_replace(b.query, '\s+', ' ', 'g'), 160) AS query,
-       (SELECT string_agg(DISTINCT h.mode, ',') FROM pg_locks h
-         WHERE h.pid = b.pid AND h.granted AND h.locktype = w.locktype
-           AND h.relation IS NOT DISTINCT FROM w.relation) AS held
-FROM pg_locks w
-LEFT JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid) ON true
-LEFT JOIN pg_stat_activity b ON b.pid = bp.pid
-WHERE w.pid = :pid AND NOT w.granted
-""")
-
-
-_AUTOVACUUM_BLOCKERS_SQL = text(r"""
-SELECT DISTINCT b.pid, left(b.query, 160)
-FROM pg_locks w
-CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid)
-JOIN pg_stat_activity b ON b.pid = bp.pid
-WHERE w.pid = :pid AND NOT w.granted AND b.backend_type = 'autovacuum worker'
-  AND b.query NOT LIKE '%to prevent wraparound%'
-""")
-
-
-class _Attempt:
-    def __init__(self, step: str, lock_timeout_ms: int):
-        self.step = step
-        self.lock_timeout_ms = lock_timeout_ms
-        self.started = time.monotonic()
-        first = min(max(lock_timeout_ms * 0.25, 50), 1000) / 1000 if lock_timeout_ms else 1.0
-        self.next_poll = self.started + first
-        self.seen: str | None = None
-
-
-class _BlockerProbe:
-    """While a step waits, look from a second connection at what it waits for (pg_locks,
-    pg_blocking_pids(), pg_stat_activity): a 55P03 error itself does not say which lock it was.
-
-    One watcher thread per Runner (started on first use); an attempt costs a lock and a notify.
-    It polls once a quarter of the way to lock_timeout (at least 50 ms, at most 1 s in), then every
-    10 s, logging a warning while a step has waited 10 s or more (steps without lock_timeout wait
-    indefinitely).
-
-    A step under ``lock_timeout`` that waits for an *autovacuum* worker has it cancelled, as
-    PostgreSQL itself does to autovacuum (never to an anti-wraparound one) once a lock request has
-    waited ``deadlock_timeout``: with ``lock_timeout`` ≤ ``deadlock_timeout`` (1 s both by default)
-    the request would time out first, every retry would queue the application behind it for the
-    whole ``lock_timeout`` again, and a backfill of many rows is exactly what starts an autovacuum
-    of the table just before the next step needs its lock. Needs the right to signal autovacuum
-    workers (superuser, or ``pg_signal_autovacuum_worker`` on PostgreSQL 18); without it the step
-    waits and retries as before.
-    """
-
-    INTERVAL = 10.0
-
-    def __init__(self, runner: Runner):
-        self.runner = runner
-        self._cond = threading.Condition()
-        self._current: _Attempt | None = None
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    @contextlib.contextmanager
-    def watch(self, step: str, lock_timeout_ms: int) -> Iterator[_Attempt]:
-        attempt = _Attempt(step, lock_timeout_ms)
-        if self.runner.backend_pid is None:
-            yield attempt
-            return
-        with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="alembic-guard-lock-probe", daemon=True)
-                self._thread.start()
-            self._current = attempt
-            self._cond.notify()
-        try:
-            yield attempt
-        finally:
-            with self._cond:
-                self._current = None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _loop(self) -> None:
-        with self._cond:
-            while not self._closed:
-                attempt = self._current
-                if attempt is None:
-                    self._cond.wait()
-                    continue
-                now = time.monotonic()
-                if now < attempt.next_poll:
-                    self._cond.wait(attempt.next_poll - now)
-                    continue
-                self._cond.release()
-                try:
-                    seen = self.runner.describe_waits()
-                except Exception as exc:  # the probe must never break the migration
-                    log.debug("lock probe failed: %s", exc)
-                    seen = None
-                finally:
-                    self._cond.acquire()
-                attempt.next_poll = time.monotonic() + self.INTERVAL
-                if seen and attempt.lock_timeout_ms and self._current is attempt and "autovacuum" in seen:
-                    self._cond.release()
-                    try:
-                        self.runner.cancel_autovacuum_blockers(attempt.step)
-                    except Exception as exc:  # never break the migration
-                        log.debug("cancelling autovacuum failed: %s", exc)
-                    finally:
-                        self._cond.acquire()
-                if seen and self._current is attempt:
-                    attempt.seen = seen
-                    waited = time.monotonic() - attempt.started
-                    if waited >= self.INTERVAL:
-                        log.warning("%s: still waiting after %.0f s for %s", attempt.step, waited, seen)
-
-
-class OfflineConnection:
-    """Stand-in for the connection given to a step's callable in offline (``--sql``) mode:
-    ``execute`` / ``exec_driver_sql`` write the statement to the script."""
-
-    def __init__(self, runner: Runner):
-        self._runner = runner
-
-    def execute(self, statement: Any, parameters: Any = None) -> None:
-        if parameters:
-            raise GuardError("offline (--sql) mode cannot render bound parameters; inline the values.")
-        if not isinstance(statement, str):
-            from ._sql import fragment
-
-            statement = fragment(statement)
-        self._runner.emit(statement)
-
-    exec_driver_sql = execute
-
-
-class Runner:
+class Runner(BlockerLookups):
     """Executes the steps of one operation call. Use as a context manager (closes the side
     connection of the lock probe).
 
@@ -372,14 +179,7 @@ class Runner:
         """
         lt, st = self.timeouts(blocking, lock_timeout_ms, statement_timeout_ms)
         if self.offline:
-            self.comment(step)
-            self.emit("BEGIN")
-            self.emit(f"SET LOCAL lock_timeout = '{lt}ms'")
-            self.emit(f"SET LOCAL statement_timeout = '{st}ms'")
-            result = self._do(work, OfflineConnection(self))
-            self.emit("COMMIT")
-            self.blank()
-            return result
+            return render_transaction(self, step, work, lt, st)
 
         def attempt() -> Any:
             self.run(f"BEGIN; SET LOCAL lock_timeout = '{lt}ms'; SET LOCAL statement_timeout = '{st}ms'")
@@ -400,14 +200,7 @@ class Runner:
         (e.g. drop the INVALID index a failed attempt left)."""
         lt, st = self.timeouts(blocking, lock_timeout_ms, statement_timeout_ms)
         if self.offline:
-            self.comment(f"{step} -- run outside a transaction")
-            self.emit(f"SET lock_timeout = '{lt}ms'")
-            self.emit(f"SET statement_timeout = '{st}ms'")
-            result = self._do(work, OfflineConnection(self))
-            self.emit("RESET lock_timeout")
-            self.emit("RESET statement_timeout")
-            self.blank()
-            return result
+            return render_autocommit(self, step, work, lt, st)
 
         first = True
 
@@ -458,92 +251,4 @@ class Runner:
         """Call ``attempt`` until it does not fail with a retryable SQLSTATE; exponential backoff
         with full jitter between attempts, bounded by ``retry_attempts`` and ``retry_max_total_ms``.
         Raises LockRetryExhausted, or the first non-retryable error unchanged."""
-        s = self.settings
-        started = time.monotonic()
-        waits: list[str] = []
-        number = 0
-        while True:
-            number += 1
-            attempt_started = time.monotonic()
-            with self._probe.watch(step, lock_timeout_ms) as probe:
-                try:
-                    result = attempt()
-                except sa_exc.DBAPIError as exc:
-                    code = sqlstate_of(exc)
-                    if code not in RETRYABLE_SQLSTATES:
-                        raise
-                    error = exc
-                else:
-                    if number > 1:
-                        log.info("%s: succeeded on attempt %d after %.1f s", step, number,
-                                 time.monotonic() - started)
-                    return result
-            reason = RETRYABLE_SQLSTATES[code]
-            waited_ms = (time.monotonic() - attempt_started) * 1000
-            seen = probe.seen or _context_line(error) or "a lock held by another session (not seen by the probe)"
-            waits.append(seen)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            cap = min(s.retry_backoff_max_ms, s.retry_backoff_min_ms * 2 ** (number - 1))
-            delay_ms = random.uniform(0, cap)
-            if number >= s.retry_attempts or elapsed_ms + delay_ms > s.retry_max_total_ms:
-                log.error("%s: attempt %d/%d failed after %.0f ms with %s waiting for %s; giving up",
-                          step, number, s.retry_attempts, waited_ms, reason, seen)
-                raise LockRetryExhausted(
-                    f"{step}: gave up after {number} attempt(s) in {elapsed_ms / 1000:.1f} s; "
-                    f"last {reason} waiting for {seen}.", step=step, attempts=number, waits=waits) from error
-            log.warning("%s: attempt %d/%d failed after %.0f ms with %s waiting for %s; retrying in %.0f ms",
-                        step, number, s.retry_attempts, waited_ms, reason, seen, delay_ms)
-            time.sleep(delay_ms / 1000)
-
-    # -- the lock probe's side look-up -----------------------------------------------------------
-    def _side_conn(self) -> Any:
-        if self._side is None:
-            self._side = self.conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._side
-
-    def cancel_autovacuum_blockers(self, step: str) -> list[int]:
-        """Cancel the (non anti-wraparound) autovacuum workers the migration backend waits for,
-        from the side connection; returns their pids. Logs instead of raising when not allowed."""
-        side = self._side_conn()
-        cancelled = []
-        for pid, query in list(side.execute(_AUTOVACUUM_BLOCKERS_SQL, {"pid": self.backend_pid})):
-            try:
-                ok = bool(side.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": pid}).scalar())
-            except sa_exc.DBAPIError as exc:
-                if not self._autovacuum_denied:
-                    log.info("%s: waits for %s; not allowed to cancel it (%s), waiting and retrying instead",
-                             step, query, str(getattr(exc, "orig", exc)).splitlines()[0])
-                self._autovacuum_denied = True
-                continue
-            if ok:
-                cancelled.append(pid)
-                log.warning("%s: cancelled pid %d (%s), which held the lock it waits for; PostgreSQL "
-                            "would do the same after deadlock_timeout, but lock_timeout comes first", step, pid, query)
-        return cancelled
-
-    def describe_waits(self) -> str | None:
-        """What the migration backend waits for right now, from a second connection; None if nothing."""
-        rows = list(self._side_conn().execute(_BLOCKERS_SQL, {"pid": self.backend_pid}))
-        if not rows:
-            return None
-        by_lock: dict[tuple[str, str, str], list[str]] = {}
-        for locktype, mode, relation, pid, app, state, xact_ms, query, held in rows:
-            key = (locktype, mode, relation or "")
-            blockers = by_lock.setdefault(key, [])
-            if pid is not None:
-                age = f", transaction open {xact_ms / 1000:.1f} s" if xact_ms is not None else ""
-                holds = f", holds {held}" if held else ""
-                blockers.append(f"pid {pid} ({app or 'no application_name'}, {state}{age}{holds}: {query})")
-        parts = []
-        for (locktype, mode, relation), blockers in by_lock.items():
-            what = f"{mode} on {locktype} {relation}".rstrip()
-            parts.append(what + (" blocked by " + "; ".join(blockers) if blockers else ""))
-        return " | ".join(parts)
-
-
-def _context_line(error: BaseException) -> str | None:
-    """The CONTEXT of a lock-timeout error names the row for row locks ("while updating tuple")."""
-    orig = getattr(error, "orig", None)
-    diag = getattr(orig, "diag", None)
-    context = getattr(diag, "context", None)
-    return context.strip().splitlines()[0] if context else None
+        return retry_step(self.settings, self._probe, step, attempt, lock_timeout_ms)

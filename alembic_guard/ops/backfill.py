@@ -28,75 +28,25 @@ the batch just run, so batches take at most that share of the wall time); the lo
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 
 from ..errors import GuardError
 from . import _catalog as catalog
+from ._backfill_batches import BackfillBatch, BackfillResult, _Throttle, _walk_callback, _walk_statements
+from ._backfill_sql import _offline
 from ._base import GuardOp, register
-from ._runner import STATEMENT_TIMEOUT_SQLSTATE, Runner, sqlstate_of
-from ._sql import SqlText, fragment, ident, ident_list, qualified
+from ._progress import _Progress
+from ._runner import Runner
+from ._sql import SqlText, fragment, ident
+
+__all__ = ["DEFAULT_DUTY_CYCLE", "BackfillBatch", "BackfillOp", "BackfillResult", "backfill"]
 
 log = logging.getLogger("alembic_guard.ops")
 
 #: share of wall time a backfill spends inside batches when no ``duty_cycle`` is given
 DEFAULT_DUTY_CYCLE = 1.0
-
-
-@dataclass
-class BackfillBatch:
-    """One key range, given to a ``callback`` together with the connection (inside the batch's
-    transaction). ``key_range_sql`` is a SQL condition with SQLAlchemy bind names, to be used with
-    ``params``::
-
-        conn.execute(sa.text(f"UPDATE {batch.table} SET x = … WHERE {batch.key_range_sql}"), batch.params)
-    """
-
-    table: str  # quoted, schema-qualified
-    key_columns: list[str]  # quoted
-    lower: tuple[Any, ...] | None  # exclusive; None = from the start
-    upper: tuple[Any, ...] | None  # inclusive; None = to the end
-    number: int
-    key_range_sql: str
-    params: dict[str, Any]
-
-    def select(self, conn: Any, *columns: str) -> list[Any]:
-        """Rows (key columns + ``columns``, quoted as identifiers) of this batch, locked FOR UPDATE."""
-        cols = ", ".join(self.key_columns + [ident(c) for c in columns])
-        return list(conn.execute(text(f"SELECT {cols} FROM {self.table} WHERE {self.key_range_sql} "
-                                      f"ORDER BY {', '.join(self.key_columns)} FOR UPDATE"), self.params))
-
-
-@dataclass
-class BackfillResult:
-    """What a backfill did. ``rows_scanned``: rows in the key ranges walked; ``rows_updated``: rows
-    written (UPDATE row counts, or what the callback returned)."""
-
-    table: str
-    rows_scanned: int = 0
-    rows_updated: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    longest_batch_ms: float = 0.0
-    batch_ms: list[float] = field(default_factory=list, repr=False)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows_scanned / self.seconds if self.seconds > 0 else 0.0
-
-
-def _key_tuple(names: Sequence[str]) -> str:
-    return "(" + ", ".join(names) + ")"
-
-
-def _bound(prefix: str, types: Sequence[str]) -> str:
-    return "(" + ", ".join(f"CAST(:{prefix}{i} AS {t})" for i, t in enumerate(types)) + ")"
 
 
 def backfill(runner: Runner, table_name: str, set: Mapping[str, SqlText] | None = None, *,  # noqa: A002
@@ -162,148 +112,6 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
     return result
 
 
-class _Throttle:
-    """The pause after a batch: ``batch_pause_ms``, or, when longer, the pause that keeps the share
-    of wall time spent inside batches at ``duty_cycle`` (pause = batch time × (1 − duty) / duty).
-
-    The duty-cycle pause scales with what a batch costs *now*: when the server is busy (batches get
-    slower) the backfill backs off in proportion, and the idle gaps let queued application queries
-    run on the CPU the batch would otherwise take."""
-
-    def __init__(self, pause_ms: int, duty_cycle: float):
-        if not 0 < duty_cycle <= 1:
-            raise ValueError(f"duty_cycle must be in (0, 1], not {duty_cycle!r}")
-        self.pause = pause_ms / 1000
-        self.factor = (1 - duty_cycle) / duty_cycle
-
-    def after(self, batch_seconds: float) -> None:
-        pause = max(self.pause, batch_seconds * self.factor)
-        if pause > 0:
-            time.sleep(pause)
-
-
-def _record(result: BackfillResult, bar: _Progress, started: float, in_range: int, updated: int,
-            ms: float) -> None:
-    result.batches += 1
-    result.rows_scanned += in_range
-    result.rows_updated += updated
-    result.batch_ms.append(ms)
-    result.longest_batch_ms = max(result.longest_batch_ms, ms)
-    bar.advance(in_range, result.rows_scanned, time.monotonic() - started)
-
-
-def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], set_sql: str,
-                     extra: str, what: str, result: BackfillResult, bar: _Progress, started: float,
-                     throttle: _Throttle) -> None:
-    """``set=`` backfills: each batch is ONE statement, run on its own (autocommit, so the statement
-    is the batch's whole transaction) under session-level lock_timeout / statement_timeout.
-
-    One round trip per batch: the statement picks the next ``batch_size`` keys after the last one
-    (an index walk), updates that key range and returns the range's last key and the counts. Under
-    CPU contention every extra round trip costs a scheduling delay on both sides, so this matters
-    more than the SQL itself. The same statement text repeats, so psycopg 3 prepares it server-side
-    after a few batches (no parse/plan per batch)."""
-    s = runner.settings
-    batch_size = s.batch_size
-    key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
-    key_desc = ", ".join(f"{k} DESC" for k in key_names)
-    lower: tuple[Any, ...] | None = None
-    lt, st = runner.timeouts(True)
-    with runner.session_timeouts(lt, st):
-        while True:
-            lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
-            params = {f"lo{i}": v for i, v in enumerate(lower or ())}
-            statement = (
-                f"WITH {_BATCH} AS MATERIALIZED (SELECT {key_order} FROM {table_sql} WHERE {lo_sql} "
-                f"ORDER BY {key_order} LIMIT {batch_size}), "
-                f"{_LAST} AS (SELECT {key_order} FROM {_BATCH} ORDER BY {key_desc} LIMIT 1), "
-                f"{_UPD} AS (UPDATE {table_sql} SET {set_sql} WHERE {lo_sql} AND {key_sql} <= "
-                f"(SELECT {key_order} FROM {_LAST}){extra} RETURNING 1) "
-                f"SELECT (SELECT count(*) FROM {_BATCH}), (SELECT count(*) FROM {_UPD}), "
-                f"{', '.join(f'{_LAST}.{k}' for k in key_names)} FROM (SELECT) AS one LEFT JOIN {_LAST} ON true")
-            number = result.batches + 1
-
-            def work(conn: Any, statement: str = statement, params: dict[str, Any] = params) -> Any:
-                return conn.execute(text(statement), params).one()
-
-            t0 = time.monotonic()
-            try:
-                row = runner.single_statement(f"backfill {table_sql} batch {number} ({what})", work, lt)
-            except sa_exc.DBAPIError as exc:
-                if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1:
-                    batch_size = max(1, batch_size // 2)
-                    log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
-                                table_sql, number, s.statement_timeout_ms, batch_size)
-                    continue
-                raise
-            batch_seconds = time.monotonic() - t0
-            in_range, updated = int(row[0]), int(row[1])
-            if in_range == 0:
-                break
-            _record(result, bar, started, in_range, updated, batch_seconds * 1000)
-            log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
-                      table_sql, number, in_range, updated, batch_seconds * 1000)
-            if in_range < batch_size:
-                break
-            lower = tuple(row[2:])
-            throttle.after(batch_seconds)
-
-
-# names of the CTEs of the batch statement (unlikely to collide with the caller's SQL)
-_BATCH, _LAST, _UPD = "alembic_guard_batch", "alembic_guard_last", "alembic_guard_updated"
-
-
-def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], callback: Any,
-                   what: str, result: BackfillResult, bar: _Progress, started: float, throttle: _Throttle) -> None:
-    """``callback=`` backfills: the batch's key range is found first (an index-only walk outside any
-    transaction), then the callback runs in the batch's own transaction."""
-    s = runner.settings
-    batch_size = s.batch_size
-    key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
-    lower: tuple[Any, ...] | None = None
-    while True:
-        lo_params = {f"lo{i}": v for i, v in enumerate(lower or ())}
-        lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
-        upper_rows = runner.query(f"SELECT {key_order} FROM {table_sql} WHERE {lo_sql} "
-                                  f"ORDER BY {key_order} OFFSET {batch_size - 1} LIMIT 1", **lo_params)
-        upper = tuple(upper_rows[0]) if upper_rows else None
-        if upper is None:
-            in_range = int(runner.scalar(f"SELECT count(*) FROM {table_sql} WHERE {lo_sql}", **lo_params))
-            if in_range == 0:
-                break
-        else:
-            in_range = batch_size
-        hi_params = {f"hi{i}": v for i, v in enumerate(upper or ())}
-        bounds = [lo_sql] if lower is not None else []
-        if upper is not None:
-            bounds.append(f"{key_sql} <= {_bound('hi', key_types)}")
-        range_sql = " AND ".join(bounds) or "true"
-        params = {**lo_params, **hi_params}
-        batch = BackfillBatch(table_sql, key_names, lower, upper, result.batches + 1, range_sql, params)
-
-        def work(conn: Any, batch: BackfillBatch = batch) -> int:
-            return int(callback(conn, batch) or 0)
-
-        t0 = time.monotonic()
-        try:
-            updated = runner.transaction(f"backfill {table_sql} batch {batch.number} ({what})", work)
-        except sa_exc.DBAPIError as exc:
-            if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1 and upper is not None:
-                batch_size = max(1, batch_size // 2)
-                log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
-                            table_sql, batch.number, s.statement_timeout_ms, batch_size)
-                continue
-            raise
-        batch_seconds = time.monotonic() - t0
-        _record(result, bar, started, in_range, updated, batch_seconds * 1000)
-        log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
-                  table_sql, batch.number, in_range, updated, batch_seconds * 1000)
-        if upper is None:
-            break
-        lower = upper
-        throttle.after(batch_seconds)
-
-
 def _estimate_rows(runner: Runner, table: catalog.Relation) -> int:
     rows = runner.query("SELECT bool_or(c.reltuples < 0), coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint "
                         "FROM pg_partition_tree(:oid) t JOIN pg_class c ON c.oid = t.relid "
@@ -312,80 +120,6 @@ def _estimate_rows(runner: Runner, table: catalog.Relation) -> int:
     if never_analyzed or not estimate:
         return int(runner.scalar(f"SELECT count(*) FROM {table.sql}"))
     return int(estimate)
-
-
-class _Progress:
-    """A rich progress bar (rows done, rows/s, ETA) when ``enabled`` (None: stderr is a terminal)."""
-
-    def __init__(self, description: str, total: int, enabled: bool | None):
-        if enabled is None:
-            enabled = sys.stderr.isatty()
-        self.progress = None
-        self.task = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("rows  {task.fields[rate]:>9} rows/s"), TimeElapsedColumn(),
-                                     TextColumn("ETA"), TimeRemainingColumn(),
-                                     console=Console(stderr=True), transient=False)
-            self.task = self.progress.add_task(description, total=max(total, 1), rate="-")
-
-    def __enter__(self) -> _Progress:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def advance(self, rows: int, done: int, seconds: float) -> None:
-        if self.progress is not None and self.task is not None:
-            task = self.progress.tasks[0]
-            total = max(task.total or 0, done)
-            self.progress.update(self.task, completed=done, total=total,
-                                 rate=f"{done / seconds:,.0f}" if seconds > 0 else "-")
-
-
-def _offline(runner: Runner, table_name: str, schema: str | None, assignments: dict[str, SqlText],
-             where_sql: str | None, callback: Any, key_columns: Sequence[str] | None, skip_unchanged: bool) -> None:
-    table_sql = qualified(table_name, schema)
-    s = runner.settings
-    if callback is not None:
-        name = getattr(callback, "__qualname__", repr(callback))
-        runner.comment(f"backfill {table_sql} with the Python callback {name}: it cannot be rendered as SQL;")
-        runner.comment("run this revision online (alembic upgrade without --sql) or write the UPDATE by hand.")
-        runner.blank()
-        log.warning("backfill of %s with a callback cannot be rendered in --sql mode", table_sql)
-        return
-    cols = [(ident(c), fragment(e)) for c, e in assignments.items()]
-    set_sql = ", ".join(f"{c} = {e}" for c, e in cols)
-    predicates = [f"({where_sql})"] if where_sql else []
-    if skip_unchanged:
-        predicates.append(f"ROW({', '.join(c for c, _ in cols)}) IS DISTINCT FROM ROW({', '.join(e for _, e in cols)})")
-    if not predicates:
-        raise GuardError(f"backfill of {table_sql} with skip_unchanged=False and no where= cannot be rendered "
-                         "as a repeatable batch statement (it would never reach UPDATE 0).")
-    if key_columns:
-        pick = f"{_key_tuple([ident(k) for k in key_columns])} IN (SELECT {ident_list(list(key_columns))}"
-        order = f" ORDER BY {ident_list(list(key_columns))}"
-        close = ")"
-    else:
-        pick, order, close = "ctid = ANY (ARRAY(SELECT ctid", "", "))"
-    statement = (f"UPDATE {table_sql} SET {set_sql} WHERE {pick} FROM {table_sql} WHERE {' AND '.join(predicates)}"
-                 f"{order} LIMIT {s.batch_size} FOR UPDATE SKIP LOCKED{close}")
-    runner.comment(f"backfill {table_sql} SET {set_sql}")
-    runner.comment("Run outside a transaction, in batches: execute the UPDATE below repeatedly, each run in its own")
-    runner.comment("transaction (autocommit), until it reports UPDATE 0; sleep between runs to throttle")
-    runner.comment(f"(batch_pause_ms = {s.batch_pause_ms}). Each run changes at most {s.batch_size} rows that still")
-    runner.comment("need it, so a rerun after an interruption is safe. Each run searches from the start of the")
-    runner.comment("table for such rows; on a large table index the predicate, or run online where alembic_guard")
-    runner.comment("walks the primary key in keyset batches. In psql, end the statement with \\watch 0.1")
-    runner.comment("and stop it (Ctrl-C) once it reports UPDATE 0.")
-    runner.autocommit(f"backfill {table_sql}", [statement], blocking=True)
 
 
 @register("backfill", backfill)
