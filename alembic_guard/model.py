@@ -216,7 +216,12 @@ class RevisionTrace:
         (``held_ms``: sum of the durations of the statements it was held across, on the shadow)."""
         out = []
         for st in self.statements:
+            strongest: dict[str, int] = {}
             for lk in st.observation.new_locks:
+                strongest[lk.relation] = max(strongest.get(lk.relation, -1), LOCK_STRENGTH.get(lk.mode, 0))
+            for lk in st.observation.new_locks:
+                if LOCK_STRENGTH.get(lk.mode, 0) < strongest[lk.relation]:
+                    continue  # the same statement took a stronger mode on it: that one says it all
                 if lk.dangerous and lk.preexisting and lk.kind not in ("i", "I"):
                     out.append({"relation": lk.relation, "mode": lk.mode, "line": st.line,
                                 "statement": st.index, "held_ms": round(lk.held_ms, 3),
