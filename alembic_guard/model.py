@@ -107,16 +107,12 @@ class Statement:
     observation: Observation = field(default_factory=Observation)
 
     def own_locks(self) -> list[Lock]:
-        """Locks held right after this statement that this revision took (not those an earlier
-        revision of the same transaction still holds)."""
+        """Locks held right after this statement that this revision took, the ones that make it
+        risky. Alembic's default env.py runs a whole ``upgrade`` in one transaction, so locks of
+        earlier revisions of the run are still held, but deployed alone (as revisions usually are, one
+        release at a time) this revision would not hold them: the revision that took a lock answers
+        for it."""
         return [lk for lk in self.observation.locks if lk.revision in ("", self.revision)]
-
-    def locks_in_effect(self) -> list[Lock]:
-        """The locks that make this statement risky: the ones this revision took. Alembic's default
-        env.py runs a whole ``upgrade`` in one transaction, so locks of earlier revisions of the run
-        are still held, but deployed alone (as revisions usually are, one release at a time) this
-        revision would not hold them; the revision that took a lock answers for it."""
-        return self.own_locks()
 
     def to_json(self) -> dict[str, Any]:
         o = self.observation

@@ -139,7 +139,7 @@ def test_locks_of_an_earlier_revision_in_one_transaction_are_not_this_revisions(
     # e1's ACCESS EXCLUSIVE on t is still held (one transaction), but t was new for e1: deployed
     # together nobody was using it, deployed alone e2 takes SHARE only
     assert any(lk.mode == "ACCESS EXCLUSIVE" and lk.relation == "t" for lk in st.observation.locks)
-    assert not [lk for lk in st.locks_in_effect() if lk.relation == "t"]
+    assert not [lk for lk in st.own_locks() if lk.relation == "t"]
     assert st.to_json()["inherited_locks"] >= 1
     (f,) = [f for f in revs["e2"].findings if f.rule == "create-index-non-concurrent"]
     assert "holds SHARE" in f.message

@@ -8,7 +8,7 @@ docs/operations.md for what each one locks and the settings in ``[tool.alembic-g
 from __future__ import annotations
 
 from ._base import GuardOp
-from ._runner import LockRetryExhausted
+from ._retry import LockRetryExhausted
 from .add_check_constraint_safely import AddCheckConstraintSafelyOp
 from .add_foreign_key_safely import AddForeignKeySafelyOp
 from .add_primary_key_using_index import AddPrimaryKeyUsingIndexOp

@@ -11,7 +11,8 @@ from typing import Any, ClassVar, TypeVar
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
 
-from ._runner import Runner, split_options
+from ._options import split_options
+from ._runner import Runner
 from ._sql import render_value
 
 OpT = TypeVar("OpT", bound="GuardOp")

@@ -28,15 +28,9 @@ from sqlalchemy import text
 
 from ..errors import GuardError
 from ._blockers import BlockerLookups, _BlockerProbe
-from ._offline import OfflineConnection, render_autocommit, render_transaction
-from ._options import OPTION_ALIASES, settings_for_context, split_options
-from ._retry import RETRYABLE_SQLSTATES, STATEMENT_TIMEOUT_SQLSTATE, LockRetryExhausted, retry_step, sqlstate_of
-
-# names other modules import from here (their home is the module named above)
-__all__ = [
-    "OPTION_ALIASES", "RETRYABLE_SQLSTATES", "STATEMENT_TIMEOUT_SQLSTATE", "LockRetryExhausted",
-    "OfflineConnection", "Runner", "Work", "settings_for_context", "split_options", "sqlstate_of",
-]
+from ._offline import render_autocommit, render_transaction
+from ._options import settings_for_context
+from ._retry import retry_step
 
 T = TypeVar("T")
 Work = Union[Sequence[str], Callable[[Any], T]]

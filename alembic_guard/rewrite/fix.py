@@ -6,7 +6,7 @@ This module runs the job; the pieces are elsewhere.
    dangerous lock on a pre-existing table (a finding, or the trace's own evidence: a scan or rewrite
    under SHARE or stronger, or ACCESS EXCLUSIVE without lock_timeout; rewrite.evidence).
 2. For each such line, the ``op.<name>(...)`` statement there is replaced (libcst: comments, layout
-   and everything else stay byte-for-byte; rewrite.edit) by its safe form (rewrite.calls), or gets a
+   and everything else stay byte-for-byte; rewrite.edit) by its safe form (rewrite.steps), or gets a
    comment and an expand/contract plan when it cannot be made safe in one revision.
 3. The original and the rewritten revision are applied from the same seeded base on two scratch
    databases (rewrite.proof); only a rewrite with the same final catalog and no dangerous lock over

@@ -84,7 +84,7 @@ def held_from_before(ctx: Context, relation: str | None = None) -> list[Lock]:
         return []
     new = {id(lk) for lk in ctx.obs.new_locks}
     out = []
-    for lk in ctx.statement.locks_in_effect():
+    for lk in ctx.statement.own_locks():
         if id(lk) in new or lk.mode not in DANGEROUS_MODES or not lk.preexisting:
             continue
         if lk.kind not in TABLE_KINDS or is_version_table(lk.relation):

@@ -43,13 +43,13 @@ class Context:
     def locks_on(self, relation: str | None, dangerous_only: bool = True) -> list[Lock]:
         """Locks this revision holds on ``relation`` right after this statement (a lock an earlier
         revision of the same transaction took does not count: deployed alone it would not be held)."""
-        return [lk for lk in self.statement.locks_in_effect()
+        return [lk for lk in self.statement.own_locks()
                 if lk.relation == relation and (lk.mode in DANGEROUS_MODES or not dangerous_only)]
 
     def strongest_lock(self, relation: str | None) -> str | None:
         from ..model import LOCK_STRENGTH
 
-        modes = [lk.mode for lk in self.statement.locks_in_effect() if lk.relation == relation]
+        modes = [lk.mode for lk in self.statement.own_locks() if lk.relation == relation]
         return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 0)) if modes else None
 
     def relkind(self, relation: str | None) -> str | None:

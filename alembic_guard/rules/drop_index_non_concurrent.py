@@ -42,7 +42,7 @@ class DropIndexNonConcurrent(Rule):
             if not ctx.preexisting(index):
                 continue
             # The index's table: the trace shows the lock DROP INDEX took on it.
-            tables = [lk for lk in ctx.obs.new_locks or ctx.statement.locks_in_effect()
+            tables = [lk for lk in ctx.obs.new_locks or ctx.statement.own_locks()
                       if lk.kind in TABLE_KINDS and lk.preexisting]
             tables.sort(key=lambda lk: -LOCK_STRENGTH.get(lk.mode, 0))
             table = tables[0].relation if tables else None

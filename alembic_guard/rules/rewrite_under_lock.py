@@ -25,7 +25,7 @@ class RewriteUnderLock(Rule):
         if not rewritten:
             return
         main = next((r for r in rewritten if any(lk.relation == r and lk.kind in ("r", "p", "m")
-                                                 for lk in ctx.statement.locks_in_effect())), rewritten[0])
+                                                 for lk in ctx.statement.own_locks())), rewritten[0])
         yield self.finding(
             ctx, f"rewrote {', '.join(rewritten)} under {table_lock(ctx, main)} on {main}: queries wait "
                  f"for the whole rewrite.", table=main, fix=self.good_example)
