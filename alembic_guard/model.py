@@ -183,6 +183,10 @@ class RevisionTrace:
     skipped: str | None = None  # why it was not run (depends on a failed revision)
     preexisting: set[str] = field(default_factory=set)  # relations (qualified names) that existed before it ran
     traced: bool = False
+    # Catalog facts at the revision's start (trace/keys.py): unique column lists per table (primary
+    # key first), and the tables some publication replicates.
+    unique_keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    published: set[str] = field(default_factory=set)
 
     @property
     def verdict(self) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from ..capture.origin import RevisionFiles
 from ..model import Lock, Observation, Relation, RevisionTrace, Statement
-from . import catalog
+from . import catalog, keys
 from .locks import LockReader
 
 
@@ -139,6 +139,7 @@ class Tracer:
             if self._current != rev_id:
                 self._note_version_table()
                 self._start_revision(rev, before)
+                rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
                 self._forget_released(dbapi)
         finally:
             self._busy = False
