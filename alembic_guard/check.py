@@ -55,7 +55,8 @@ def run_check(opts: CheckOptions) -> Report:
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
                         config=str(project.config.config_file_name), revisions=revisions,
-                        tool_errors=list(runner.tool_errors), notes=list(runner.notes))
+                        tool_errors=list(runner.tool_errors), notes=list(runner.notes),
+                        transaction_mode=getattr(runner, "transaction_mode", ""))
     report.duration_ms = (time.perf_counter() - t0) * 1000
     report.fail_on = opts.fail_on or config.fail_on or "error"
     return report

@@ -32,6 +32,31 @@ BLOCKS = {
 # Modes that block ordinary writes (SHARE and stronger): "dangerous" on a live table.
 DANGEROUS_MODES = ("SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")
 
+# Which modes each mode conflicts with ("Conflicting Lock Modes", table 13.2 of the PostgreSQL docs).
+_ORDER = tuple(LOCK_MODE_NAMES.values())
+CONFLICTS: dict[str, frozenset[str]] = {
+    mode: frozenset(_ORDER[i] for i in idx) for mode, idx in {
+        "ACCESS SHARE": (7,),
+        "ROW SHARE": (6, 7),
+        "ROW EXCLUSIVE": (4, 5, 6, 7),
+        "SHARE UPDATE EXCLUSIVE": (3, 4, 5, 6, 7),
+        "SHARE": (2, 3, 5, 6, 7),
+        "SHARE ROW EXCLUSIVE": (2, 3, 4, 5, 6, 7),
+        "EXCLUSIVE": (1, 2, 3, 4, 5, 6, 7),
+        "ACCESS EXCLUSIVE": (0, 1, 2, 3, 4, 5, 6, 7),
+    }.items()}
+
+
+def covered_by(mode: str, held: set[str] | frozenset[str]) -> bool:
+    """True when a transaction already holding ``held`` modes on a relation gets ``mode`` at once.
+
+    Other sessions can only hold modes compatible with every mode we hold, so the request cannot wait
+    when everything ``mode`` conflicts with already conflicts with some held mode."""
+    if mode in held:
+        return True
+    blocked_by_us = frozenset().union(*(CONFLICTS.get(m, frozenset()) for m in held)) if held else frozenset()
+    return CONFLICTS.get(mode, frozenset()) <= blocked_by_us
+
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -63,7 +88,12 @@ class Lock:
     relation: str  # qualified name
     kind: str  # relkind
     mode: str  # docs name, e.g. "ACCESS EXCLUSIVE"
-    preexisting: bool  # relation existed before this revision started
+    preexisting: bool  # relation existed before this revision started (same pg_class OID)
+    oid: int = 0  # pg_class OID (identity across renames)
+    table_oid: int | None = None  # for an index: its table
+    queued: bool = True  # taking it could wait behind other sessions (False: the transaction already
+    #                      held a mode that conflicts with everything this one conflicts with)
+    sampled: bool = False  # seen by sampling pg_locks while the statement ran (outside a transaction)
     statement_index: int = -1  # the statement that took it first (in this revision)
     held_ms: float = 0.0  # total time held across this revision's statements (ms)
     held_statements: int = 0  # statements executed while it was held (incl. the one that took it)
@@ -86,6 +116,19 @@ class Observation:
     rewritten: list[str] = field(default_factory=list)  # relfilenode changed (table or index rewrite)
     seq_scans: list[str] = field(default_factory=list)  # tables sequentially scanned by the statement
     created: list[str] = field(default_factory=list)  # relations that appeared
+    dropped: list[str] = field(default_factory=list)  # relations that disappeared
+    # The same facts by pg_class OID, the identity rules use (names change with RENAME): tables
+    # rewritten (an index rewrite counts for its table), scanned, and given a new index (a build).
+    rewritten_oids: list[int] = field(default_factory=list)
+    scanned_oids: list[int] = field(default_factory=list)
+    built_oids: list[int] = field(default_factory=list)
+    dropped_oids: list[int] = field(default_factory=list)
+    # Names (qualified) of the relations that existed before the revision, as named when this
+    # statement started; shared between statements until a rename or drop changes it.
+    preexisting_names: frozenset[str] | None = None
+    sampled: bool = False  # ran outside a transaction block: locks sampled while it ran, scans from
+    #                        the cumulative statistics (see trace/autocommit.py)
+    xact: str = ""  # identifies the transaction it ran in ("" when unknown)
     duration_ms: float = 0.0
     rowcount: int = -1
     lock_timeout_ms: int = 0  # in force when the statement ran (0 = none)
@@ -105,6 +148,12 @@ class Statement:
     line: int | None = None
     in_transaction: bool = True
     observation: Observation = field(default_factory=Observation)
+    source_sql: str | None = None  # as the revision wrote it, when ``sql`` differs (parameters
+    #                               rendered with the values the driver sent, or one part of a string
+    #                               of several statements)
+    part: int = 0  # position within a string of several statements (0 = the first or only one)
+    coverage: str = "parsed"  # "parsed" | "trace-only" (DO block, function call, unparsable SQL)
+    coverage_reason: str = ""  # why trace-only
 
     def own_locks(self) -> list[Lock]:
         """Locks held right after this statement that this revision took, the ones that make it
@@ -121,6 +170,7 @@ class Statement:
             "index": self.index,
             "sql": self.sql,
             "line": self.line,
+            "coverage": self.coverage,
             "in_transaction": self.in_transaction,
             "locks": [lk.to_json() for lk in own],
             "inherited_locks": len(o.locks) - len(own),
@@ -148,6 +198,7 @@ class Finding:
     fix: str | None = None  # the safe alternative, as Alembic code with the real names
     docs: str | None = None  # PostgreSQL docs URL
     statement_index: int | None = None
+    relations: list[str] = field(default_factory=list)  # other relations the finding answers for
     suppressed: str | None = None  # reason, when an inline/config suppression applies
     table_rows: int | None = None  # production size of ``table`` when statistics were given
     table_bytes: int | None = None
@@ -182,7 +233,11 @@ class RevisionTrace:
     error_line: int | None = None
     skipped: str | None = None  # why it was not run (depends on a failed revision)
     preexisting: set[str] = field(default_factory=set)  # relations (qualified names) that existed before it ran
+    preexisting_oids: set[int] = field(default_factory=set)  # the same relations by pg_class OID
     traced: bool = False
+    # Statements the trace could not see, each with the reason (a raw DBAPI connection, a schema
+    # change no traced statement made). Any makes the verdict "unknown", never "safe".
+    unseen: list[str] = field(default_factory=list)
     # Catalog facts at the revision's start (trace/keys.py): unique column lists per table (primary
     # key first), and the tables some publication replicates.
     unique_keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
@@ -190,10 +245,20 @@ class RevisionTrace:
 
     @property
     def verdict(self) -> str:
+        """``error`` (failed or not run), ``unsafe`` (an error finding), ``unknown`` (a statement
+        was not seen), else ``safe``."""
         if self.error or self.skipped:
             return "error"
         active = [f for f in self.findings if not f.suppressed]
-        return "unsafe" if any(f.severity == "error" for f in active) else "safe"
+        if any(f.severity == "error" for f in active):
+            return "unsafe"
+        return "unknown" if self.unseen else "safe"
+
+    def coverage(self) -> dict[str, Any]:
+        """Statements traced, of them parsed and judged by trace only, and those not seen (reasons)."""
+        trace_only = sum(1 for s in self.statements if s.coverage == "trace-only")
+        return {"traced": len(self.statements), "parsed": len(self.statements) - trace_only,
+                "trace_only": trace_only, "not_seen": len(self.unseen), "not_seen_reasons": list(self.unseen)}
 
     def to_json(self) -> dict[str, Any]:
         down = self.down_revision
@@ -206,6 +271,7 @@ class RevisionTrace:
             "message": self.doc,
             "verdict": self.verdict,
             "error": self.error or self.skipped,
+            "coverage": self.coverage(),
             "statements": [s.to_json() for s in self.statements],
             "findings": [f.to_json() for f in self.findings],
             "locks_held": self.locks_held(),
@@ -243,12 +309,23 @@ class Report:
     notes: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
     fail_on: str = "error"
+    fail_on_unknown: bool = True  # an "unknown" verdict fails the check
+    transaction_mode: str = ""  # how env.py ran the revisions (trace/modes.py)
+
+    def coverage(self) -> dict[str, Any]:
+        """The revisions' coverage (RevisionTrace.coverage) summed."""
+        total: dict[str, Any] = {"traced": 0, "parsed": 0, "trace_only": 0, "not_seen": 0}
+        for r in self.revisions:
+            for key, value in r.coverage().items():
+                if key in total:
+                    total[key] += value
+        return total
 
     def findings(self) -> list[Finding]:
         return [f for r in self.revisions for f in r.findings]
 
     def to_json(self) -> dict[str, Any]:
-        counts = {v: 0 for v in ("safe", "unsafe", "error")}
+        counts = {v: 0 for v in ("safe", "unsafe", "unknown", "error")}
         for r in self.revisions:
             counts[r.verdict] += 1
         return {
@@ -257,6 +334,8 @@ class Report:
             "shadow": {"provider": self.shadow_provider, "server_version": self.server_version,
                        "server_version_num": self.server_version_num},
             "config": self.config,
+            "transaction_mode": self.transaction_mode,
+            "coverage": self.coverage(),
             "summary": {"revisions": len(self.revisions), **counts,
                         "findings": sum(1 for f in self.findings() if not f.suppressed)},
             "duration_ms": round(self.duration_ms, 1),

@@ -21,6 +21,7 @@ from alembic import command
 from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
+from ..trace.catalog import snapshot
 from ..trace.tracer import Tracer
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
@@ -104,6 +105,7 @@ class Runner:
         self.files = RevisionFiles(project.revision_paths())
         self.tool_errors: list[str] = []
         self.notes: list[str] = []  # things the report should say (e.g. stand-in extensions)
+        self.transaction_mode = ""  # how env.py ran the revisions (trace/modes.py)
 
     def _upgrade(self, target: str) -> None:
         config = self.project.config
@@ -153,7 +155,7 @@ class Runner:
         Later failures note the earlier one. Raises GuardError for a missing driver or a broken env.py.
         """
         side = self.server.conninfo(self.dbname)
-        tracer = Tracer(side, self.files, self.revisions)
+        tracer = Tracer(side, self.files, self.revisions, self.server.version_num)
         shims = ExtensionShims()
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
@@ -174,10 +176,13 @@ class Runner:
                         break
                     if not self._step_over(failed[-1], tracer):
                         break
+                with psycopg.connect(side, autocommit=True) as conn:
+                    tracer.check_final(snapshot(conn))
             finally:
                 shims.remove()
                 tracer.remove()
                 self.notes.extend(n for n in shims.notes if n not in self.notes)
+                self.transaction_mode = tracer.mode
         applied = self._ancestors_applied()
         for rev_id, rev in self.revisions.items():
             if rev_id in applied or rev.error:

@@ -26,6 +26,7 @@ where c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')
 SETTINGS_SQL = """
 select name, setting::bigint from pg_catalog.pg_settings
 where name in ('lock_timeout', 'statement_timeout')
+union all select 'xact_start', (extract(epoch from now()) * 1000000)::bigint
 """
 
 
@@ -48,10 +49,13 @@ def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
     return rels
 
 
-def timeouts(dbapi_conn: Any) -> tuple[int, int]:
-    """``(lock_timeout_ms, statement_timeout_ms)`` in force on the connection (0 = disabled)."""
+def session_state(dbapi_conn: Any) -> tuple[int, int, str]:
+    """``(lock_timeout_ms, statement_timeout_ms, xact)`` on the connection: the timeouts in force
+    (0 = disabled) and the start of the current transaction (``now()``, the same for every statement
+    of one transaction), as an identifier."""
     values = dict(fetch(dbapi_conn, SETTINGS_SQL))
-    return int(values.get("lock_timeout", 0)), int(values.get("statement_timeout", 0))
+    return (int(values.get("lock_timeout", 0)), int(values.get("statement_timeout", 0)),
+            f"x{values.get('xact_start', 0)}")
 
 
 def in_transaction_block(dbapi_conn: Any) -> bool | None:
@@ -74,3 +78,30 @@ def backend_pid(dbapi_conn: Any) -> int:
 
 def server_version_num(dbapi_conn: Any) -> int:
     return int(fetch(dbapi_conn, "select current_setting('server_version_num')")[0][0])
+
+
+def execute(dbapi_conn: Any, sql: str) -> None:
+    """Run a statement that returns no rows (BEGIN, COMMIT) on a DBAPI connection."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
+
+
+USER_FUNCTIONS_SQL = """
+select distinct p.proname from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+where n.nspname not in ('pg_catalog', 'information_schema') and p.proname = any(%s)
+"""
+
+
+def fetch_params(dbapi_conn: Any, sql: str, params: tuple) -> list[tuple]:
+    """``fetch`` with positional parameters in the driver's own style (``%s`` for psycopg/psycopg2,
+    ``$1`` for asyncpg, whose SQLAlchemy adapter takes ``%s`` too)."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()

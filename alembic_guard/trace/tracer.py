@@ -19,10 +19,16 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from pglast import ast
+
 from ..capture.origin import RevisionFiles
-from ..model import Lock, Observation, Relation, RevisionTrace, Statement
+from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
+from ..sql.parse import parse_all
 from . import catalog, keys
+from .autocommit import LockSampler, ScanCounter, wrappable
 from .locks import LockReader
+from .modes import detect_mode
+from .statements import SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, split_statements
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -68,32 +74,50 @@ def _settings_changed(statements: list[Statement]) -> set[str]:
 
 
 class _Pending:
-    __slots__ = ("statement", "before", "t0", "dbapi", "rev")
+    """A statement between ``before`` and ``after``: what its observation still needs."""
+
+    __slots__ = ("statement", "before", "t0", "dbapi", "rev", "wrapped", "commit_after", "sampled",
+                 "scans_before", "nodes")
 
     def __init__(self, statement: Statement, before: dict[int, Relation], dbapi: Any, rev: RevisionTrace):
         self.statement, self.before, self.dbapi, self.rev = statement, before, dbapi, rev
+        self.wrapped = False  # the tracer sent BEGIN before it (it ran outside a transaction block)
+        self.commit_after = False  # ... and ends that transaction after it
+        self.sampled = False  # outside a transaction and not wrappable: locks sampled while it runs
+        self.scans_before: dict[int, int] = {}
+        self.nodes: tuple | None = None
         self.t0 = time.perf_counter()
 
 
 class Tracer:
     """Collects Statements into ``revisions`` (RevisionTrace by id) while installed."""
 
-    def __init__(self, side_conninfo: str, files: RevisionFiles, revisions: dict[str, RevisionTrace]):
+    def __init__(self, side_conninfo: str, files: RevisionFiles, revisions: dict[str, RevisionTrace],
+                 server_version_num: int = 0):
         self.files = files
         self.revisions = revisions
         self.enabled = True
         self.last_error: tuple[str, str | None] | None = None  # (revision, sqlstate)
+        self.mode = ""  # transaction mode env.py runs the revisions in (trace/modes.py)
+        self._side = side_conninfo
+        self._version = server_version_num
         self._reader = LockReader(side_conninfo)
+        self._sampler: LockSampler | None = None  # opened at the first statement that needs it
+        self._scans: ScanCounter | None = None
         self._pids: dict[int, int] = {}
         self._pending: _Pending | None = None
         self._current: str | None = None
         self._held: dict[tuple[int, str], Lock] = {}
         self._names: dict[int, Relation] = {}
+        self._pre_names: frozenset[str] = frozenset()
+        self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
         self._busy = False
         self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
         self.frozen: set[str] = set()  # revisions whose trace is complete (re-applied after a failure)
         self._baseline: tuple[int, int] | None = None  # timeouts env.py gives the connection
         self._own_settings: dict[str, tuple[int, set[str]]] = {}
+        self._autocommit_xacts = 0
+        self._group: tuple[bool, str] = (False, "")  # (BEGIN sent for it, its xact) of a split string
 
     def reset(self) -> None:
         """Forget per-connection state before a new ``alembic upgrade`` attempt."""
@@ -102,10 +126,11 @@ class Tracer:
         self._current = None
         self._held = {}
         self._pids = {}
+        self._last_after = None
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
-        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
         event.listen(Engine, "handle_error", self._error)
 
@@ -115,48 +140,122 @@ class Tracer:
             if event.contains(Engine, name, fn):
                 event.remove(Engine, name, fn)
         self._reader.close()
+        for side in (self._sampler, self._scans):
+            if side is not None:
+                side.close()
 
     # -- events ------------------------------------------------------------------------------
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
         if not self.enabled or self._busy:
-            return
+            return statement, parameters
         origin = self.files.from_stack()
         if origin is None:  # env.py or Alembic's own bookkeeping (version table)
             self._pending = None
-            return
+            return statement, parameters
         rev_id, path, line = origin
         rev = self.revisions.get(rev_id)
         if rev is None or rev_id in self.frozen:  # before --from, or already traced
             self._pending = None
-            return
+            return statement, parameters
         dbapi = conn.connection.dbapi_connection
+        rendered = render_parameters(cursor, dbapi, statement, parameters, executemany)
+        parts = [statement]
+        if rendered is None and not parameters and conn.dialect.driver in SPLITTABLE_DRIVERS:
+            parts = split_statements(statement)
+        if len(parts) > 1:
+            nodes = [parse_all(p) for p in parts]
+            # PostgreSQL runs a string of several statements in one implicit transaction, where what
+            # cannot run in a transaction block fails: then run it whole, to fail as in production.
+            if any(n is None or not wrappable(n) and not isinstance(n[0], ast.TransactionStmt) for n in nodes):
+                parts = [statement]
+        if len(parts) == 1:
+            self._pending = self._start(rev, dbapi, rendered or statement, path, line,
+                                        source=statement if rendered else None)
+            return statement, parameters
+        group = not any(isinstance(n[0], ast.TransactionStmt) for n in nodes)
+        for i, part in enumerate(parts[:-1]):
+            pending = self._start(rev, dbapi, part, path, line, source=statement, part=i, group=group)
+            try:
+                self._busy = True
+                try:
+                    cursor.execute(part)
+                finally:
+                    self._busy = False
+            except BaseException:
+                self._pending = pending  # handle_error records it
+                raise
+            self._finish(pending, cursor)
+        self._pending = self._start(rev, dbapi, parts[-1], path, line, source=statement, part=len(parts) - 1,
+                                    group=group, last=True)
+        return parts[-1], parameters
+
+    def _start(self, rev: RevisionTrace, dbapi: Any, sql: str, path: str, line: int, *, source: str | None = None,
+               part: int = 0, group: bool = False, last: bool = False) -> _Pending:
+        """Snapshot the catalog before a statement and decide how to observe it."""
+        rev_id = rev.revision
         self._busy = True
         try:
             before = catalog.snapshot(dbapi)
-            lock_timeout, statement_timeout = catalog.timeouts(dbapi)
+            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
             if self._current != rev_id:
+                if not self.mode:
+                    self.mode = detect_mode()
                 self._note_version_table()
+                self._note_unseen_changes(before)
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
                 self._forget_released(dbapi)
+            in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
+            nodes = parse_all(sql)
+            wrap = False
+            if not in_tx and (group or wrappable(nodes)):
+                catalog.execute(dbapi, "BEGIN")  # see trace/autocommit.py: same locks, now observable
+                wrap = True
+            sampled = not in_tx and not wrap
+            scans_before = self._scan_counter().counts(dbapi) if sampled else {}
+            pid = self._pid(dbapi)
         finally:
             self._busy = False
         rev.traced = True
-        stmt = Statement(sql=statement.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
-                         in_transaction=block if block is not None else not bool(getattr(dbapi, "autocommit", False)))
-        stmt.observation.lock_timeout_ms, stmt.observation.statement_timeout_ms = self._effective_timeouts(
-            rev, (lock_timeout, statement_timeout))
+        if not in_tx:
+            self._autocommit_xacts += 1
+            xact = f"auto-{self._autocommit_xacts}"
+        if group and part == 0:
+            self._group = (wrap, xact)
+        elif group and self._group[0]:
+            xact = self._group[1]  # the parts of one string share its implicit transaction
+        stmt = Statement(sql=sql.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
+                         in_transaction=in_tx or group, part=part,
+                         source_sql=source.strip() if source is not None and source.strip() != sql.strip() else None)
+        obs = stmt.observation
+        obs.lock_timeout_ms, obs.statement_timeout_ms = self._effective_timeouts(rev, (lock_timeout, statement_timeout))
+        obs.preexisting_names = self._pre_names
+        obs.xact = xact
+        obs.sampled = sampled
         rev.statements.append(stmt)
         self._names.update(before)
-        self._pending = _Pending(stmt, before, dbapi, rev)
+        pending = _Pending(stmt, before, dbapi, rev)
+        pending.nodes = nodes
+        pending.wrapped = wrap or (group and self._group[0])
+        pending.commit_after = (wrap and not group) or (group and last and self._group[0])
+        pending.sampled = sampled
+        pending.scans_before = scans_before
+        if sampled:
+            self._lock_sampler().start(pid)
+        pending.t0 = time.perf_counter()
+        return pending
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         pending, self._pending = self._pending, None
         if pending is None or self._busy:
             return
+        self._finish(pending, cursor)
+
+    def _finish(self, pending: _Pending, cursor: Any) -> None:
         duration = (time.perf_counter() - pending.t0) * 1000
+        sampled_locks = self._lock_sampler().stop() if pending.sampled else None
         self._busy = True
         try:
             obs = pending.statement.observation
@@ -164,8 +263,20 @@ class Tracer:
             obs.rowcount = getattr(cursor, "rowcount", -1) if cursor is not None else -1
             after = catalog.snapshot(pending.dbapi)
             self._names.update(after)
-            self._diff(obs, pending.before, after)
-            self._observe_locks(pending, self._pid(pending.dbapi), duration)
+            self._diff(pending, after)
+            if pending.sampled:
+                now = self._scan_counter().counts(pending.dbapi)
+                for oid, n in now.items():
+                    if n > pending.scans_before.get(oid, n) and oid in pending.before:
+                        self._note_scan(pending, oid)
+            self._observe_locks(pending, self._pid(pending.dbapi), duration, sampled_locks)
+            self._classify(pending)
+            if pending.commit_after:
+                catalog.execute(pending.dbapi, "COMMIT")
+                self._held = {}
+            elif not pending.statement.in_transaction and not pending.wrapped:
+                self._held = {}  # its implicit transaction ended with it
+            self._last_after = after
         finally:
             self._busy = False
 
@@ -173,21 +284,79 @@ class Tracer:
         pending, self._pending = self._pending, None
         if pending is None:
             return
+        sampled_locks = self._lock_sampler().stop() if pending.sampled else None
         obs = pending.statement.observation
         obs.duration_ms = (time.perf_counter() - pending.t0) * 1000
         exc = ctx.original_exception
         obs.error = _message(exc)
         obs.sqlstate = _sqlstate(exc)
         self.last_error = (pending.rev.revision, obs.sqlstate)
+        self._classify(pending, failed=True)
         pid = self._pids.get(id(pending.dbapi))
         if pid is not None:  # the aborted transaction still holds its locks until ROLLBACK
-            self._observe_locks(pending, pid, obs.duration_ms)
+            self._busy = True
+            try:
+                self._observe_locks(pending, pid, obs.duration_ms, sampled_locks)
+                if pending.wrapped:  # our own transaction: end it, the driver believes in none
+                    catalog.execute(pending.dbapi, "ROLLBACK")
+                    self._held = {}
+            except Exception:  # noqa: BLE001 - the connection itself may be gone; the error is recorded
+                pass
+            finally:
+                self._busy = False
 
     # -- helpers -----------------------------------------------------------------------------
     def _start_revision(self, rev: RevisionTrace, before: dict[int, Relation]) -> None:
         self._current = rev.revision
+        rev.preexisting_oids = set(before)
         rev.preexisting = {r.qualified for r in before.values()}
+        self._pre_names = frozenset(rev.preexisting)
         # Locks still held from an earlier revision of the same transaction stay attributed to it.
+
+    def _note_unseen_changes(self, before: dict[int, Relation]) -> None:
+        """Relations that appeared, disappeared or got a new file between the last traced statement
+        and this one were changed by a statement the trace did not see (another connection, a
+        driver call outside SQLAlchemy): the revision that ran last cannot be called safe."""
+        last, self._last_after = self._last_after, None
+        if last is None or self._current is None or self._current not in self.revisions:
+            return
+        ignore = self._bookkeeping
+        changed = sorted({r.qualified for oid, r in before.items() if oid not in last and r.qualified not in ignore}
+                         | {r.qualified for oid, r in last.items() if oid not in before and r.qualified not in ignore}
+                         | {r.qualified for oid, r in before.items() if oid in last and r.relfilenode
+                            and last[oid].relfilenode and r.relfilenode != last[oid].relfilenode})
+        if changed:
+            self.revisions[self._current].unseen.append(
+                "the schema changed outside the traced statements (" + ", ".join(changed[:5])
+                + (", …" if len(changed) > 5 else "") + "): a statement ran where the trace cannot see it")
+
+    def check_final(self, snapshot: dict[int, Relation]) -> None:
+        """After the run: changes since the last traced statement belong to no traced statement."""
+        self._note_unseen_changes(snapshot)
+
+    def _lock_sampler(self) -> LockSampler:
+        if self._sampler is None:
+            self._sampler = LockSampler(self._side)
+        return self._sampler
+
+    def _scan_counter(self) -> ScanCounter:
+        if self._scans is None:
+            self._scans = ScanCounter(self._side, self._version)
+        return self._scans
+
+    def _classify(self, pending: _Pending, failed: bool = False) -> None:
+        """Coverage of the statement: parsed, or judged by its trace only (and why)."""
+        nodes = pending.nodes
+        names = called_functions(nodes)
+        user: set[str] = set()
+        if names and not failed:
+            try:
+                user = {r[0] for r in catalog.fetch_params(pending.dbapi, catalog.USER_FUNCTIONS_SQL,
+                                                           (sorted(names),))}
+            except Exception:  # noqa: BLE001 - a driver that cannot bind a list: name the calls anyway
+                user = set()
+        st = pending.statement
+        st.coverage, st.coverage_reason = coverage_of(nodes, user)
 
     def _forget_released(self, dbapi: Any) -> None:
         """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
@@ -230,22 +399,57 @@ class Tracer:
             self._pids[key] = catalog.backend_pid(dbapi)
         return self._pids[key]
 
-    @staticmethod
-    def _diff(obs: Observation, before: dict[int, Relation], after: dict[int, Relation]) -> None:
+    def _diff(self, pending: _Pending, after: dict[int, Relation]) -> None:
+        obs, before, rev = pending.statement.observation, pending.before, pending.rev
+        pre = rev.preexisting_oids
+        renamed = False
         for oid, rel in after.items():
             old = before.get(oid)
             if old is None:
                 obs.created.append(rel.qualified)
+                if rel.is_index and rel.table_oid in pre:
+                    obs.built_oids.append(rel.table_oid)
                 continue
+            if old.qualified != rel.qualified:
+                renamed = True
             if old.relfilenode and rel.relfilenode and old.relfilenode != rel.relfilenode:
                 obs.rewritten.append(rel.qualified)
-            if rel.kind in ("r", "m") and rel.seq_scan > old.seq_scan:
-                obs.seq_scans.append(rel.qualified)
+                table = rel.table_oid if rel.is_index else oid
+                if table is not None and table not in obs.rewritten_oids:
+                    obs.rewritten_oids.append(table)
+            # pg_stat_xact_* counts this transaction only: meaningless for a sampled statement
+            if not pending.sampled and rel.kind in ("r", "m") and rel.seq_scan > old.seq_scan:
+                self._note_scan(pending, oid)
+        for oid, rel in before.items():
+            if oid not in after:
+                obs.dropped.append(rel.qualified)
+                obs.dropped_oids.append(oid)
+        if renamed or obs.dropped or any(r.qualified in self._pre_names for r in after.values()
+                                          if r.oid not in pre and r.oid not in before):
+            self._pre_names = frozenset(r.qualified for o, r in after.items() if o in pre)
+            rev.preexisting |= self._pre_names
 
-    def _observe_locks(self, pending: _Pending, pid: int, duration_ms: float) -> None:
+    def _note_scan(self, pending: _Pending, oid: int) -> None:
         obs = pending.statement.observation
-        held_now = self._reader.relation_locks(pid)
-        preexisting = pending.rev.preexisting
+        rel = self._names.get(oid) or pending.before.get(oid)
+        if rel is None or rel.kind not in ("r", "m", "p"):
+            return
+        if rel.qualified not in obs.seq_scans:
+            obs.seq_scans.append(rel.qualified)
+        if oid in pending.rev.preexisting_oids and oid not in obs.scanned_oids:
+            obs.scanned_oids.append(oid)
+
+    def _observe_locks(self, pending: _Pending, pid: int, duration_ms: float,
+                       sampled: set[tuple[int, str]] | None = None) -> None:
+        """Record the relation locks the backend holds now (or, for a sampled statement, held at some
+        point while it ran). A lock is new when this transaction did not hold it before; it could
+        queue behind other sessions unless a mode the transaction already held covers it."""
+        obs = pending.statement.observation
+        held_now = sampled if sampled is not None else self._reader.relation_locks(pid)
+        pre = pending.rev.preexisting_oids
+        held_modes: dict[int, set[str]] = {}
+        for oid, mode in self._held:
+            held_modes.setdefault(oid, set()).add(mode)
         current: dict[tuple[int, str], Lock] = {}
         for oid, mode in sorted(held_now):
             rel = self._names.get(oid)
@@ -254,8 +458,10 @@ class Tracer:
             key = (oid, mode)
             lock = self._held.get(key)
             if lock is None:
-                lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=rel.qualified in preexisting,
-                            statement_index=pending.statement.index, revision=pending.rev.revision)
+                lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in pre, oid=oid,
+                            table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
+                            sampled=sampled is not None, statement_index=pending.statement.index,
+                            revision=pending.rev.revision)
                 obs.new_locks.append(lock)
             lock.held_ms += duration_ms
             lock.held_statements += 1

@@ -1,0 +1,127 @@
+"""Observe statements that run outside a transaction block (``autocommit_block()``, autocommit
+connections).
+
+Outside a transaction a statement's locks are released when it returns and the
+``pg_stat_xact_*`` counters die with its implicit transaction, so the in-transaction method (read
+``pg_locks`` and ``pg_stat_xact_user_tables`` after the statement) sees nothing. Two ways out:
+
+- **Wrap it.** A statement that may run inside a transaction block behaves the same in an explicit
+  one-statement transaction as in its implicit one ("Transactions", PostgreSQL docs, tutorial-transactions:
+  a statement outside BEGIN runs in its own transaction). The tracer sends BEGIN before it and COMMIT
+  (ROLLBACK on error) after reading its locks and scans, exactly as for a statement of the migration
+  transaction. ``wrappable`` says which statements qualify.
+- **Sample it.** The others (``CREATE INDEX CONCURRENTLY``, ``VACUUM``, ``CALL`` of a procedure that
+  commits…) cannot run in a transaction block. ``LockSampler`` reads ``pg_locks`` for the backend
+  from a side connection every ~2 ms while the statement runs, and ``ScanCounter`` reads seq scans
+  from the cumulative ``pg_stat_user_tables``: pending counters of a backend are flushed when it goes
+  idle, at most once a second, unless ``pg_stat_force_next_flush()`` (PostgreSQL 15+) asked for the
+  next flush ("The Cumulative Statistics System", monitoring-stats.html).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+from pglast import ast
+from pglast.enums import ReindexObjectType
+
+from ..model import LOCK_MODE_NAMES
+from .catalog import fetch
+from .locks import LOCKS_SQL
+
+# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"),
+# or that may end the transaction themselves (a procedure or DO block may COMMIT).
+_NEVER_WRAPPED = (ast.TransactionStmt, ast.VacuumStmt, ast.CreatedbStmt, ast.DropdbStmt, ast.AlterSystemStmt,
+                  ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CallStmt, ast.DoStmt,
+                  ast.CreateSubscriptionStmt, ast.DropSubscriptionStmt, ast.AlterSubscriptionStmt)
+
+
+def _concurrent(node: Any) -> bool:
+    if isinstance(node, (ast.IndexStmt, ast.DropStmt)):
+        return bool(node.concurrent)
+    if isinstance(node, ast.ReindexStmt):
+        if node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM, ReindexObjectType.REINDEX_OBJECT_DATABASE):
+            return True
+        return any(isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in node.params or ())
+    if isinstance(node, ast.ClusterStmt):
+        return node.relation is None  # CLUSTER of the whole database cannot run in a transaction
+    if isinstance(node, ast.AlterTableStmt):
+        for cmd in node.cmds or ():
+            pc = getattr(cmd, "def_", None)
+            if isinstance(pc, ast.PartitionCmd) and pc.concurrent:
+                return True
+    return False
+
+
+def wrappable(nodes: tuple[Any, ...] | None) -> bool:
+    """True when every statement of ``nodes`` (pglast) can run inside a transaction block and none
+    ends one. False for SQL that did not parse: it is sampled instead."""
+    if not nodes:
+        return False
+    return not any(isinstance(n, _NEVER_WRAPPED) or _concurrent(n) for n in nodes)
+
+
+class LockSampler:
+    """Reads the relation locks of one backend from its own connection, in a thread, every
+    ``interval_s`` while started; ``stop()`` returns the union of what it saw."""
+
+    def __init__(self, conninfo: str, interval_s: float = 0.002):
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._interval = interval_s
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._seen: set[tuple[int, str]] = set()
+        self.samples = 0
+
+    def start(self, pid: int) -> None:
+        self._seen, self.samples = set(), 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(pid,), daemon=True,
+                                        name="alembic-guard-lock-sampler")
+        self._thread.start()
+
+    def _loop(self, pid: int) -> None:
+        while not self._stop.is_set():
+            try:
+                rows = self._conn.execute(LOCKS_SQL, (pid,)).fetchall()
+            except psycopg.Error:
+                return
+            self.samples += 1
+            self._seen.update((int(oid), LOCK_MODE_NAMES.get(mode, mode)) for oid, mode in rows)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> set[tuple[int, str]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return set(self._seen)
+
+    def close(self) -> None:
+        self.stop()
+        self._conn.close()
+
+
+CUMULATIVE_SCANS_SQL = "select relid::bigint, seq_scan::bigint from pg_catalog.pg_stat_user_tables"
+
+
+class ScanCounter:
+    """Cumulative seq-scan counts per table OID, read after the migration backend flushed its pending
+    statistics (PostgreSQL 15+; older servers: counts may arrive late and be missed)."""
+
+    def __init__(self, conninfo: str, server_version_num: int):
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._flushable = server_version_num >= 150000
+
+    def counts(self, migration_dbapi: Any) -> dict[int, int]:
+        """Flush the migration backend's pending counters (it must be idle, outside a transaction:
+        the flush happens as it goes idle, before it answers), then read the counts."""
+        if self._flushable:
+            fetch(migration_dbapi, "select pg_catalog.pg_stat_force_next_flush()")
+        self._conn.execute("select pg_catalog.pg_stat_clear_snapshot()")
+        return {int(oid): int(n) for oid, n in self._conn.execute(CUMULATIVE_SCANS_SQL).fetchall()}
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,86 @@
+"""What the tracer sees of one ``cursor.execute``: the SQL with its parameters rendered, split into
+statements, and how far the parser can explain it (coverage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.visitors import Visitor
+
+# Drivers that send a string of several statements as one simple query (PostgreSQL runs them in one
+# implicit transaction). asyncpg prepares every statement, so a string of several fails there, as it
+# will in production: it is not split.
+SPLITTABLE_DRIVERS = ("psycopg2", "psycopg", "psycopg2cffi", "pg8000")
+
+
+def render_parameters(cursor: Any, dbapi_conn: Any, sql: str, parameters: Any, executemany: bool) -> str | None:
+    """``sql`` with the values the driver sends bound into it (the first row of an executemany), as the
+    driver itself would quote them, or None when there is nothing to bind or the driver cannot say.
+    psycopg2: ``cursor.mogrify``; psycopg 3: ``ClientCursor.mogrify``. Positional ``$1`` parameters
+    (asyncpg) parse as they are and are left alone."""
+    if not parameters:
+        return None
+    params = parameters[0] if executemany and isinstance(parameters, (list, tuple)) else parameters
+    if not params:
+        return None
+    try:
+        mogrify = getattr(cursor, "mogrify", None)
+        if mogrify is not None and type(cursor).__module__.startswith("psycopg2"):
+            out = mogrify(sql, params)
+            return out.decode() if isinstance(out, bytes) else str(out)
+        import psycopg
+
+        driver_conn = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+        if isinstance(driver_conn, psycopg.Connection):
+            return psycopg.ClientCursor(driver_conn).mogrify(sql, params)
+        if isinstance(driver_conn, psycopg.AsyncConnection):
+            return psycopg.AsyncClientCursor(driver_conn).mogrify(sql, params)
+    except Exception:  # noqa: BLE001 - a value the client-side quoting cannot render: judged by trace
+        return None
+    return None
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of ``sql`` (pglast's splitter: comments, quotes and dollar quotes respected),
+    or ``[sql]`` when it does not parse."""
+    try:
+        parts = [p.strip() for p in pglast.split(sql)]
+    except pglast.parser.ParseError:
+        return [sql]
+    return [p for p in parts if p] or [sql]
+
+
+class _Functions(Visitor):
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_FuncCall(self, ancestors, node):
+        if node.funcname:
+            self.names.add(node.funcname[-1].sval)
+
+
+def called_functions(nodes: tuple[Any, ...] | None) -> set[str]:
+    """Names of the functions the statements call (pglast FuncCall nodes)."""
+    found = _Functions()
+    for node in nodes or ():
+        found(node)
+    return found.names
+
+
+def coverage_of(nodes: tuple[Any, ...] | None, user_functions: set[str]) -> tuple[str, str]:
+    """``("parsed", "")`` or ``("trace-only", reason)``: a statement the rules cannot read from its SQL
+    (it did not parse, a DO block, a procedure call, a call of a function of the project's own) is
+    judged by what the trace measured alone."""
+    if nodes is None:
+        return "trace-only", "the SQL did not parse"
+    for node in nodes:
+        if isinstance(node, ast.DoStmt):
+            return "trace-only", "a DO block"
+        if isinstance(node, ast.CallStmt):
+            return "trace-only", "a procedure call"
+    if user_functions:
+        return "trace-only", "calls " + ", ".join(sorted(user_functions))
+    return "parsed", ""
