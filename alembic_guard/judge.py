@@ -12,7 +12,11 @@ from .suppress import suppression_for
 
 REVISION_FAILS = "revision-fails"
 SUPPRESSION_WITHOUT_REASON = "suppression-without-reason"
-GENERIC_RULES = {"rewrite-under-lock"}  # reported only when no specific rule explains the statement
+
+
+def generic_rule_ids() -> set[str]:
+    """Trace-first rules: reported unless a specific rule's error explains the same lock."""
+    return {r.id for r in all_rules() if r.generic}
 
 
 def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabled: Iterable[str] = (),
@@ -23,6 +27,9 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
     ``disabled`` rule ids are not run and ``severity`` overrides a rule's severity
     (``[tool.alembic-guard] disable = [...]``, ``severity = {rule = "warning"}``). ``sizes``
     (production table sizes, see stats.py) add the table's size and a duration estimate to findings.
+
+    The trace decides: a trace-first (generic) finding is replaced only by a specific rule's error on
+    the same statement and table (or one it names in ``relations``), never dropped otherwise.
     """
     severity = severity or {}
     off = set(disabled)
@@ -34,25 +41,48 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             rev.findings.append(Finding(rule=REVISION_FAILS, severity="error", revision=rev.revision,
                                         path=rev.path, line=line,
                                         message=f"the revision fails on the shadow PostgreSQL: {rev.error}"))
+        doomed = dropped_later(rev)
         for i, st in enumerate(rev.statements):
             ctx = Context(statement=st, node=parse_one(st.sql), revision=rev,
                           server_version_num=server_version_num, previous=rev.statements[:i])
-            found: list[Finding] = []
+            specific: list[Finding] = []
+            generic: list[Finding] = []
             for rule in active:
-                if rule.id in GENERIC_RULES:
-                    continue
-                found.extend(rule.check(ctx))
-            if not any(f.severity == "error" for f in found):
-                for rule in active:
-                    if rule.id in GENERIC_RULES:
-                        found.extend(rule.check(ctx))
+                (generic if rule.generic else specific).extend(rule.check(ctx))
+            # a specific rule explains a lock when it judged it an error itself (before the project's
+            # severity overrides: downgrading that rule keeps the trace-first error away too)
+            explained = {name for f in specific if f.severity == "error"
+                         for name in (f.table, *f.relations) if name}
+            for f in specific + generic:
+                f.severity = severity.get(f.rule, f.severity)
+            found = specific + [f for f in generic if f.table not in explained]
+            if doomed.get(i):
+                # the same transaction drops the table later: its traffic ends with this revision anyway
+                found = [f for f in found if f.table not in doomed[i]]
             rev.findings.extend(found)
         for f in rev.findings:
-            f.severity = severity.get(f.rule, f.severity)
             if sizes and f.table in sizes:
                 _add_size(f, rev, sizes[f.table])
         _dedupe(rev)
         _apply_suppressions(rev)
+
+
+def dropped_later(rev: RevisionTrace) -> dict[int, set[str]]:
+    """Statement index → names (as that statement saw them) of the tables a later statement of the
+    same transaction drops. Identity by OID, so a table renamed before its drop still counts."""
+    out: dict[int, set[str]] = {}
+    for j, later in enumerate(rev.statements):
+        gone = set(later.observation.dropped_oids)
+        if not gone or not later.in_transaction or later.observation.error:
+            continue
+        for i in range(j):
+            st = rev.statements[i]
+            if not st.in_transaction or st.observation.xact != later.observation.xact:
+                continue
+            names = {lk.relation for lk in st.observation.locks if lk.oid in gone}
+            if names:
+                out.setdefault(i, set()).update(names)
+    return out
 
 
 def _add_size(f: Finding, rev: RevisionTrace, size: TableSize) -> None:

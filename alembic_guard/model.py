@@ -126,6 +126,7 @@ class Observation:
     # Names (qualified) of the relations that existed before the revision, as named when this
     # statement started; shared between statements until a rename or drop changes it.
     preexisting_names: frozenset[str] | None = None
+    names: dict[int, str] = field(default_factory=dict)  # qualified names of the OIDs above
     sampled: bool = False  # ran outside a transaction block: locks sampled while it ran, scans from
     #                        the cumulative statistics (see trace/autocommit.py)
     xact: str = ""  # identifies the transaction it ran in ("" when unknown)
@@ -175,6 +176,7 @@ class Statement:
             "locks": [lk.to_json() for lk in own],
             "inherited_locks": len(o.locks) - len(own),
             "new_locks": [lk.to_json() for lk in o.new_locks],
+            "source_sql": self.source_sql,
             "rewrites": o.rewritten,
             "seq_scans": o.seq_scans,
             "duration_ms": round(o.duration_ms, 3),

@@ -37,8 +37,13 @@ class Context:
         return self.statement.sql
 
     def preexisting(self, relation: str | None) -> bool:
-        """True when ``relation`` existed before this revision started (so it may be live and large)."""
-        return relation is not None and relation in self.revision.preexisting
+        """True when ``relation`` (as named when this statement started) existed before this revision
+        started, so it may be live and large. Identity is the pg_class OID: a table renamed earlier in
+        the revision is still old, a new table given an old name is new."""
+        if relation is None:
+            return False
+        names = self.statement.observation.preexisting_names
+        return relation in (names if names is not None else self.revision.preexisting)
 
     def locks_on(self, relation: str | None, dangerous_only: bool = True) -> list[Lock]:
         """Locks this revision holds on ``relation`` right after this statement (a lock an earlier
@@ -73,16 +78,20 @@ class Rule:
     rationale: ClassVar[str] = ""
     bad_example: ClassVar[str] = ""  # Alembic code the rule reports
     good_example: ClassVar[str] = ""  # the safe alternative
+    # A trace-first rule: reported unless a specific rule's error explains the same lock (judge.py)
+    generic: ClassVar[bool] = False
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         raise NotImplementedError
 
     def finding(self, ctx: Context, message: str, *, table: str | None = None, fix: str | None = None,
-                severity: str | None = None) -> Finding:
+                severity: str | None = None, relations: list[str] | None = None) -> Finding:
+        """A finding on the statement; ``relations``: other relations it answers for (a specific
+        error finding replaces the trace-first finding on ``table`` and on these)."""
         st = ctx.statement
         return Finding(rule=self.id, severity=severity or self.severity, message=message,
                        revision=st.revision, path=st.path, line=st.line, table=table, fix=fix,
-                       docs=self.docs, statement_index=st.index)
+                       docs=self.docs, statement_index=st.index, relations=list(relations or ()))
 
 
 _REGISTRY: list[type[Rule]] = []

@@ -107,7 +107,7 @@ class Tracer:
         self._pids: dict[int, int] = {}
         self._pending: _Pending | None = None
         self._current: str | None = None
-        self._held: dict[tuple[int, str], Lock] = {}
+        self._held: dict[tuple[int, str, str], Lock] = {}  # (oid, mode, revision that took it)
         self._names: dict[int, Relation] = {}
         self._pre_names: frozenset[str] = frozenset()
         self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
@@ -362,7 +362,7 @@ class Tracer:
         """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
         the next revision takes again is new in it, not one carried over from the earlier revision."""
         held_now = self._reader.relation_locks(self._pid(dbapi))
-        self._held = {key: lock for key, lock in self._held.items() if key in held_now}
+        self._held = {key: lock for key, lock in self._held.items() if key[:2] in held_now}
 
     def _effective_timeouts(self, rev: RevisionTrace, observed: tuple[int, int]) -> tuple[int, int]:
         """The timeouts this revision runs with when deployed on its own.
@@ -409,6 +409,7 @@ class Tracer:
                 obs.created.append(rel.qualified)
                 if rel.is_index and rel.table_oid in pre:
                     obs.built_oids.append(rel.table_oid)
+                    obs.names[rel.table_oid] = self._names[rel.table_oid].qualified
                 continue
             if old.qualified != rel.qualified:
                 renamed = True
@@ -417,6 +418,8 @@ class Tracer:
                 table = rel.table_oid if rel.is_index else oid
                 if table is not None and table not in obs.rewritten_oids:
                     obs.rewritten_oids.append(table)
+                    if table in self._names:
+                        obs.names[table] = self._names[table].qualified
             # pg_stat_xact_* counts this transaction only: meaningless for a sampled statement
             if not pending.sampled and rel.kind in ("r", "m") and rel.seq_scan > old.seq_scan:
                 self._note_scan(pending, oid)
@@ -438,6 +441,7 @@ class Tracer:
             obs.seq_scans.append(rel.qualified)
         if oid in pending.rev.preexisting_oids and oid not in obs.scanned_oids:
             obs.scanned_oids.append(oid)
+            obs.names[oid] = rel.qualified
 
     def _observe_locks(self, pending: _Pending, pid: int, duration_ms: float,
                        sampled: set[tuple[int, str]] | None = None) -> None:
@@ -446,25 +450,32 @@ class Tracer:
         queue behind other sessions unless a mode the transaction already held covers it."""
         obs = pending.statement.observation
         held_now = sampled if sampled is not None else self._reader.relation_locks(pid)
-        pre = pending.rev.preexisting_oids
+        rev = pending.rev
+        pre = rev.preexisting_oids
+        # Only this revision's own earlier modes cover a request: deployed alone (one release at a
+        # time) it would not hold the locks an earlier revision of the same upgrade took.
         held_modes: dict[int, set[str]] = {}
-        for oid, mode in self._held:
-            held_modes.setdefault(oid, set()).add(mode)
-        current: dict[tuple[int, str], Lock] = {}
+        for (oid, mode, by) in self._held:
+            if by == rev.revision:
+                held_modes.setdefault(oid, set()).add(mode)
+        current: dict[tuple[int, str, str], Lock] = {}
         for oid, mode in sorted(held_now):
             rel = self._names.get(oid)
             if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
                 continue
-            key = (oid, mode)
-            lock = self._held.get(key)
-            if lock is None:
+            carried = [lk for key, lk in self._held.items() if key[:2] == (oid, mode)]
+            if not carried:
+                # pg_locks cannot tell a lock this statement asked for again from one carried over:
+                # a mode an earlier revision of the same transaction took stays that revision's
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in pre, oid=oid,
                             table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
                             sampled=sampled is not None, statement_index=pending.statement.index,
-                            revision=pending.rev.revision)
+                            revision=rev.revision)
                 obs.new_locks.append(lock)
-            lock.held_ms += duration_ms
-            lock.held_statements += 1
-            current[key] = lock
-            obs.locks.append(lock)
+                carried.append(lock)
+            for lock in carried:
+                lock.held_ms += duration_ms
+                lock.held_statements += 1
+                current[(oid, mode, lock.revision)] = lock
+                obs.locks.append(lock)
         self._held = current

@@ -141,10 +141,10 @@ GENERATED = "CREATE TABLE g (id int PRIMARY KEY, a int, c int GENERATED ALWAYS A
             "INSERT INTO g (id, a) VALUES (1, 1);"
 
 
-def test_rewrite_under_lock_is_the_fallback(run):
+def test_trace_first_rule_is_the_fallback_for_a_rewrite(run):
     # SET EXPRESSION (PostgreSQL 17+) rewrites the table; no specific rule covers it.
     rev = run(TIMEOUT + ex("ALTER TABLE g ALTER COLUMN c SET EXPRESSION AS (a * 3)"), extra=GENERATED)
-    (f,) = findings(rev, "rewrite-under-lock")
+    (f,) = findings(rev, "blocking-lock-during-work")
     assert f.severity == "error" and f.table == "g" and "ACCESS EXCLUSIVE" in f.message, describe(rev)
 
 
