@@ -229,3 +229,19 @@ def test_add_not_null_column_after_a_partial_delete_is_reported(run):
               + 'op.add_column("child", sa.Column("code", sa.String(10), nullable=False))',
               setup="CREATE TABLE child (id int PRIMARY KEY)")
     assert findings(rev, "add-column-not-null-without-default"), describe(rev)
+
+
+def test_targeted_fix_runs_in_a_transaction_of_its_own(run, shadow, tmp_path):
+    f = one(run(TIMEOUT + ex("UPDATE acct SET status = 'ok' WHERE acct_no IN (1, 2)"), extra=EXTRA))
+    rev, rows = run_fix(shadow, tmp_path, f.fix, "SELECT count(*) FROM acct WHERE status = 'ok'")
+    assert not findings(rev, RULE) and rows == [(2,)], describe(rev)
+
+
+def test_delete_fix_for_a_partitioned_table_without_a_key_is_a_plan(run):
+    rev = run(TIMEOUT + ex("DELETE FROM ev WHERE day < 3"), extra=
+              "CREATE TABLE ev (day int, v text) PARTITION BY RANGE (day);"
+              "CREATE TABLE ev1 PARTITION OF ev FOR VALUES FROM (0) TO (10);"
+              "INSERT INTO ev SELECT g, 'x' FROM generate_series(0, 9) g;")
+    f = one(rev)
+    assert f.severity == "error" and "partitioned" in f.fix and "<partition>" in f.fix, (describe(rev), f.fix)
+    assert "exec_driver_sql" not in f.fix  # a plan, not code that could delete the wrong rows
