@@ -231,3 +231,61 @@ def test_create_trigger_takes_share_row_exclusive(run):
 def test_alter_type_add_value_locks_no_table(run):
     rev = run(ex("ALTER TYPE mood ADD VALUE 'happy'"))
     assert not [lk for lk in obs(rev).locks if lk.kind in ("r", "p")], describe(rev)
+
+
+# -- facts for lock-table, domain-constraint-scans-tables, disable-trigger, rls-access-widened,
+#    grant-to-public, publication-identity-changed, concurrent-index-invalid-leftover ------------
+
+@pytest.mark.parametrize("sql, mode", [
+    ("LOCK TABLE t", "ACCESS EXCLUSIVE"),  # LOCK TABLE's default mode
+    ("LOCK TABLE t IN SHARE MODE", "SHARE"),
+    ("LOCK TABLE t IN ROW EXCLUSIVE MODE", "ROW EXCLUSIVE"),
+])
+def test_lock_table_mode(run, sql, mode):
+    rev = run(ex(sql))
+    assert locks(rev)["t"] == mode, describe(rev)
+
+
+def test_lock_table_is_held_until_commit(run):
+    rev = run("\n".join(ex(s) for s in ("LOCK TABLE t", "SELECT 1", "SELECT 2")))
+    assert locks(rev, -1)["t"] == "ACCESS EXCLUSIVE", describe(rev)
+    (lk,) = [lk for lk in obs(rev, 0).new_locks if lk.relation == "t"]
+    assert lk.held_statements == 3
+
+
+DOMAIN = "CREATE DOMAIN posint AS int; CREATE TABLE d (id int, v posint); INSERT INTO d VALUES (1, 1);"
+
+
+def test_alter_domain_not_valid_locks_and_scans_no_table_but_validate_takes_share(run, shadow):
+    add, val = run([ex("ALTER DOMAIN posint ADD CONSTRAINT posint_pos CHECK (VALUE > 0) NOT VALID"),
+                    ex("ALTER DOMAIN posint VALIDATE CONSTRAINT posint_pos")], setup=DOMAIN, all_revisions=True)
+    assert "d" not in locks(add) and obs(add).seq_scans == [], describe(add)
+    assert "d" in obs(val).seq_scans, describe(val)
+    if shadow.version_num < 190000:  # PostgreSQL 19 lowers VALIDATE's lock
+        assert locks(val)["d"] == "SHARE", describe(val)
+
+
+@pytest.mark.parametrize("what", ["ALL", "USER", "child_trg"])
+def test_disable_trigger_takes_share_row_exclusive(run, what):
+    rev = run(ex(f"ALTER TABLE child DISABLE TRIGGER {what}"),
+              extra="CREATE TRIGGER child_trg BEFORE UPDATE ON child FOR EACH ROW "
+                    "EXECUTE FUNCTION suppress_redundant_updates_trigger();")
+    assert locks(rev)["child"] == "SHARE ROW EXCLUSIVE", describe(rev)
+
+
+def test_disable_trigger_all_lets_a_row_violating_a_foreign_key_in(conn):
+    import psycopg
+
+    conn.execute(SCHEMA + SEED)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("INSERT INTO child VALUES (2, 999)")
+    conn.execute("ALTER TABLE child DISABLE TRIGGER USER")  # user triggers only: the FK is still enforced
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("INSERT INTO child VALUES (2, 999)")
+    conn.execute("ALTER TABLE child DISABLE TRIGGER ALL")
+    conn.execute("INSERT INTO child VALUES (2, 999)")  # accepted: parent 999 does not exist
+    conn.execute("ALTER TABLE child ENABLE TRIGGER ALL")
+    # …and nothing re-checks it when the triggers come back.
+    assert conn.execute("SELECT count(*) FROM child WHERE parent_id = 999").fetchone()[0] == 1
+    assert conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'child_parent_id_fkey'"
+                        ).fetchone()[0] is True
