@@ -1,5 +1,3 @@
-from pglast import ast
-
 from ..sql import range_name
 from ._common import added_constraints, failed, sql_text, table_lock
 from .base import PG_DOCS, Rule, register
@@ -43,18 +41,13 @@ class ConstraintValidatedInPlace(Rule):
         "and for CHECK reads too, wait for the scan). ADD … NOT VALID only records the constraint "
         "(it is enforced for new rows at once); VALIDATE CONSTRAINT, run later in its own transaction, "
         "scans under SHARE UPDATE EXCLUSIVE, which blocks no reads or writes. The same applies to "
-        "a CHECK declared inline with ADD COLUMN and to ALTER DOMAIN … ADD CONSTRAINT, which scans "
-        "every table using the domain under SHARE."
+        "a CHECK declared inline with ADD COLUMN (ALTER DOMAIN: see domain-constraint-scans-tables)."
     )
     bad_example = 'op.create_foreign_key("fk_orders_product_id", "orders", "products", ["product_id"], ["id"])'
     good_example = fk_fix("orders", "fk_orders_product_id", "products", ["product_id"], ["id"])
 
     def check(self, ctx):
         if failed(ctx):
-            return
-        node = ctx.node
-        if isinstance(node, ast.AlterDomainStmt):
-            yield from self._domain(ctx, node)
             return
         for table, column, con, kind in added_constraints(ctx, "FOREIGN", "CHECK"):
             if con.skip_validation:
@@ -87,23 +80,3 @@ class ConstraintValidatedInPlace(Rule):
                 ctx, f"{what} is validated in place: the trace shows a full scan of "
                      f"{', '.join(scanned)} while holding {locks}; {blocked} for the scan.",
                 table=table, fix=fix)
-
-    def _domain(self, ctx, node):
-        con = node.def_
-        if node.subtype != "C" or not isinstance(con, ast.Constraint) or con.skip_validation:
-            return
-        tables = [t for t in ctx.obs.seq_scans if ctx.preexisting(t)]
-        if not tables:
-            return
-        domain = ".".join(n.sval for n in node.typeName)
-        name = con.conname or f"{domain.split('.')[-1]}_check"
-        expr = sql_text(con.raw_expr) if con.raw_expr is not None else "…"
-        fix = lines(
-            LOCK_TIMEOUT,
-            execute(f"ALTER DOMAIN {q(domain)} ADD CONSTRAINT {q(name)} CHECK ({expr}) NOT VALID"),
-            autocommit_block(execute(f"ALTER DOMAIN {q(domain)} VALIDATE CONSTRAINT {q(name)}")))
-        locks = ", ".join(f"{table_lock(ctx, t)} on {t}" for t in tables)
-        yield self.finding(
-            ctx, f"ALTER DOMAIN {domain} ADD CONSTRAINT {name} checks every column of that domain in place: "
-                 f"the trace shows a full scan of {', '.join(tables)} under {locks}; writes wait for it.",
-            table=tables[0], fix=fix)

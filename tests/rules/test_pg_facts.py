@@ -231,3 +231,155 @@ def test_create_trigger_takes_share_row_exclusive(run):
 def test_alter_type_add_value_locks_no_table(run):
     rev = run(ex("ALTER TYPE mood ADD VALUE 'happy'"))
     assert not [lk for lk in obs(rev).locks if lk.kind in ("r", "p")], describe(rev)
+
+
+# -- facts for lock-table, domain-constraint-scans-tables, disable-trigger, rls-access-widened,
+#    grant-to-public, publication-identity-changed, concurrent-index-invalid-leftover ------------
+
+@pytest.mark.parametrize("sql, mode", [
+    ("LOCK TABLE t", "ACCESS EXCLUSIVE"),  # LOCK TABLE's default mode
+    ("LOCK TABLE t IN SHARE MODE", "SHARE"),
+    ("LOCK TABLE t IN ROW EXCLUSIVE MODE", "ROW EXCLUSIVE"),
+])
+def test_lock_table_mode(run, sql, mode):
+    rev = run(ex(sql))
+    assert locks(rev)["t"] == mode, describe(rev)
+
+
+def test_lock_table_is_held_until_commit(run):
+    rev = run("\n".join(ex(s) for s in ("LOCK TABLE t", "SELECT 1", "SELECT 2")))
+    assert locks(rev, -1)["t"] == "ACCESS EXCLUSIVE", describe(rev)
+    (lk,) = [lk for lk in obs(rev, 0).new_locks if lk.relation == "t"]
+    assert lk.held_statements == 3
+
+
+DOMAIN = "CREATE DOMAIN posint AS int; CREATE TABLE d (id int, v posint); INSERT INTO d VALUES (1, 1);"
+
+
+def test_alter_domain_not_valid_locks_and_scans_no_table_but_validate_takes_share(run, shadow):
+    add, val = run([ex("ALTER DOMAIN posint ADD CONSTRAINT posint_pos CHECK (VALUE > 0) NOT VALID"),
+                    ex("ALTER DOMAIN posint VALIDATE CONSTRAINT posint_pos")], setup=DOMAIN, all_revisions=True)
+    assert "d" not in locks(add) and obs(add).seq_scans == [], describe(add)
+    assert "d" in obs(val).seq_scans, describe(val)
+    if shadow.version_num < 190000:  # PostgreSQL 19 lowers VALIDATE's lock
+        assert locks(val)["d"] == "SHARE", describe(val)
+
+
+@pytest.mark.parametrize("what", ["ALL", "USER", "child_trg"])
+def test_disable_trigger_takes_share_row_exclusive(run, what):
+    rev = run(ex(f"ALTER TABLE child DISABLE TRIGGER {what}"),
+              extra="CREATE TRIGGER child_trg BEFORE UPDATE ON child FOR EACH ROW "
+                    "EXECUTE FUNCTION suppress_redundant_updates_trigger();")
+    assert locks(rev)["child"] == "SHARE ROW EXCLUSIVE", describe(rev)
+
+
+def test_disable_trigger_all_lets_a_row_violating_a_foreign_key_in(conn):
+    import psycopg
+
+    conn.execute(SCHEMA + SEED)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("INSERT INTO child VALUES (2, 999)")
+    conn.execute("ALTER TABLE child DISABLE TRIGGER USER")  # user triggers only: the FK is still enforced
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("INSERT INTO child VALUES (2, 999)")
+    conn.execute("ALTER TABLE child DISABLE TRIGGER ALL")
+    conn.execute("INSERT INTO child VALUES (2, 999)")  # accepted: parent 999 does not exist
+    conn.execute("ALTER TABLE child ENABLE TRIGGER ALL")
+    # …and nothing re-checks it when the triggers come back.
+    assert conn.execute("SELECT count(*) FROM child WHERE parent_id = 999").fetchone()[0] == 1
+    assert conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'child_parent_id_fkey'"
+                        ).fetchone()[0] is True
+
+
+@pytest.fixture
+def role(conn, dbname):
+    """A fresh non-superuser role (roles are cluster-wide: named after the per-test database)."""
+    name = f"r_{dbname}"[:63]
+    conn.execute(f'CREATE ROLE "{name}"')
+    yield name
+    conn.execute(f'DROP OWNED BY "{name}"')
+    conn.execute(f'DROP ROLE "{name}"')
+
+
+def _visible(conn, role: str) -> int:
+    conn.execute(f'SET ROLE "{role}"')
+    try:
+        return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+    finally:
+        conn.execute("RESET ROLE")
+
+
+def test_permissive_policies_are_ored_restrictive_are_anded(conn, role):
+    conn.execute(SCHEMA + "INSERT INTO t (id, a) VALUES (1, 1), (2, 2), (3, 3);"
+                 f'ALTER TABLE t ENABLE ROW LEVEL SECURITY; GRANT SELECT ON t TO "{role}";'
+                 "CREATE POLICY t_one ON t USING (a = 1);")
+    assert _visible(conn, role) == 1
+    conn.execute("CREATE POLICY t_two ON t USING (a = 2)")  # permissive: OR-ed, widens
+    assert _visible(conn, role) == 2
+    conn.execute("CREATE POLICY t_not_two ON t AS RESTRICTIVE USING (a <> 2)")  # AND-ed, narrows
+    assert _visible(conn, role) == 1
+    conn.execute("CREATE POLICY t_all ON t USING (true)")  # permissive true for PUBLIC: every row…
+    assert _visible(conn, role) == 2  # …the restrictive one still applies
+    # a policy without TO applies to PUBLIC (pg_policy.polroles = {0})
+    assert conn.execute("SELECT polroles::text FROM pg_policy WHERE polname = 't_two'").fetchone()[0] == "{0}"
+
+
+def test_grant_to_public_cannot_be_revoked_from_one_role(conn, role):
+    conn.execute(SCHEMA + "GRANT SELECT ON t TO PUBLIC")
+    conn.execute(f'REVOKE SELECT ON t FROM "{role}"')  # revoking from one role does not override PUBLIC
+    assert conn.execute(f"SELECT has_table_privilege('{role}', 't', 'SELECT')").fetchone()[0] is True
+    assert _visible(conn, role) == 0  # (allowed to read: t is empty)
+
+
+def test_published_table_without_replica_identity_rejects_update_and_delete(conn):
+    import psycopg
+
+    conn.execute(SCHEMA + SEED + "CREATE PUBLICATION pub FOR TABLE t;")
+    conn.execute("UPDATE t SET a = 2 WHERE id = 1")  # REPLICA IDENTITY DEFAULT: the primary key
+    conn.execute("ALTER TABLE t DROP CONSTRAINT t_pkey")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                       match='cannot update table "t" because it does not have a replica identity and '
+                             'publishes updates'):
+        conn.execute("UPDATE t SET a = 3 WHERE id = 1")
+    conn.execute("INSERT INTO t (id) VALUES (2)")  # INSERT needs no identity
+    conn.execute("ALTER TABLE t REPLICA IDENTITY FULL")
+    conn.execute("UPDATE t SET a = 3 WHERE id = 1")  # FULL works without a key
+    conn.execute("ALTER TABLE t REPLICA IDENTITY NOTHING")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match='cannot delete from table "t"'):
+        conn.execute("DELETE FROM t WHERE id = 2")
+
+
+def test_published_tables_list_the_publication_members(run):
+    rev = run(ex("SELECT 1"), extra="CREATE PUBLICATION pub FOR TABLE t;")
+    assert rev.published == {"t"} and rev.unique_keys["t"] == [("id",)], describe(rev)
+
+
+def test_failed_cic_leaves_an_invalid_index_that_if_not_exists_keeps(conn):
+    import psycopg
+
+    conn.execute(SCHEMA + SEED + "INSERT INTO t (id, a) VALUES (2, 1);")  # a = 1 twice
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a)")
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"
+    assert conn.execute(valid).fetchone()[0] is False  # the failed build left it behind, INVALID
+    conn.execute("DELETE FROM t WHERE id = 2")  # the cause is gone …
+    conn.execute("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a_key ON t (a)")  # … the retry "succeeds"
+    assert conn.execute(valid).fetchone()[0] is False  # … and the index is still INVALID
+    with pytest.raises(psycopg.errors.DuplicateTable):  # without IF NOT EXISTS the retry fails
+        conn.execute("CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a)")
+    # It failed in the build phase, before indisready: not maintained by writes, enforces nothing (one
+    # that fails later, in the validation phase, is indisready and is maintained and enforced).
+    ready = "SELECT indisready FROM pg_index WHERE indexrelid = 't_a_key'::regclass"
+    assert conn.execute(ready).fetchone()[0] is False
+    conn.execute("INSERT INTO t (id, a) VALUES (3, 1)")  # a duplicate, accepted
+    conn.execute("DELETE FROM t WHERE id = 3")
+    conn.execute("DROP INDEX CONCURRENTLY IF EXISTS t_a_key")
+    conn.execute("CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a)")
+    assert conn.execute(valid).fetchone()[0] is True
+
+
+def test_guard_op_checks_indisvalid_before_its_concurrent_build(run):
+    rev = run('import alembic_guard.ops  # noqa: F401\nop.create_index_concurrently("t_b", "t", ["b"])')
+    sqls = [st.sql for st in rev.statements]
+    cic = next(i for i, s in enumerate(sqls) if s.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS t_b"))
+    assert any("indisvalid" in s and "pg_index" in s for s in sqls[:cic]), describe(rev)
