@@ -65,7 +65,11 @@ class Project:
             raise GuardError(f"the revision graph is broken: {exc}", path=config_path) from exc
         except GuardError:
             raise
-        except Exception as exc:  # a revision module that fails at import time
+        except Exception as exc:
+            if not _project_frames(exc):  # raised by Alembic's revision map itself (a missing down_revision)
+                raise GuardError(f"the revision graph is broken: {type(exc).__name__}: {exc}",
+                                 path=config_path) from exc
+            # a revision module that fails at import time
             raise error_from_exception(exc, "loading the revision scripts failed") from exc
         finally:
             os.chdir(cwd)
@@ -148,16 +152,24 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
     return Project(config=config, script=script, env_path=env_path)
 
 
-def error_from_exception(exc: BaseException, what: str) -> GuardError:
-    """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
+def _project_frames(exc: BaseException) -> list:
+    """The frames of ``exc``'s traceback in project files (not library, Alembic or alembic_guard files)."""
     import traceback
 
     import sysconfig
 
     stdlib = sysconfig.get_paths()["stdlib"]
     frames = traceback.extract_tb(exc.__traceback__)
-    site = [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
+    return [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
             and "alembic_guard" not in f.filename and not f.filename.startswith(("<", stdlib))]
+
+
+def error_from_exception(exc: BaseException, what: str) -> GuardError:
+    """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    site = _project_frames(exc)
     where = site[-1] if site else (frames[-1] if frames else None)
     return GuardError(f"{what}: {type(exc).__name__}: {exc}", path=where.filename if where else None,
                       line=where.lineno if where else None)

@@ -17,7 +17,8 @@ user's real database is never contacted. Two layers do it while :func:`redirect_
 
 Raw connections opened by project code are recorded (``Redirect.raw_connects``): the tracer only sees
 statements run through SQLAlchemy, so what those connections run is not traced. alembic_guard's own
-connections to the shadow (lock reader, catalog reads) pass through unchanged and are not recorded.
+connections (lock reader, catalog reads, scratch databases, on this or another shadow server)
+pass through unchanged and are not recorded.
 
 Redirects nest; the innermost one decides where connections go. The wrappers are installed when the
 first redirect starts and the originals restored when the last one ends, also on errors.
@@ -91,7 +92,7 @@ class RawConnect:
     revision_script: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class Redirect:
     """One active redirect: where connections go, and the raw connections seen meanwhile."""
 
@@ -165,6 +166,7 @@ def _norm(path: str) -> str:
 
 _HERE = _norm(__file__)
 _GUARD_ROOT = _norm(str(Path(__file__).resolve().parents[1]))
+_GUARD_OPS = os.path.join(_GUARD_ROOT, "ops")
 _DRIVER_ROOTS: dict[str, str] = {}  # package root → driver name, filled by _install
 
 
@@ -195,7 +197,9 @@ def _kind(filename: str) -> str:
         return "library"
     path = _norm(filename)
     if _under(path, _GUARD_ROOT):
-        return "guard"
+        # alembic_guard.ops runs inside revisions, on their connection: like SQLAlchemy's, its
+        # connects must already go to the shadow
+        return "sqlalchemy" if _under(path, _GUARD_OPS) else "guard"
     if any(_under(path, root) for root in _DRIVER_ROOTS):
         return "driver"
     if _under(path, _sqlalchemy_root()):
@@ -249,15 +253,18 @@ def _route(driver: str, on_shadow: Callable[[Redirect], bool], skip_record: bool
     if redirect is None:
         return None
     caller = _caller()
-    internal = caller.kind in ("guard", "sqlalchemy") and not caller.via_driver
+    if caller.kind == "guard" and not caller.via_driver:
+        # alembic_guard's own connection: to a shadow server (this one, or another one it started,
+        # e.g. for a proof); the only other server it contacts is --stats-url, never in a redirect
+        return redirect, False, caller
     try:
         already = on_shadow(redirect)
     except Exception:  # noqa: BLE001 - unreadable arguments: rewriting decides (and refuses)
         already = False
-    if internal and already:
-        # alembic_guard's own connection, or an Engine's dialect.connect after do_connect
+    if caller.kind == "sqlalchemy" and not caller.via_driver and already:
+        # an Engine's dialect.connect, after do_connect
         return redirect, False, caller
-    if caller.kind != "guard" and not (skip_record and caller.via_driver):
+    if not (skip_record and caller.via_driver):
         path, line = caller.where
         redirect.raw_connects.append(RawConnect(driver, path, line,
                                                 bool(path) and redirect.is_revision_script(path)))
