@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from . import __version__
 from .capture.project import load_project
+from .capture.redirect import redirect_connections
 from .capture.runner import Runner
 from .check_config import load_check_config
 from .judge import judge
@@ -37,6 +38,8 @@ def run_check(opts: CheckOptions) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
 
     The shadow server and its scratch database are always stopped/dropped, also on errors and Ctrl-C.
+    No project code runs before the shadow is up and every connection is redirected to it; the only
+    connection to another server is the read-only ``stats_url`` one, made first, when asked for.
     """
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
@@ -48,6 +51,9 @@ def run_check(opts: CheckOptions) -> Report:
         sizes = read_stats_url(opts.stats_url)
     with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
         with scratch_database(server) as dbname:
+            # The revision scripts run only now, connections redirected to the shadow.
+            with redirect_connections(server, dbname, project.version_dirs()):
+                project.load_revisions()
             runner = Runner(project, server, dbname, verbose=opts.verbose)
             revisions = runner.run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],

@@ -29,7 +29,8 @@ def run_revision(config_file: str, message: str, *, section: str = "alembic", x_
     config = project.config
     with obtain_shadow(shadow, shadow_url) as server, scratch_database(server) as dbname:
         with _cwd(Path(config.config_file_name or ".").resolve().parent), _quiet_alembic(verbose), \
-                redirect_connections(server, dbname):
+                redirect_connections(server, dbname, project.version_dirs()):
+            project.load_revisions()  # a broken graph or failing import: a GuardError, as in check
             try:
                 command.upgrade(config, "heads")
             except GuardError:

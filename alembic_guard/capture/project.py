@@ -1,17 +1,26 @@
-"""Load an Alembic project: its config, script directory and revision files, with clear errors."""
+"""Load an Alembic project: its config, script directory and revision files, with clear errors.
+
+Loading reads the config and compiles env.py and the revision files, but imports (runs) no revision
+script: a revision module, or a module it imports, may touch the database at import time. The
+revision map is loaded by each job once a shadow is at hand, inside ``redirect_connections``
+(``Project.load_revisions``); the script directory refuses to load it outside one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionMap
 from alembic.util import CommandError
 
 from ..errors import GuardError
+from . import redirect
 
 
 @dataclass
@@ -21,12 +30,65 @@ class Project:
     env_path: Path
 
     def revision_paths(self) -> dict[str, str]:
-        """Revision script path → revision id, for every revision in the project."""
+        """Revision script path → revision id, for every revision in the project (loaded)."""
         return {sc.path: sc.revision for sc in self.script.walk_revisions()}
 
     def ordered(self) -> list[Script]:
-        """All revisions, base first (topological order)."""
+        """All revisions, base first (topological order; loaded)."""
         return list(reversed(list(self.script.walk_revisions())))
+
+    def version_dirs(self) -> list[Path]:
+        """The project's version locations (where its revision scripts are)."""
+        return [Path(v) for v in self.script._version_locations]
+
+    @property
+    def revisions_loaded(self) -> bool:
+        return "_revision_map" in self.script.revision_map.__dict__
+
+    def load_revisions(self) -> None:
+        """Import the revision scripts and build the revision map. Only inside ``redirect_connections``
+        (their top-level code may connect); a no-op once loaded.
+
+        Raises GuardError for a broken revision graph (naming the config file) or a revision module
+        that fails at import time (naming the innermost project file and line)."""
+        if self.revisions_loaded:
+            return
+        if redirect.active() is None:
+            raise RuntimeError("revision scripts are loaded only inside redirect_connections()")
+        cwd = os.getcwd()
+        config_path = str(Path(self.config.config_file_name or ".").resolve())
+        try:
+            os.chdir(Path(config_path).parent)  # as for `alembic`: prepend_sys_path is relative to it
+            importlib.invalidate_caches()
+            list(self.script.walk_revisions())
+        except CommandError as exc:
+            raise GuardError(f"the revision graph is broken: {exc}", path=config_path) from exc
+        except GuardError:
+            raise
+        except Exception as exc:
+            if not _project_frames(exc):  # raised by Alembic's revision map itself (a missing down_revision)
+                raise GuardError(f"the revision graph is broken: {type(exc).__name__}: {exc}",
+                                 path=config_path) from exc
+            # a revision module that fails at import time
+            raise error_from_exception(exc, "loading the revision scripts failed") from exc
+        finally:
+            os.chdir(cwd)
+            importlib.invalidate_caches()
+
+
+def script_directory(config: Config) -> ScriptDirectory:
+    """``ScriptDirectory.from_config(config)`` whose revision map loads only while a redirect is
+    active (RuntimeError otherwise): no revision script runs where it could reach a real database."""
+    script = ScriptDirectory.from_config(config)
+    load = script._load_revisions
+
+    def guarded():
+        if redirect.active() is None:
+            raise RuntimeError("revision scripts are loaded only inside redirect_connections()")
+        yield from load()
+
+    script.revision_map = RevisionMap(guarded)
+    return script
 
 
 def _compile(path: Path) -> None:
@@ -42,10 +104,12 @@ def _compile(path: Path) -> None:
 
 
 def load_project(config_file: str, section: str = "alembic", x_args: list[str] | None = None) -> Project:
-    """Read ``alembic.ini`` (or ``pyproject.toml``'s ``[tool.alembic]``) and the script directory.
+    """Read ``alembic.ini`` (or ``pyproject.toml``'s ``[tool.alembic]``) and the script directory,
+    and compile env.py and the revision files; no revision script is imported
+    (``Project.load_revisions`` does that, inside a redirect).
 
     Raises GuardError naming the file (and line for syntax errors) when the config is missing, the
-    script location does not exist, a revision file does not compile, or the revision graph is broken.
+    script location does not exist or a revision file does not compile.
     """
     path = Path(config_file).resolve()
     toml_only = False
@@ -74,38 +138,38 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
     cwd = os.getcwd()
     try:
         os.chdir(path.parent.resolve())  # relative paths in alembic.ini are relative to it... and cwd
-        script = ScriptDirectory.from_config(config)
+        script = script_directory(config)
         env_path = Path(script.dir) / "env.py"
         if env_path.exists():
             _compile(env_path)
         for version_dir in script._version_locations:
             for file in sorted(Path(version_dir).glob("*.py")):
                 _compile(file)
-        try:
-            list(script.walk_revisions())
-        except CommandError as exc:
-            raise GuardError(f"the revision graph is broken: {exc}", path=str(path)) from exc
     except CommandError as exc:
         raise GuardError(str(exc), path=str(path)) from exc
-    except GuardError:
-        raise
-    except Exception as exc:  # a revision module that fails at import time
-        raise error_from_exception(exc, "loading the revision scripts failed") from exc
     finally:
         os.chdir(cwd)
     return Project(config=config, script=script, env_path=env_path)
 
 
-def error_from_exception(exc: BaseException, what: str) -> GuardError:
-    """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
+def _project_frames(exc: BaseException) -> list:
+    """The frames of ``exc``'s traceback in project files (not library, Alembic or alembic_guard files)."""
     import traceback
 
     import sysconfig
 
     stdlib = sysconfig.get_paths()["stdlib"]
     frames = traceback.extract_tb(exc.__traceback__)
-    site = [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
+    return [f for f in frames if "site-packages" not in f.filename and "/alembic/" not in f.filename
             and "alembic_guard" not in f.filename and not f.filename.startswith(("<", stdlib))]
+
+
+def error_from_exception(exc: BaseException, what: str) -> GuardError:
+    """A GuardError naming the innermost project file (not a library file) in ``exc``'s traceback."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    site = _project_frames(exc)
     where = site[-1] if site else (frames[-1] if frames else None)
     return GuardError(f"{what}: {type(exc).__name__}: {exc}", path=where.filename if where else None,
                       line=where.lineno if where else None)

@@ -26,7 +26,7 @@ from ..trace.tracer import Tracer
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
 from .project import Project, error_from_exception
-from .redirect import redirect_connections
+from .redirect import RawConnect, Redirect, redirect_connections
 
 # PostgreSQL 13+ says "is not available"; older servers name the missing control file.
 # PostgreSQL's message for a missing extension (≥ 13, then older servers); matched on the error
@@ -92,6 +92,22 @@ def _applied_revisions(server: ShadowServer, dbname: str) -> set[str]:
 
 class Runner:
     """Traces the revisions of ``project`` between ``from_rev`` (exclusive) and ``to_rev``."""
+
+    _redirect: Redirect | None = None  # the connection redirect of the last run()
+
+    def __new__(cls, project: Project, server: ShadowServer, dbname: str, *args, **kwargs):
+        # The revision scripts are imported (their top-level code runs) only inside a redirect to
+        # this shadow database; a job usually loaded them already (Project.load_revisions).
+        if not project.revisions_loaded:
+            with redirect_connections(server, dbname, project.version_dirs()):
+                project.load_revisions()
+        return super().__new__(cls)
+
+    @property
+    def raw_connects(self) -> list[RawConnect]:
+        """DBAPI connections project code opened itself during the last run() (capture.redirect):
+        their statements are not traced."""
+        return list(self._redirect.raw_connects) if self._redirect else []
 
     def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False):
         self.project = project
@@ -159,7 +175,8 @@ class Runner:
         shims = ExtensionShims()
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
-                _quiet_alembic(self.verbose), redirect_connections(self.server, self.dbname):
+                _quiet_alembic(self.verbose), \
+                redirect_connections(self.server, self.dbname, self.project.version_dirs()) as self._redirect:
             tracer.install()
             shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
             try:

@@ -29,8 +29,8 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
     import alembic.op as alembic_op
 
     from ..capture.project import load_project
-    from ..shadow import obtain_shadow
-    from .proof import Proof, project_copy, prove
+    from ..shadow import obtain_shadow, scratch_database
+    from .proof import Proof, load_revisions, project_copy, prove
 
     config = context.config if hasattr(context, "config") else None
     config = config or getattr(context, "opts", {}).get("config")
@@ -39,21 +39,24 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
     saved = (getattr(alembic_context, "_proxy", None), getattr(alembic_op, "_proxy", None))
     try:
         project = load_project(str(config.config_file_name), config.config_ini_section)
-        heads = project.script.get_heads()
-        down = heads[0] if len(heads) == 1 else (tuple(heads) or None)
-        rev_id = script.rev_id or "ag_autogen"
-        rewritten = revision_source(rev_id, down, script.upgrade_ops)
-        ups = ops.UpgradeOps(ops=originals(script.upgrade_ops))
-        original = revision_source(rev_id, down, ups)
         # Prove on the major version of the database autogenerate compared against, when binaries
         # of it are at hand (the provider chain falls back to what it has).
         version = getattr(getattr(getattr(context, "connection", None), "dialect", None), "server_version_info", None)
         major = version[0] if version else None
-        with obtain_shadow(target_major=major) as server, \
-                project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
-                project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:
-            return prove(project, server, rev_id, down if isinstance(down, str) else None, original=a,
-                         rewritten=b, tables=tables or None, budget=budget)
+        with obtain_shadow(target_major=major) as server:
+            # The revision scripts run only now, connections redirected to the shadow.
+            with scratch_database(server) as dbname:
+                load_revisions(project, server, dbname)
+            heads = project.script.get_heads()
+            down = heads[0] if len(heads) == 1 else (tuple(heads) or None)
+            rev_id = script.rev_id or "ag_autogen"
+            rewritten = revision_source(rev_id, down, script.upgrade_ops)
+            ups = ops.UpgradeOps(ops=originals(script.upgrade_ops))
+            original = revision_source(rev_id, down, ups)
+            with project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
+                    project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:
+                return prove(project, server, rev_id, down if isinstance(down, str) else None, original=a,
+                             rewritten=b, tables=tables or None, budget=budget)
     except Exception as exc:  # no shadow, broken project: the rewrite stays unverified
         return Proof(error=f"{type(exc).__name__}: {exc}")
     finally:

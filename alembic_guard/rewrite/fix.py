@@ -21,6 +21,7 @@ from pathlib import Path
 import libcst as cst
 
 from ..capture.project import Project, load_project
+from ..capture.redirect import redirect_connections
 from ..capture.runner import Runner
 from ..errors import GuardError
 from ..judge import judge
@@ -187,21 +188,16 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
     (default: obtain one from the provider chain). Raises GuardError for a bad project, an unknown
     revision, or no shadow."""
     project = load_project(config_file, section, x_args)
-    wanted = []
-    for r in revisions:
-        try:
-            sc = project.script.get_revision(r)
-        except Exception as exc:
-            raise GuardError(f"unknown revision {r!r}: {exc}", path=config_file) from exc
-        if sc is None:
-            raise GuardError(f"unknown revision {r!r}", path=config_file)
-        wanted.append(sc.revision)
     report = FixReport(budget=budget)
     import contextlib
 
     with (contextlib.nullcontext(server) if server else obtain_shadow(shadow, shadow_url, pg_version)) as server:
         report.server_version, report.provider = server.version, server.provider
         with scratch_database(server) as dbname:
+            # The revision scripts run only now, connections redirected to the shadow.
+            with redirect_connections(server, dbname, project.version_dirs()):
+                project.load_revisions()
+            wanted = _wanted(project, revisions, config_file)
             traces = Runner(project, server, dbname).run()
             judge(traces, server.version_num)
             facts = ShadowFacts(server.conninfo(dbname), server.version_num)
@@ -223,6 +219,20 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
             if fx.new_source is not None and fx.new_source != fx.source:
                 Path(fx.path).write_text(fx.new_source)
     return report
+
+
+def _wanted(project: Project, revisions: list[str], config_file: str) -> list[str]:
+    """The ids of ``revisions`` (ids, prefixes, ``head``) in the loaded ``project``."""
+    wanted = []
+    for r in revisions:
+        try:
+            sc = project.script.get_revision(r)
+        except Exception as exc:
+            raise GuardError(f"unknown revision {r!r}: {exc}", path=config_file) from exc
+        if sc is None:
+            raise GuardError(f"unknown revision {r!r}", path=config_file)
+        wanted.append(sc.revision)
+    return wanted
 
 
 def _rel(path: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..capture.project import Project, load_project
+from ..capture.project import Project, load_project, script_directory
+from ..capture.redirect import redirect_connections
 from ..capture.runner import Runner
 from ..errors import GuardError
 from ..model import DANGEROUS_MODES, RevisionTrace
@@ -179,8 +180,6 @@ def project_copy(project: Project, replace: dict[str, str] | None = None,
 
 
 def _load_copy(project: Project, script_dir: Path, version_dirs: list[Path]) -> Project:
-    from alembic.script import ScriptDirectory
-
     cfg = project.config
     copy = load_project(str(cfg.config_file_name), cfg.config_ini_section,
                         list(getattr(cfg.cmd_opts, "x", None) or []))
@@ -188,8 +187,15 @@ def _load_copy(project: Project, script_dir: Path, version_dirs: list[Path]) -> 
     if cfg.get_main_option("version_locations"):
         copy.config.set_main_option("path_separator", "os")
         copy.config.set_main_option("version_locations", os.pathsep.join(str(v) for v in version_dirs))
-    return Project(config=copy.config, script=ScriptDirectory.from_config(copy.config),
+    return Project(config=copy.config, script=script_directory(copy.config),
                    env_path=script_dir / "env.py")
+
+
+def load_revisions(project: Project, server: ShadowServer, dbname: str) -> None:
+    """Load ``project``'s revision scripts with connections redirected to ``dbname`` (they may
+    connect at import time)."""
+    with redirect_connections(server, dbname, project.version_dirs()):
+        project.load_revisions()
 
 
 def _trace(project: Project, server: ShadowServer, dbname: str, base: str | None, revision: str) \
@@ -207,6 +213,11 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
     Never raises for a failing revision: the failure is recorded in the Proof."""
     proof = Proof(server_version=server.version)
     with scratch_database(server) as db_a:
+        try:
+            load_revisions(original, server, db_a)
+        except GuardError as exc:
+            proof.error = exc.message
+            return proof
         if base is not None:
             try:
                 Runner(original, server, db_a).run(from_rev=base, to_rev=base)
@@ -219,6 +230,7 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
         proof.seeded = seed_tables(conninfo_a, tables, seed_rows)
         with scratch_database(server, template=db_a) as db_b:
             try:
+                load_revisions(rewritten, server, db_b)
                 before = _trace(original, server, db_a, base, revision)
                 after = _trace(rewritten, server, db_b, base, revision)
             except GuardError as exc:
