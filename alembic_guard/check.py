@@ -30,6 +30,7 @@ class CheckOptions:
     disabled_rules: list[str] = field(default_factory=list)
     verbose: bool = False
     fail_on: str | None = None  # None: [tool.alembic-guard] fail-on, else "error"
+    fail_on_unknown: bool | None = None  # None: [tool.alembic-guard] fail-on-unknown, else True
     stats_url: str | None = None  # production server to read table sizes from (read-only)
     stats_file: str | None = None  # or a JSON file of them (alembic-guard stats)
 
@@ -65,4 +66,5 @@ def run_check(opts: CheckOptions) -> Report:
                         transaction_mode=getattr(runner, "transaction_mode", ""))
     report.duration_ms = (time.perf_counter() - t0) * 1000
     report.fail_on = opts.fail_on or config.fail_on or "error"
+    report.fail_on_unknown = next(v for v in (opts.fail_on_unknown, config.fail_on_unknown, True) if v is not None)
     return report

@@ -4,6 +4,7 @@
 [tool.alembic-guard]
 disable = ["rename-column"]                 # rules not run
 fail-on = "warning"                         # default of --fail-on
+fail-on-unknown = true                      # a revision with a statement the trace did not see fails
 severity = { "drop-column" = "warning" }    # per-rule severity
 stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-guard stats)
 ```
@@ -23,6 +24,7 @@ from .settings import TABLE, _read_toml, find_pyproject
 class CheckConfig:
     disable: list[str] = field(default_factory=list)
     fail_on: str | None = None
+    fail_on_unknown: bool | None = None
     severity: dict[str, str] = field(default_factory=dict)
     stats_file: str | None = None  # relative to the pyproject.toml
     source: str | None = None
@@ -43,6 +45,10 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     if fail_on is not None and fail_on not in (*SEVERITIES, "never"):
         raise GuardError(f"[tool.{TABLE}] fail-on must be one of error, warning, info, never.", path=str(path))
     cfg.fail_on = fail_on
+    unknown = table.get("fail-on-unknown", table.get("fail_on_unknown"))
+    if unknown is not None and not isinstance(unknown, bool):
+        raise GuardError(f"[tool.{TABLE}] fail-on-unknown must be true or false.", path=str(path))
+    cfg.fail_on_unknown = unknown
     severity = table.get("severity", {})
     if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
         raise GuardError(f"[tool.{TABLE}] severity must map rule ids to error, warning or info.", path=str(path))

@@ -54,6 +54,9 @@ def main() -> None:
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
               help="Lowest finding severity that makes the exit status 1 (default: [tool.alembic-guard] "
                    "fail-on, else error).")
+@click.option("--fail-on-unknown/--no-fail-on-unknown", default=None,
+              help="Whether a revision with a statement the trace did not see (verdict \"unknown\") makes the "
+                   "exit status 1 (default: [tool.alembic-guard] fail-on-unknown, else yes).")
 @click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None,
               help="Shadow provider (default auto: url, cluster, local, docker, embedded). Env: ALEMBIC_GUARD_SHADOW.")
 @click.option("--shadow-url", metavar="URL",
@@ -67,8 +70,8 @@ def main() -> None:
               help="Table sizes from a JSON file made by `alembic-guard stats`.")
 @click.option("--show-statements", is_flag=True, help="List every statement with its duration, rewrites and scans.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
-def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, shadow, shadow_url, pg_version,
-          disabled, stats_url, stats_file, show_statements, verbose) -> None:
+def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, fail_on_unknown, shadow, shadow_url,
+          pg_version, disabled, stats_url, stats_file, show_statements, verbose) -> None:
     """Trace every revision on a shadow PostgreSQL and report its lock risk."""
     from .check import CheckOptions, run_check
     from .report import render
@@ -78,6 +81,7 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
                         pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
+                        fail_on_unknown=fail_on_unknown,
                         stats_url=stats_url, stats_file=stats_file)
     try:
         report = run_check(opts)
@@ -103,7 +107,8 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     if fail_on != "never":
         threshold = SEVERITY_RANK[fail_on]
         if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings() if not f.suppressed) \
-                or any(r.verdict == "error" for r in report.revisions):
+                or any(r.verdict == "error" for r in report.revisions) \
+                or (report.fail_on_unknown and any(r.verdict == "unknown" for r in report.revisions)):
             sys.exit(1)
     sys.exit(0)
 

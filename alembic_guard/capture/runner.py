@@ -200,6 +200,7 @@ class Runner:
                 tracer.remove()
                 self.notes.extend(n for n in shims.notes if n not in self.notes)
                 self.transaction_mode = tracer.mode
+        self._note_raw_connects()
         applied = self._ancestors_applied()
         for rev_id, rev in self.revisions.items():
             if rev_id in applied or rev.error:
@@ -213,6 +214,25 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
+
+    def _note_raw_connects(self) -> None:
+        """Statements on a DBAPI connection the project opened itself bypass SQLAlchemy, so the
+        trace cannot see them: the revision that opened it is "unknown", never "safe". One opened by
+        env.py or a helper module is named in the report's notes."""
+        by_path = {os.path.realpath(t.path): t for t in self.revisions.values() if t.path}
+        for rc in self.raw_connects:
+            where = f"{rc.path}:{rc.line}" if rc.path else "a pool's own thread"
+            rev = by_path.get(os.path.realpath(rc.path)) if rc.path else None
+            if rev is not None:
+                reason = (f"statements on the raw {rc.driver} connection opened at line {rc.line} are not "
+                          "traced (they bypass SQLAlchemy)")
+                if reason not in rev.unseen:
+                    rev.unseen.append(reason)
+                continue
+            note = (f"a raw {rc.driver} connection is opened at {where}; statements on it bypass SQLAlchemy "
+                    "and are not traced (it reaches the shadow only)")
+            if note not in self.notes:
+                self.notes.append(note)
 
     def _step_over(self, rev_id: str, tracer: Tracer) -> bool:
         """Bring the shadow to "``rev_id`` applied" without running it: re-apply its ancestors

@@ -6,7 +6,7 @@ import os
 
 from ..model import Finding, Report, RevisionTrace
 
-VERDICT_MARK = {"safe": "SAFE", "unsafe": "UNSAFE", "error": "ERROR"}
+VERDICT_MARK = {"safe": "SAFE", "unsafe": "UNSAFE", "unknown": "UNKNOWN", "error": "ERROR"}
 
 
 def relpath(path: str | None, base: str | None = None) -> str:
@@ -24,11 +24,35 @@ def active(findings: list[Finding]) -> list[Finding]:
 
 
 def summary_line(report: Report) -> str:
-    counts = {"safe": 0, "unsafe": 0, "error": 0}
+    counts = {"safe": 0, "unsafe": 0, "unknown": 0, "error": 0}
     for r in report.revisions:
         counts[r.verdict] += 1
-    return (f"{len(report.revisions)} revisions: {counts['unsafe']} unsafe, {counts['error']} error, "
+    unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
+    return (f"{len(report.revisions)} revisions: {counts['unsafe']} unsafe{unknown}, {counts['error']} error, "
             f"{counts['safe']} safe")
+
+
+def coverage_text(cov: dict) -> str:
+    """``12 statements traced: 11 parsed, 1 judged by trace only, 0 not seen`` (RevisionTrace.coverage)."""
+    return (f"{cov['traced']} statement(s) traced: {cov['parsed']} parsed, {cov['trace_only']} judged by trace "
+            f"only, {cov['not_seen']} not seen")
+
+
+def coverage_line(report: Report) -> str:
+    """The whole run's coverage and the transaction mode env.py ran in."""
+    mode = f" · transaction mode: {report.transaction_mode}" if report.transaction_mode else ""
+    return "coverage: " + coverage_text(report.coverage()) + mode
+
+
+def revision_coverage(rev: RevisionTrace) -> list[str]:
+    """The revision's coverage line, then one line per statement judged by trace only or not seen."""
+    cov = rev.coverage()
+    out = [coverage_text(cov)]
+    for st in rev.statements:
+        if st.coverage == "trace-only":
+            out.append(f"line {st.line}: judged by trace only ({st.coverage_reason})")
+    out += [f"not seen: {reason}" for reason in rev.unseen]
+    return out
 
 
 def shadow_line(report: Report) -> str:

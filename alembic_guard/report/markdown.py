@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..model import Report
-from .common import active, lock_summary, relpath, shadow_line, summary_line
+from .common import active, coverage_line, lock_summary, relpath, revision_coverage, shadow_line, summary_line
 
-ICON = {"safe": "✅", "unsafe": "❌", "error": "⚠️"}
+ICON = {"safe": "✅", "unsafe": "❌", "unknown": "❔", "error": "⚠️"}
 
 
 def _cell(text: str) -> str:
@@ -14,19 +14,23 @@ def _cell(text: str) -> str:
 
 def render_markdown(report: Report) -> str:
     lines = [f"## alembic-guard: {summary_line(report)}", "",
-             f"<sub>alembic-guard {report.tool_version} · {shadow_line(report)}</sub>", "",
+             f"<sub>alembic-guard {report.tool_version} · {shadow_line(report)} · {coverage_line(report)}</sub>", "",
              "| | Revision | Message | Findings |", "|---|---|---|---|"]
     for rev in report.revisions:
         msg = rev.doc.splitlines()[0] if rev.doc else ""
         lines.append(f"| {ICON[rev.verdict]} | `{rev.revision}` | {_cell(msg)} | {len(active(rev.findings))} |")
     for rev in report.revisions:
         found = active(rev.findings)
-        if not found and not rev.skipped:
+        cov_lines = revision_coverage(rev)
+        if not found and not rev.skipped and len(cov_lines) == 1:
             continue
         lines += ["", f"### {ICON[rev.verdict]} `{rev.revision}` {_cell(rev.doc.splitlines()[0] if rev.doc else '')}",
                   "", f"`{relpath(rev.path)}`", ""]
         if rev.skipped:
             lines += [f"> {rev.skipped}", ""]
+        lines += [f"<sub>coverage: {cov_lines[0]}</sub>", ""] + [f"- {_cell(t)}" for t in cov_lines[1:]]
+        if len(cov_lines) > 1:
+            lines.append("")
         for f in found:
             where = f"line {f.line}" if f.line else ""
             lines.append(f"- **{f.severity}** `{f.rule}` {where}: {f.message}"

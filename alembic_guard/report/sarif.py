@@ -39,6 +39,10 @@ def render_sarif(report: Report) -> str:
         "runs": [{"tool": {"driver": {"name": "alembic-guard", "version": report.tool_version,
                                       "informationUri": "https://pypi.org/project/alembic-guard-pg/",
                                       "rules": driver_rules}},
-                  "results": results}],
+                  "results": results,
+                  # what the trace saw: statements traced, parsed, judged by trace only, not seen
+                  "properties": {"coverage": report.coverage(), "transactionMode": report.transaction_mode,
+                                 "revisions": {r.revision: {"verdict": r.verdict, "coverage": r.coverage()}
+                                               for r in report.revisions}}}],
     }
     return json.dumps(doc, indent=2) + "\n"

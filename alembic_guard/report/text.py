@@ -12,9 +12,9 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from ..model import Report
-from .common import active, lock_summary, relpath, shadow_line, summary_line
+from .common import active, coverage_line, lock_summary, relpath, revision_coverage, shadow_line, summary_line
 
-STYLE = {"safe": "green", "unsafe": "bold red", "error": "bold magenta"}
+STYLE = {"safe": "green", "unsafe": "bold red", "unknown": "bold yellow", "error": "bold magenta"}
 SEV_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
@@ -25,6 +25,7 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
                   soft_wrap=False)
     con.print(f"[bold]alembic-guard {report.tool_version}[/] · {escape(shadow_line(report))} · "
               f"{report.duration_ms / 1000:.1f} s")
+    con.print(f"[dim]{escape(coverage_line(report))}[/]")
     for rev in report.revisions:
         verdict = rev.verdict
         title = escape(rev.doc.splitlines()[0] if rev.doc else "")
@@ -33,18 +34,26 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
         con.print(f"  [dim]{escape(relpath(rev.path))}[/]")
         if rev.skipped:
             con.print(f"  [magenta]{escape(rev.skipped)}[/]")
+        cov_lines = revision_coverage(rev)
+        if len(cov_lines) > 1 or show_statements:
+            con.print(f"  [dim]coverage: {escape(cov_lines[0])}[/]")
+            for text in cov_lines[1:]:
+                style = "yellow" if text.startswith("not seen") else "dim"
+                con.print(f"  [{style}]{escape(text)}[/]")
         for f in active(rev.findings):
             loc = f":{f.line}" if f.line else ""
             con.print(Padding(Text.from_markup(
                 f"[{SEV_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{f.rule}[/] "
                 f"[dim]line{loc.replace(':', ' ') or ' ?'}[/]: {escape(f.message)}"), (0, 0, 0, 2), expand=False))
             if f.fix:
+                # code is never wrapped: a paste-ready block stays paste-ready at any terminal width
                 con.print("    safe alternative:")
+                code = "\n".join("      " + ln for ln in f.fix.splitlines())
                 if color:
-                    con.print(Padding(Syntax(f.fix, "python", theme="ansi_dark", background_color="default",
-                                             word_wrap=True), (0, 0, 0, 6), expand=False))
+                    con.print(Syntax(code, "python", theme="ansi_dark", background_color="default",
+                                     word_wrap=False), soft_wrap=True)
                 else:
-                    con.print(Padding(Text(f.fix), (0, 0, 0, 6), expand=False))
+                    con.print(Text(code), soft_wrap=True)
             if f.docs:
                 con.print(f"    [dim]docs: {f.docs}[/]")
         for f in rev.findings:
@@ -71,5 +80,5 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
     for err in report.tool_errors:
         con.print(f"[magenta]tool error:[/] {escape(err)}")
     con.print()
-    con.print(f"[bold]{summary_line(report)}[/]")
+    con.print(f"[bold]{summary_line(report)}[/] [dim]· {escape(coverage_line(report))}[/]")
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))

@@ -81,7 +81,7 @@ class BlockingLockDuringWork(Rule):
         if st.coverage == "trace-only":
             how = f" ({st.coverage_reason}: judged by trace only)"
         new = {id(lk) for lk in ctx.obs.new_locks}
-        for oid, lk in blocking_locks(ctx).items():
+        for lk in blocking_locks(ctx).values():
             since = "takes" if id(lk) in new else f"still holds (since {where(lk, ctx)})"
             yield self.finding(
                 ctx, f"the statement{how} {since} {lk.mode} on existing table {lk.relation} while it {what}: "

@@ -3,7 +3,7 @@ from pglast import ast
 from ..sql import range_name, subtype
 from ._common import names_of
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute
+from .render import autocommit_block, concurrent_index, execute
 
 NOT_IN_TRANSACTION = "25001"  # active_sql_transaction: "cannot run inside a transaction block"
 
@@ -40,9 +40,7 @@ class ConcurrentlyInTransaction(Rule):
     )
     bad_example = 'op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n' \
                   '                postgresql_concurrently=True)'
-    good_example = autocommit_block(
-        'op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n'
-        '                postgresql_concurrently=True, if_not_exists=True)')
+    good_example = concurrent_index("ix_orders_customer_id", "orders", ["customer_id"])
 
     def check(self, ctx):
         node = ctx.node

@@ -2,7 +2,7 @@ from pglast import ast
 
 from ..sql import range_name
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, table_args
+from .render import concurrent_index, table_args
 
 
 @register
@@ -18,9 +18,7 @@ class CreateIndexNonConcurrent(Rule):
         "it cannot run inside a transaction block, hence Alembic's autocommit_block()."
     )
     bad_example = 'op.create_index("ix_orders_customer_id", "orders", ["customer_id"])'
-    good_example = autocommit_block(
-        'op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n'
-        '                postgresql_concurrently=True, if_not_exists=True)')
+    good_example = concurrent_index("ix_orders_customer_id", "orders", ["customer_id"])
 
     def check(self, ctx):
         node = ctx.node
@@ -44,9 +42,7 @@ class CreateIndexNonConcurrent(Rule):
                    f"op.create_index_concurrently({name!r}, {table_args(table)}, {cols!r}{unique})")
             detail = f"partitioned table {table} and every partition of it hold {mode} while each partition builds"
         else:
-            fix = autocommit_block(
-                f"op.create_index({name!r}, {table_args(table)}, {cols!r}{unique},\n"
-                f"                postgresql_concurrently=True, if_not_exists=True)")
+            fix = concurrent_index(name, table, cols, unique=bool(node.unique), node=node)
             detail = f"existing table {table} holds {mode} for the whole build"
         yield self.finding(
             ctx, f"CREATE INDEX {name} on {detail}: writes to {table} wait until it finishes.", table=table, fix=fix)

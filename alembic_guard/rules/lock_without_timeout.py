@@ -9,7 +9,8 @@ def _unprotected(st, preexisting) -> list:
         return []
     # a lock the transaction's earlier modes already cover cannot queue (Lock.queued)
     return [lk for lk in o.new_locks
-            if lk.dangerous and lk.queued and lk.preexisting and lk.kind in TABLE_KINDS and not is_version_table(lk.relation)]
+            if lk.dangerous and lk.queued and lk.preexisting and lk.kind in TABLE_KINDS
+            and not is_version_table(lk.relation)]
 
 
 @register

@@ -245,3 +245,45 @@ def add_column(table: str, column: str, sql_type: str, *, nullable: bool = True,
     if server_default_code:
         extra = f", server_default={server_default_code}"
     return f"op.add_column({table_args(table)}, sa.Column({column!r}, {sa_t}, nullable={nullable}{extra}))"
+
+
+def concurrent_index(name: str, table: str, cols: list[str], *, unique: bool = False, node=None) -> str:
+    """CREATE INDEX CONCURRENTLY in an autocommit block, after dropping an INVALID leftover of an
+    earlier failed build (a plain retry fails on it; IF NOT EXISTS would keep it, invalid).
+
+    ``node``: the statement's pglast IndexStmt. An index with expressions, a WHERE, INCLUDE, an
+    operator class, a collation or another method is written as that statement deparsed with
+    CONCURRENTLY, so none of it is lost; a plain column index as ``op.create_index``."""
+    drop = execute(f"DROP INDEX CONCURRENTLY IF EXISTS {q(_index_schema(table) + name)}")
+    if node is not None and not _plain_index(node):
+        from pglast.stream import RawStream
+        import copy
+
+        concurrent = copy.deepcopy(node)
+        concurrent.concurrent = True
+        concurrent.if_not_exists = False
+        return autocommit_block("# an INVALID leftover of an earlier failed build would block the retry", drop,
+                                execute(RawStream()(concurrent)))
+    flag = ", unique=True" if unique else ""
+    return autocommit_block(
+        "# an INVALID leftover of an earlier failed build would block the retry", drop,
+        f"op.create_index({name!r}, {table_args(table)}, {cols!r}{flag},\n"
+        f"                postgresql_concurrently=True)")
+
+
+def _index_schema(table: str) -> str:
+    return table.split(".", 1)[0] + "." if "." in table else ""
+
+
+def _plain_index(node) -> bool:
+    """Only named columns, default method, opclass, collation and order; no WHERE, INCLUDE, options."""
+    if node.whereClause is not None or node.indexIncludingParams or node.options or node.tableSpace:
+        return False
+    if node.accessMethod not in (None, "btree"):
+        return False
+    for p in node.indexParams or ():
+        if not getattr(p, "name", None) or p.expr is not None or p.opclass or p.collation or p.opclassopts:
+            return False
+        if getattr(p.ordering, "value", 0) or getattr(p.nulls_ordering, "value", 0):
+            return False
+    return True

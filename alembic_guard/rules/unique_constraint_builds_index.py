@@ -1,6 +1,6 @@
 from ._common import added_constraints, failed, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, not_null_via_check, q, table_args
+from .render import LOCK_TIMEOUT, concurrent_index, execute, lines, not_null_via_check, q
 
 
 def unique_fix(table: str, name: str, cols: list[str], primary: bool) -> str:
@@ -9,9 +9,7 @@ def unique_fix(table: str, name: str, cols: list[str], primary: bool) -> str:
     if primary:
         steps.append("# make the columns NOT NULL first, through validated CHECKs (no scan under the lock):")
         steps.extend(not_null_via_check(table, c) for c in cols)
-    steps.append(autocommit_block(
-        f"op.create_index({index!r}, {table_args(table)}, {cols!r}, unique=True,\n"
-        f"                postgresql_concurrently=True, if_not_exists=True)"))
+    steps.append(concurrent_index(index, table, cols, unique=True))
     kind = "PRIMARY KEY" if primary else "UNIQUE"
     steps += [LOCK_TIMEOUT,
               execute(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {kind} USING INDEX {q(index)}")]

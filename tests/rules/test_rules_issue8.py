@@ -80,15 +80,18 @@ def test_alter_domain_good_form(run):
     rev = run(TIMEOUT + ex("ALTER DOMAIN posint ADD CONSTRAINT posint_pos CHECK (VALUE > 0) NOT VALID") + "\n"
               + AUTOCOMMIT + 'op.execute("SET lock_timeout = \'2s\'")\n    '
               + ex("ALTER DOMAIN posint VALIDATE CONSTRAINT posint_pos"), extra=DOMAIN)
-    assert not findings(rev, "domain-constraint-scans-tables"), describe(rev)
-    assert not findings(rev, severity="error")
+    # the NOT VALID step is clean; VALIDATE still takes SHARE while it scans (no lock-free form before
+    # PostgreSQL 19): the trace-first verdict stands, explained by the domain rule, not twice
+    (f,) = findings(rev, "domain-constraint-scans-tables")
+    assert f.severity == "error" and f.line == rev.statements[-1].line and "its own transaction" in f.message
+    assert not findings(rev, "blocking-lock-during-work"), describe(rev)
 
 
 def test_alter_domain_validate_in_the_migration_transaction(run):
     rev = run([TIMEOUT + ex("ALTER DOMAIN posint ADD CONSTRAINT posint_pos CHECK (VALUE > 0) NOT VALID"),
                TIMEOUT + ex("ALTER DOMAIN posint VALIDATE CONSTRAINT posint_pos")], extra=DOMAIN)
     (f,) = findings(rev, "domain-constraint-scans-tables")
-    assert f.severity == "warning" and "VALIDATE CONSTRAINT posint_pos runs in the migration" in f.message, \
+    assert f.severity == "error" and "VALIDATE CONSTRAINT posint_pos runs in the migration" in f.message, \
         describe(rev)
     assert "SHARE on d" in f.message and "autocommit_block" in f.fix
 
