@@ -21,7 +21,6 @@ from alembic import command
 from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
-from ..trace.catalog import snapshot
 from ..trace.tracer import Tracer
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
@@ -193,8 +192,6 @@ class Runner:
                         break
                     if not self._step_over(failed[-1], tracer):
                         break
-                with psycopg.connect(side, autocommit=True) as conn:
-                    tracer.check_final(snapshot(conn))
             finally:
                 shims.remove()
                 tracer.remove()

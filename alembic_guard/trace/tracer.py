@@ -73,6 +73,20 @@ def _settings_changed(statements: list[Statement]) -> set[str]:
     return names
 
 
+def _string_constants(node: Any) -> list[str]:
+    """Every string constant in a pglast tree."""
+    from pglast.visitors import Visitor
+
+    found: list[str] = []
+
+    class _Strings(Visitor):
+        def visit_String(self, ancestors, n):
+            found.append(n.sval)
+
+    _Strings()(node)
+    return found
+
+
 class _Pending:
     """A statement between ``before`` and ``after``: what its observation still needs."""
 
@@ -151,6 +165,7 @@ class Tracer:
         origin = self.files.from_stack()
         if origin is None:  # env.py or Alembic's own bookkeeping (version table)
             self._pending = None
+            self._bookkeeping_statement(conn, statement, parameters)
             return statement, parameters
         rev_id, path, line = origin
         rev = self.revisions.get(rev_id)
@@ -203,10 +218,11 @@ class Tracer:
                 if not self.mode:
                     self.mode = detect_mode()
                 self._note_version_table()
-                self._note_unseen_changes(before)
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
                 self._forget_released(dbapi)
+            if self._last_after is not None and self._current == rev_id:
+                self._note_unseen_changes(before, rev_id)  # between two traced statements of it
             in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
             nodes = parse_all(sql)
             wrap = False
@@ -313,26 +329,62 @@ class Tracer:
         self._pre_names = frozenset(rev.preexisting)
         # Locks still held from an earlier revision of the same transaction stay attributed to it.
 
-    def _note_unseen_changes(self, before: dict[int, Relation]) -> None:
-        """Relations that appeared, disappeared or got a new file between the last traced statement
-        and this one were changed by a statement the trace did not see (another connection, a
-        driver call outside SQLAlchemy): the revision that ran last cannot be called safe."""
-        last, self._last_after = self._last_after, None
-        if last is None or self._current is None or self._current not in self.revisions:
+    def _bookkeeping_statement(self, conn: Any, statement: str, parameters: Any) -> None:
+        """Alembic's own statements mark where revisions begin and end: the first one of a run (it
+        reads or creates the version table) gives the catalog before any revision, and the version
+        table UPDATE/INSERT after each revision names the revision that just ran (its id is the new
+        version_num). A schema change since the last traced statement that no traced statement made
+        belongs to that revision, traced statements or not."""
+        if not self.enabled:
+            return
+        self._note_version_table()
+        first = self._last_after is None
+        finished = None
+        if not first:
+            nodes = parse_all(statement)
+            if not (nodes and isinstance(nodes[0], (ast.UpdateStmt, ast.InsertStmt))
+                    and nodes[0].relation.relname == self._version_table()):
+                return
+            # Alembic writes the id as a literal (``VALUES ('ae1027a6acf')``), some versions bind it
+            values = list(parameters.values() if isinstance(parameters, dict) else (parameters or ()))
+            values += _string_constants(nodes[0])
+            finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
+        self._busy = True
+        try:
+            now = catalog.snapshot(conn.connection.dbapi_connection)
+        except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
+            return
+        finally:
+            self._busy = False
+        if finished is not None and finished not in self.frozen:
+            self._note_unseen_changes(now, finished)
+        self._last_after = now
+
+    def _version_table(self) -> str:
+        try:
+            from alembic import context as alembic_context
+
+            return alembic_context.get_context().version_table
+        except Exception:  # noqa: BLE001 - outside env.py's run
+            return "alembic_version"
+
+    def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str) -> None:
+        """Relations that appeared, disappeared or got a new file since the last snapshot the trace
+        explained were changed by a statement it did not see (another connection, a driver call
+        outside SQLAlchemy): ``rev_id`` cannot be called safe."""
+        last = self._last_after
+        if last is None or rev_id not in self.revisions:
             return
         ignore = self._bookkeeping
-        changed = sorted({r.qualified for oid, r in before.items() if oid not in last and r.qualified not in ignore}
-                         | {r.qualified for oid, r in last.items() if oid not in before and r.qualified not in ignore}
-                         | {r.qualified for oid, r in before.items() if oid in last and r.relfilenode
+        changed = sorted({r.qualified for oid, r in now.items() if oid not in last and r.qualified not in ignore}
+                         | {r.qualified for oid, r in last.items() if oid not in now and r.qualified not in ignore}
+                         | {r.qualified for oid, r in now.items() if oid in last and r.relfilenode
                             and last[oid].relfilenode and r.relfilenode != last[oid].relfilenode})
         if changed:
-            self.revisions[self._current].unseen.append(
-                "the schema changed outside the traced statements (" + ", ".join(changed[:5])
-                + (", …" if len(changed) > 5 else "") + "): a statement ran where the trace cannot see it")
-
-    def check_final(self, snapshot: dict[int, Relation]) -> None:
-        """After the run: changes since the last traced statement belong to no traced statement."""
-        self._note_unseen_changes(snapshot)
+            reason = ("the schema changed outside the traced statements (" + ", ".join(changed[:5])
+                      + (", …" if len(changed) > 5 else "") + "): a statement ran where the trace cannot see it")
+            if reason not in self.revisions[rev_id].unseen:
+                self.revisions[rev_id].unseen.append(reason)
 
     def _lock_sampler(self) -> LockSampler:
         if self._sampler is None:

@@ -1,0 +1,148 @@
+"""The trace decides: statements in autocommit blocks, strings of several statements, bound
+parameters, DO blocks, function calls and renamed tables are all seen and judged by what the shadow
+measured; what the trace could not see makes the verdict "unknown"."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import describe, findings, rules_fired
+
+AUTOCOMMIT = "with op.get_context().autocommit_block():\n    "
+TIMEOUT = "op.execute(\"SET LOCAL lock_timeout = '2s'\")\n"
+BIG = "CREATE TABLE big (id int PRIMARY KEY, a int); INSERT INTO big SELECT g, g FROM generate_series(1, 300000) g;"
+
+
+def ex(sql: str) -> str:
+    return f"op.execute({sql!r})"
+
+
+def test_check_constraint_in_autocommit_block_is_an_error_with_its_real_lock_and_scan(run):
+    rev = run(AUTOCOMMIT + ex("ALTER TABLE big ADD CONSTRAINT big_a_check CHECK (a > 0)"), extra=BIG)
+    st = rev.statements[-1]
+    assert not st.in_transaction and not st.observation.sampled, describe(rev)
+    assert ("big", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in st.observation.new_locks}
+    assert "big" in st.observation.seq_scans
+    (f,) = findings(rev, "constraint-validated-in-place")
+    assert f.severity == "error" and "ACCESS EXCLUSIVE on big" in f.message and rev.verdict == "unsafe"
+    assert "blocking-lock-during-work" not in rules_fired(rev)  # explained by the specific rule
+
+
+def test_concurrent_build_is_sampled_while_it_runs(run):
+    rev = run(AUTOCOMMIT + ex("CREATE INDEX CONCURRENTLY big_a ON big (a)"), extra=BIG)
+    st = rev.statements[-1]
+    o = st.observation
+    assert o.sampled and not st.in_transaction, describe(rev)
+    assert ("big", "SHARE UPDATE EXCLUSIVE") in {(lk.relation, lk.mode) for lk in o.new_locks}
+    assert "big" in o.seq_scans  # read from the flushed cumulative statistics
+    assert rev.verdict != "unsafe"
+
+
+def test_each_statement_of_one_string_is_traced_and_judged(run):
+    rev = run(TIMEOUT + ex("ALTER TABLE t ADD COLUMN x int; CREATE INDEX ix_t_x ON t (x)"))
+    parts = rev.statements[-2:]
+    assert [p.part for p in parts] == [0, 1] and all(p.source_sql for p in parts), describe(rev)
+    assert parts[1].sql.startswith("CREATE INDEX")
+    (f,) = findings(rev, "create-index-non-concurrent")
+    assert f.statement_index == parts[1].index
+
+
+def test_a_string_of_several_statements_in_autocommit_shares_one_transaction(run):
+    rev = run(AUTOCOMMIT + ex("SET lock_timeout = '2s'; ALTER TABLE big ADD CONSTRAINT c CHECK (a > 0)"),
+              extra=BIG)
+    first, second = rev.statements[-2:]
+    assert first.in_transaction and second.in_transaction, describe(rev)
+    assert first.observation.xact == second.observation.xact
+    assert findings(rev, "constraint-validated-in-place")
+
+
+def test_bound_parameters_are_judged_with_the_values_sent(run):
+    rev = run('op.execute(sa.text("UPDATE t SET a = :v").bindparams(v=7))')
+    st = rev.statements[-1]
+    assert "= 7" in st.sql and st.source_sql and ":v" not in st.sql, describe(rev)
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "error"
+
+
+def test_do_block_is_judged_by_its_trace(run):
+    rev = run(TIMEOUT + ex("DO $$ BEGIN ALTER TABLE big ADD CONSTRAINT big_a_check CHECK (a > 0); END $$"),
+              extra=BIG)
+    st = rev.statements[-1]
+    assert st.coverage == "trace-only" and st.coverage_reason == "a DO block", describe(rev)
+    (f,) = findings(rev, "blocking-lock-during-work")
+    assert f.severity == "error" and "judged by trace only" in f.message and "ACCESS EXCLUSIVE on existing table big" \
+        in f.message
+    assert rev.coverage()["trace_only"] == 1
+
+
+def test_function_call_is_judged_by_its_trace(run):
+    fn = ("CREATE FUNCTION tighten() RETURNS void LANGUAGE plpgsql AS "
+          "$$ BEGIN ALTER TABLE big ALTER COLUMN a SET NOT NULL; END $$;")
+    rev = run(TIMEOUT + ex("SELECT tighten()"), extra=BIG + fn)
+    st = rev.statements[-1]
+    assert st.coverage == "trace-only" and "tighten" in st.coverage_reason, describe(rev)
+    (f,) = findings(rev, "blocking-lock-during-work")
+    assert "scans big" in f.message and rev.verdict == "unsafe"
+
+
+def test_a_table_renamed_in_the_revision_is_still_an_existing_table(run):
+    rev = run(TIMEOUT + ex("ALTER TABLE t RENAME TO t_renamed") + "\n"
+              + 'op.create_index("ix_t_renamed_b", "t_renamed", ["b"])')
+    (f,) = findings(rev, "create-index-non-concurrent")
+    assert f.table == "t_renamed" and f.severity == "error", describe(rev)
+
+
+def test_a_new_table_with_an_old_name_is_new(run):
+    rev = run(TIMEOUT + ex("ALTER TABLE t RENAME TO t_old") + "\n"
+              + 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("b", sa.Text))\n'
+              + 'op.create_index("ix_t_b", "t", ["b"])')
+    assert not findings(rev, "create-index-non-concurrent"), describe(rev)
+
+
+def test_statements_on_a_raw_connection_make_the_verdict_unknown(run):
+    body = ("import psycopg\n"
+            "with psycopg.connect('postgresql://app@db.invalid/prod', autocommit=True) as raw:\n"
+            "    raw.execute('CREATE TABLE made_outside (id int)')")
+    rev = run(body)
+    assert rev.verdict == "unknown", describe(rev)
+    assert any("raw psycopg connection" in u for u in rev.unseen)
+    assert any("made_outside" in u for u in rev.unseen)  # the schema changed outside the trace
+    assert rev.coverage()["not_seen"] == len(rev.unseen) >= 2
+
+
+def test_ddl_on_a_table_the_same_transaction_drops_is_not_an_error(run):
+    rev = run(TIMEOUT + ex("ALTER TABLE big ADD CONSTRAINT c CHECK (a > 0)") + "\n" + ex("DROP TABLE big"),
+              extra=BIG)
+    assert "constraint-validated-in-place" not in rules_fired(rev), describe(rev)
+    assert "blocking-lock-during-work" not in rules_fired(rev)
+    assert findings(rev, "drop-table")
+
+
+def test_a_lock_the_revision_already_holds_does_not_queue(run):
+    rev = run(TIMEOUT + 'op.add_column("t", sa.Column("x", sa.Integer))\n'
+              + ex("SET LOCAL lock_timeout = 0") + "\n" + 'op.add_column("t", sa.Column("y", sa.Integer))')
+    assert not findings(rev, "lock-without-timeout"), describe(rev)
+    later = rev.statements[-1].observation.new_locks
+    assert all(not lk.queued for lk in later if lk.relation == "t")
+
+
+def test_write_blocking_locks_on_several_tables_accumulate(run):
+    rev = run('op.add_column("t", sa.Column("x", sa.Integer))\n'
+              'op.add_column("parent", sa.Column("x", sa.Integer))')
+    (f,) = findings(rev, "locks-accumulate")
+    assert f.table == "parent" and "ACCESS EXCLUSIVE on t" in f.message, describe(rev)
+
+
+def test_accumulated_locks_with_lock_timeout_are_bounded(run):
+    rev = run(TIMEOUT + 'op.add_column("t", sa.Column("x", sa.Integer))\n'
+              'op.add_column("parent", sa.Column("x", sa.Integer))')
+    assert not findings(rev, "locks-accumulate"), describe(rev)
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE big SET a = a + 1 WHERE a > 5",  # a range on a non-unique column: the whole table
+    "LOCK TABLE big IN SHARE MODE; UPDATE big SET a = 1 WHERE id = 3; SELECT count(*) FROM big",
+])
+def test_no_write_blocking_work_passes_silently(run, sql):
+    rev = run(TIMEOUT + ex(sql), extra=BIG)
+    assert rev.verdict == "unsafe", describe(rev)
