@@ -286,6 +286,8 @@ class Tracer:
                     if n > pending.scans_before.get(oid, n) and oid in pending.before:
                         self._note_scan(pending, oid)
             self._observe_locks(pending, self._pid(pending.dbapi), duration, sampled_locks)
+            if sampled_locks is not None:
+                self._check_sampling(pending, sampled_locks)
             self._classify(pending)
             if pending.commit_after:
                 catalog.execute(pending.dbapi, "COMMIT")
@@ -385,6 +387,21 @@ class Tracer:
                       + (", …" if len(changed) > 5 else "") + "): a statement ran where the trace cannot see it")
             if reason not in self.revisions[rev_id].unseen:
                 self.revisions[rev_id].unseen.append(reason)
+
+    def _check_sampling(self, pending: _Pending, seen: set[tuple[int, str]]) -> None:
+        """A statement cannot read or rewrite a table without a lock on it: when the sampler caught
+        none on a table the statement worked on, it ran between two samples, and its locks are
+        unknown. The revision then cannot be called safe."""
+        obs = pending.statement.observation
+        worked = set(obs.scanned_oids) | set(obs.rewritten_oids) | set(obs.built_oids)
+        locked = {oid for oid, _mode in seen}
+        locked |= {self._names[oid].table_oid for oid in locked if oid in self._names and self._names[oid].table_oid}
+        missed = sorted(obs.names.get(oid, str(oid)) for oid in worked - locked)
+        if missed:
+            st = pending.statement
+            pending.rev.unseen.append(
+                f"line {st.line}: outside a transaction block, the statement's locks on {', '.join(missed)} ended "
+                "before the sampler could read them")
 
     def _lock_sampler(self) -> LockSampler:
         if self._sampler is None:

@@ -146,3 +146,15 @@ def test_accumulated_locks_with_lock_timeout_are_bounded(run):
 def test_no_write_blocking_work_passes_silently(run, sql):
     rev = run(TIMEOUT + ex(sql), extra=BIG)
     assert rev.verdict == "unsafe", describe(rev)
+
+
+def test_do_block_in_autocommit_is_judged_by_its_sampled_trace(run):
+    rev = run(AUTOCOMMIT + ex("DO $$ BEGIN ALTER TABLE big ADD CONSTRAINT big_a_check CHECK (a > 0); END $$"),
+              extra=BIG)
+    st = rev.statements[-1]
+    assert st.observation.sampled and not st.in_transaction, describe(rev)
+    # either the sampler caught the lock (an error), or the revision says it could not (unknown)
+    assert rev.verdict in ("unsafe", "unknown")
+    if rev.verdict == "unsafe":
+        (f,) = findings(rev, "blocking-lock-during-work")
+        assert "ACCESS EXCLUSIVE on existing table big" in f.message and "scans big" in f.message
