@@ -32,10 +32,39 @@ from .catalog import fetch
 from .locks import LOCKS_SQL
 
 # Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"),
-# or that may end the transaction themselves (a procedure or DO block may COMMIT).
+# or that may end the transaction themselves (a procedure may COMMIT; a DO block is checked below).
 _NEVER_WRAPPED = (ast.TransactionStmt, ast.VacuumStmt, ast.CreatedbStmt, ast.DropdbStmt, ast.AlterSystemStmt,
-                  ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CallStmt, ast.DoStmt,
+                  ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CallStmt,
                   ast.CreateSubscriptionStmt, ast.DropSubscriptionStmt, ast.AlterSubscriptionStmt)
+# PL/pgSQL statements that end or may end the transaction (COMMIT/ROLLBACK in a DO block run outside
+# a transaction block, "Transaction Management" in the PL/pgSQL chapter; a CALL may do so too)
+_ENDS_TRANSACTION = ("PLpgSQL_stmt_commit", "PLpgSQL_stmt_rollback", "PLpgSQL_stmt_call")
+
+
+def _do_block_may_end_transaction(node: Any) -> bool:
+    """True unless the DO block is PL/pgSQL that pglast's PL/pgSQL parser reads and that has no
+    COMMIT, ROLLBACK or CALL."""
+    import json
+
+    from pglast.parser import parse_plpgsql_json
+    from pglast.stream import RawStream
+
+    language = next((a.arg.sval for a in node.args or () if a.defname == "language"), "plpgsql")
+    if language != "plpgsql":
+        return True
+    try:
+        tree = json.loads(parse_plpgsql_json(RawStream()(node)))
+    except Exception:  # noqa: BLE001 - a body the parser cannot read: assume it may COMMIT
+        return True
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(k in _ENDS_TRANSACTION or walk(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+
+    return walk(tree)
 
 
 def _concurrent(node: Any) -> bool:
@@ -60,7 +89,8 @@ def wrappable(nodes: tuple[Any, ...] | None) -> bool:
     ends one. False for SQL that did not parse: it is sampled instead."""
     if not nodes:
         return False
-    return not any(isinstance(n, _NEVER_WRAPPED) or _concurrent(n) for n in nodes)
+    return not any(isinstance(n, _NEVER_WRAPPED) or _concurrent(n)
+                   or isinstance(n, ast.DoStmt) and _do_block_may_end_transaction(n) for n in nodes)
 
 
 class LockSampler:

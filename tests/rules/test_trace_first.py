@@ -148,11 +148,20 @@ def test_no_write_blocking_work_passes_silently(run, sql):
     assert rev.verdict == "unsafe", describe(rev)
 
 
-def test_do_block_in_autocommit_is_judged_by_its_sampled_trace(run):
+def test_do_block_in_autocommit_is_wrapped_when_it_cannot_commit(run):
     rev = run(AUTOCOMMIT + ex("DO $$ BEGIN ALTER TABLE big ADD CONSTRAINT big_a_check CHECK (a > 0); END $$"),
               extra=BIG)
     st = rev.statements[-1]
-    assert st.observation.sampled and not st.in_transaction, describe(rev)
+    assert not st.observation.sampled and not st.in_transaction, describe(rev)
+    (f,) = findings(rev, "blocking-lock-during-work")
+    assert "ACCESS EXCLUSIVE on existing table big" in f.message and "scans big" in f.message
+
+
+def test_do_block_that_commits_is_sampled_and_never_safe_unseen(run):
+    rev = run(AUTOCOMMIT + ex("DO $$ BEGIN ALTER TABLE big ADD CONSTRAINT big_a_check CHECK (a > 0); COMMIT; END $$"),
+              extra=BIG)
+    st = rev.statements[-1]
+    assert st.observation.sampled, describe(rev)
     # either the sampler caught the lock (an error), or the revision says it could not (unknown)
     assert rev.verdict in ("unsafe", "unknown")
     if rev.verdict == "unsafe":
