@@ -1,8 +1,13 @@
 """How env.py runs the revisions: the transaction mode the report states.
 
-Read from Alembic's MigrationContext while the first traced statement runs (``transactional_ddl``,
-``transaction_per_migration``, whether the connection was already in a transaction when
-``context.configure()`` ran: Alembic then treats it as external and commits nothing itself).
+Read from Alembic's MigrationContext while a traced statement runs (``transaction_per_migration``,
+whether the connection was already in a transaction when ``context.configure()`` ran: Alembic then
+treats it as external, begins and commits nothing itself, and ``autocommit_block()`` fails on its own
+``assert self._transaction is not None``), and the DBAPI connection's autocommit flag.
+
+``transactional_ddl=False`` is not "no transaction": online, Alembic (1.5+) begins its own transaction
+per migration then (``MigrationContext.begin_transaction(_per_migration=True)``), so the revisions
+run as with ``transaction_per_migration=True``.
 """
 
 from __future__ import annotations
@@ -10,24 +15,32 @@ from __future__ import annotations
 PER_MIGRATION = "transaction per migration"
 ONE_TRANSACTION = "one transaction around all revisions"
 EXTERNAL = "a transaction env.py opened (Alembic commits nothing itself)"
-NO_TRANSACTION = "no migration transaction (transactional_ddl off or an autocommit connection)"
+NO_TRANSACTION = "no migration transaction (an autocommit connection)"
 
 
-def detect_mode() -> str:
-    """The mode of the running migration context, or "" outside one."""
+def detect_mode() -> tuple[str, bool]:
+    """``(mode, certain)`` of the running migration context; ``("", False)`` outside one.
+
+    Not certain inside an ``autocommit_block()``: there Alembic committed its transaction (set
+    ``_transaction`` to None) and put the connection in AUTOCOMMIT for the block, which looks like an
+    autocommit env.py. The caller asks again at a later statement."""
     try:
         from alembic import context as alembic_context
 
         mc = alembic_context.get_context()
     except Exception:  # noqa: BLE001 - not inside env.py's run
-        return ""
+        return "", False
     if getattr(mc, "_in_external_transaction", False):
-        return EXTERNAL
-    if not getattr(mc.impl, "transactional_ddl", True):
-        return NO_TRANSACTION
+        return EXTERNAL, True
+    autocommit = False
     try:
-        if mc.connection is not None and mc.connection.get_isolation_level() == "AUTOCOMMIT":
-            return NO_TRANSACTION
+        dbapi = mc.connection.connection.dbapi_connection
+        autocommit = bool(getattr(dbapi, "autocommit", False)) or \
+            mc.connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     except Exception:  # noqa: BLE001 - a driver that cannot say
         pass
-    return PER_MIGRATION if getattr(mc, "_transaction_per_migration", False) else ONE_TRANSACTION
+    if autocommit:
+        return NO_TRANSACTION, getattr(mc, "_transaction", None) is not None
+    if not getattr(mc.impl, "transactional_ddl", True):
+        return PER_MIGRATION, True
+    return (PER_MIGRATION if getattr(mc, "_transaction_per_migration", False) else ONE_TRANSACTION), True

@@ -113,6 +113,7 @@ class Tracer:
         self.enabled = True
         self.last_error: tuple[str, str | None] | None = None  # (revision, sqlstate)
         self.mode = ""  # transaction mode env.py runs the revisions in (trace/modes.py)
+        self._mode_known = False  # False while only guessed (inside an autocommit_block)
         self._side = side_conninfo
         self._version = server_version_num
         self._reader = LockReader(side_conninfo)
@@ -132,6 +133,7 @@ class Tracer:
         self._own_settings: dict[str, tuple[int, set[str]]] = {}
         self._autocommit_xacts = 0
         self._group: tuple[bool, str] = (False, "")  # (BEGIN sent for it, its xact) of a split string
+        self._xact = ""  # the server transaction of the last traced statement (catalog.session_state)
 
     def reset(self) -> None:
         """Forget per-connection state before a new ``alembic upgrade`` attempt."""
@@ -141,6 +143,7 @@ class Tracer:
         self._held = {}
         self._pids = {}
         self._last_after = None
+        self._xact = ""
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -214,9 +217,9 @@ class Tracer:
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
+            if not self._mode_known:
+                self.mode, self._mode_known = detect_mode()
             if self._current != rev_id:
-                if not self.mode:
-                    self.mode = detect_mode()
                 self._note_version_table()
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
@@ -224,6 +227,13 @@ class Tracer:
             if self._last_after is not None and self._current == rev_id:
                 self._note_unseen_changes(before, rev_id)  # between two traced statements of it
             in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
+            if not (group and part) and (not in_tx or xact != self._xact):
+                # The transaction the held locks belonged to ended where the trace does not see it
+                # (Alembic's COMMIT entering an autocommit_block(), or between revisions): none is
+                # carried into this statement, so a lock it takes is asked for anew and can queue.
+                # (The parts of one split string share one transaction, the tracer's BEGIN or not.)
+                self._held = {}
+            self._xact = xact if in_tx else ""
             nodes = parse_all(sql)
             wrap = False
             if not in_tx and (group or wrappable(nodes)):
