@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import re
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..shadow.server import ShadowServer
 from ..trace.tracer import Tracer
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
+from .per_revision import transaction_per_revision
 from .project import Project, error_from_exception
 from .redirect import RawConnect, Redirect, redirect_connections
 
@@ -174,7 +176,7 @@ class Runner:
         shims = ExtensionShims()
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
-                _quiet_alembic(self.verbose), \
+                _quiet_alembic(self.verbose), transaction_per_revision(), \
                 redirect_connections(self.server, self.dbname, self.project.version_dirs()) as self._redirect:
             tracer.install()
             shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
@@ -301,6 +303,14 @@ class Runner:
             if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
                 raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
             rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            if not rev.error:  # e.g. Alembic's bare AssertionError in autocommit_block()
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                rev.error = (f"{type(exc).__name__} in {os.path.basename(frame.filename)} line {frame.lineno} "
+                             f"({frame.line or ''})").replace(" ()", "")
+                if isinstance(exc, AssertionError) and "autocommit" in "".join(
+                        f.name for f in traceback.extract_tb(exc.__traceback__)):
+                    rev.error += (": Alembic cannot run autocommit_block() inside a transaction env.py opened "
+                                  "itself (before context.configure()); it fails the same way in production")
             extension = _MISSING_EXTENSION.search(rev.error)
             if extension:
                 name = extension.group(1) or extension.group(2)

@@ -33,12 +33,10 @@ def work_done(ctx) -> dict[int, list[str]]:
     # counters say (the truncate rule reports it)
     if isinstance(ctx.node, ast.TruncateStmt):
         return work
-    for oid in obs.rewritten_oids:
-        work.setdefault(oid, []).append("rewrites")
-    for oid in obs.scanned_oids:
-        work.setdefault(oid, []).append("scans")
-    for oid in obs.built_oids:
-        work.setdefault(oid, []).append("builds an index on")
+    for kind, oids in (("rewrites", obs.rewritten_oids), ("scans", obs.scanned_oids),
+                       ("builds an index on", obs.built_oids)):
+        for oid in dict.fromkeys(oids):
+            work.setdefault(oid, []).append(kind)
     return {oid: what for oid, what in work.items() if oid in ctx.revision.preexisting_oids}
 
 

@@ -84,6 +84,24 @@ def _concurrent(node: Any) -> bool:
     return False
 
 
+def documented_lock(nodes: tuple[Any, ...] | None) -> str | None:
+    """The table lock a statement that cannot run in a transaction block takes by its kind, when the
+    PostgreSQL docs fix it: the CONCURRENTLY forms ("CREATE INDEX", "DROP INDEX", "REINDEX", "ALTER
+    TABLE ... DETACH PARTITION ... CONCURRENTLY") and plain VACUUM take SHARE UPDATE EXCLUSIVE. None
+    for anything else (CALL, a DO block that commits, VACUUM FULL…)."""
+    if not nodes or len(nodes) != 1:
+        return None
+    node = nodes[0]
+    if isinstance(node, ast.VacuumStmt):
+        full = any(isinstance(o, ast.DefElem) and o.defname == "full" for o in node.options or ())
+        return None if full else "SHARE UPDATE EXCLUSIVE"
+    if _concurrent(node) and not isinstance(node, ast.ClusterStmt) and not (
+            isinstance(node, ast.ReindexStmt) and node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM,
+                                                                ReindexObjectType.REINDEX_OBJECT_DATABASE)):
+        return "SHARE UPDATE EXCLUSIVE"
+    return None
+
+
 def wrappable(nodes: tuple[Any, ...] | None) -> bool:
     """True when every statement of ``nodes`` (pglast) can run inside a transaction block and none
     ends one. False for SQL that did not parse: it is sampled instead."""

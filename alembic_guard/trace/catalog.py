@@ -89,10 +89,16 @@ def execute(dbapi_conn: Any, sql: str) -> None:
         cur.close()
 
 
+# Functions of the project's own: not built in (no function of that name in pg_catalog, so an
+# extension's overload of max() or regexp_match() does not count) and not an extension's member.
 USER_FUNCTIONS_SQL = """
 select distinct p.proname from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 where n.nspname not in ('pg_catalog', 'information_schema') and p.proname = any(%s)
+  and not exists (select 1 from pg_catalog.pg_proc b
+                  where b.proname = p.proname and b.pronamespace = 'pg_catalog'::regnamespace)
+  and not exists (select 1 from pg_catalog.pg_depend d
+                  where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
 """
 
 

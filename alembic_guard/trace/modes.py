@@ -43,4 +43,8 @@ def detect_mode() -> tuple[str, bool]:
         return NO_TRANSACTION, getattr(mc, "_transaction", None) is not None
     if not getattr(mc.impl, "transactional_ddl", True):
         return PER_MIGRATION, True
-    return (PER_MIGRATION if getattr(mc, "_transaction_per_migration", False) else ONE_TRANSACTION), True
+    from ..capture.per_revision import requested_per_migration
+
+    asked = requested_per_migration()  # check traces per revision; the report names what env.py asked
+    per_migration = getattr(mc, "_transaction_per_migration", False) if asked is None else asked
+    return (PER_MIGRATION if per_migration else ONE_TRANSACTION), True

@@ -63,10 +63,13 @@ class _Functions(Visitor):
 
 
 def called_functions(nodes: tuple[Any, ...] | None) -> set[str]:
-    """Names of the functions the statements call (pglast FuncCall nodes)."""
+    """Names of the functions a SELECT calls (pglast FuncCall nodes): ``SELECT migrate_data()`` does
+    its work inside the function, where the parser cannot see. A function in a DEFAULT or a WHERE of
+    another statement does not make that statement unreadable."""
     found = _Functions()
     for node in nodes or ():
-        found(node)
+        if isinstance(node, ast.SelectStmt):
+            found(node)
     return found.names
 
 

@@ -25,7 +25,7 @@ from ..capture.origin import RevisionFiles
 from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
 from ..sql.parse import parse_all
 from . import catalog, keys
-from .autocommit import LockSampler, ScanCounter, wrappable
+from .autocommit import LockSampler, ScanCounter, documented_lock, wrappable
 from .locks import LockReader
 from .modes import detect_mode
 from .statements import SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, split_statements
@@ -403,6 +403,8 @@ class Tracer:
         none on a table the statement worked on, it ran between two samples, and its locks are
         unknown. The revision then cannot be called safe."""
         obs = pending.statement.observation
+        if documented_lock(pending.nodes):
+            return  # its lock mode is its kind's, by the PostgreSQL docs (e.g. CONCURRENTLY: SHARE UPDATE EXCLUSIVE)
         worked = set(obs.scanned_oids) | set(obs.rewritten_oids) | set(obs.built_oids)
         locked = {oid for oid, _mode in seen}
         locked |= {self._names[oid].table_oid for oid in locked if oid in self._names and self._names[oid].table_oid}
@@ -482,11 +484,16 @@ class Tracer:
         obs, before, rev = pending.statement.observation, pending.before, pending.rev
         pre = rev.preexisting_oids
         renamed = False
+        # ALTER COLUMN TYPE without a rewrite re-creates an index's catalog entry (a new OID) but keeps
+        # its file: no build ("ALTER TABLE", Notes: indexes are rebuilt unless the change is binary
+        # coercible; TryReuseIndex in tablecmds.c keeps the relfilenode)
+        reused = {r.relfilenode for o, r in before.items() if o not in after and r.is_index}
         for oid, rel in after.items():
             old = before.get(oid)
             if old is None:
                 obs.created.append(rel.qualified)
-                if rel.is_index and rel.table_oid in pre:
+                if rel.is_index and rel.table_oid in pre and rel.table_oid not in obs.built_oids \
+                        and rel.relfilenode not in reused:
                     obs.built_oids.append(rel.table_oid)
                     obs.names[rel.table_oid] = self._names[rel.table_oid].qualified
                 continue
