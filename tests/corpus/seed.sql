@@ -55,6 +55,12 @@ CREATE TABLE audit_log (
 );
 CREATE UNIQUE INDEX audit_log_id_uniq ON audit_log (id);
 
+-- exists, but no rows yet (still in use by the application)
+CREATE TABLE coupons (
+    id          serial PRIMARY KEY,
+    code        text NOT NULL
+);
+
 CREATE TABLE bookings (
     id          serial PRIMARY KEY,
     room        integer NOT NULL,
