@@ -175,11 +175,6 @@ def test_corpus(shadow, databases, tmp_path, kind, path, mode):
         assert rev.verdict == "safe", describe(rev)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the tracer wraps an autocommit statement in BEGIN/COMMIT (trace/autocommit.py), so LOCK TABLE "
-    "succeeds on the shadow: verdict 'safe' with only warning lock-without-timeout ('takes ACCESS "
-    "EXCLUSIVE on accounts with no lock_timeout…'), while PostgreSQL refuses it outside a "
-    "transaction block (25P01)"))
 def test_lock_table_in_autocommit_block_fails_as_on_postgresql(shadow, databases, tmp_path):
     # dangerous/d26 is skipped in autocommit mode because PostgreSQL refuses it there: the check
     # should report that failure, as `alembic upgrade` would hit it.

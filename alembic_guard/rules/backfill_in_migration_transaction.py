@@ -48,11 +48,13 @@ class BackfillInMigrationTransaction(Rule):
         if not ctx.statement.in_transaction:
             if bound.bounded:
                 return
+            # one unbatched statement is one transaction, wherever it runs: every row it changes stays
+            # locked (concurrent UPDATE/DELETE of them wait) until it ends, in one burst of WAL
             yield self.finding(
                 ctx, f"{verb} of existing table {table} in an autocommit block is a full-table {what}: "
                      f"{bound.why}. It is still one statement, so one long transaction holding the lock of "
                      f"every row it changes until it ends (and one burst of WAL): batch it.",
-                table=table, fix=_batched_fix(ctx, node, table, keys), severity="warning")
+                table=table, fix=_batched_fix(ctx, node, table, keys), severity="error")
             return
         held = held_from_before(ctx)
         reasons = []
@@ -62,7 +64,8 @@ class BackfillInMigrationTransaction(Rule):
             lk = held[0]
             reasons.append(f"the transaction already holds {lk.mode} on {lk.relation} (from {where(lk, ctx)}), "
                            f"held for the whole {verb.lower()}")
-        severity = "error" if reasons else "warning"
+        # a targeted statement does little under a lock already held (the trace-first rule reports a scan)
+        severity = "error" if not bound.bounded else "warning"
         if not reasons:
             reasons.append(f"it is targeted ({bound.why}), but its rows stay locked until the migration commits")
         fix = _batched_fix(ctx, node, table, keys) if not bound.bounded else _own_transaction(node, bound)

@@ -44,5 +44,7 @@ class CreateIndexNonConcurrent(Rule):
         else:
             fix = concurrent_index(name, table, cols, unique=bool(node.unique), node=node)
             detail = f"existing table {table} holds {mode} for the whole build"
+        partitions = [lk.relation for lk in ctx.obs.new_locks if lk.kind in ("r", "p") and lk.relation != table]
         yield self.finding(
-            ctx, f"CREATE INDEX {name} on {detail}: writes to {table} wait until it finishes.", table=table, fix=fix)
+            ctx, f"CREATE INDEX {name} on {detail}: writes to {table} wait until it finishes.", table=table, fix=fix,
+            relations=partitions if partitioned else None)

@@ -36,6 +36,9 @@ from .locks import LOCKS_SQL
 _NEVER_WRAPPED = (ast.TransactionStmt, ast.VacuumStmt, ast.CreatedbStmt, ast.DropdbStmt, ast.AlterSystemStmt,
                   ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CallStmt,
                   ast.CreateSubscriptionStmt, ast.DropSubscriptionStmt, ast.AlterSubscriptionStmt)
+# Statements PostgreSQL runs only inside a transaction block (LOCK TABLE, DECLARE without HOLD:
+# SQLSTATE 25P01 outside one): never wrapped, so they fail on the shadow as in production.
+_ONLY_IN_BLOCK = (ast.LockStmt, ast.DeclareCursorStmt)
 # PL/pgSQL statements that end or may end the transaction (COMMIT/ROLLBACK in a DO block run outside
 # a transaction block, "Transaction Management" in the PL/pgSQL chapter; a CALL may do so too)
 _ENDS_TRANSACTION = ("PLpgSQL_stmt_commit", "PLpgSQL_stmt_rollback", "PLpgSQL_stmt_call")
@@ -105,6 +108,14 @@ def documented_lock(nodes: tuple[Any, ...] | None) -> str | None:
 def wrappable(nodes: tuple[Any, ...] | None) -> bool:
     """True when every statement of ``nodes`` (pglast) can run inside a transaction block and none
     ends one. False for SQL that did not parse: it is sampled instead."""
+    if not nodes:
+        return False
+    return may_run_in_block(nodes) and not any(isinstance(n, _ONLY_IN_BLOCK) for n in nodes)
+
+
+def may_run_in_block(nodes: tuple[Any, ...] | None) -> bool:
+    """True when every statement of ``nodes`` can run inside a transaction block (an explicit one, or
+    the implicit one of a string of several statements) and none ends it."""
     if not nodes:
         return False
     return not any(isinstance(n, _NEVER_WRAPPED) or _concurrent(n)

@@ -25,7 +25,7 @@ from ..capture.origin import RevisionFiles
 from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
 from ..sql.parse import parse_all
 from . import catalog, keys
-from .autocommit import LockSampler, ScanCounter, documented_lock, wrappable
+from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from .locks import LockReader
 from .modes import detect_mode
 from .statements import SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, split_statements
@@ -184,7 +184,7 @@ class Tracer:
             nodes = [parse_all(p) for p in parts]
             # PostgreSQL runs a string of several statements in one implicit transaction, where what
             # cannot run in a transaction block fails: then run it whole, to fail as in production.
-            if any(n is None or not wrappable(n) and not isinstance(n[0], ast.TransactionStmt) for n in nodes):
+            if any(n is None or not may_run_in_block(n) and not isinstance(n[0], ast.TransactionStmt) for n in nodes):
                 parts = [statement]
         if len(parts) == 1:
             self._pending = self._start(rev, dbapi, rendered or statement, path, line,
@@ -492,7 +492,9 @@ class Tracer:
             old = before.get(oid)
             if old is None:
                 obs.created.append(rel.qualified)
-                if rel.is_index and rel.table_oid in pre and rel.table_oid not in obs.built_oids \
+                # a partitioned index (relkind I) has no storage: ON ONLY parent builds nothing, and
+                # the partitions' own indexes count for the partitions
+                if rel.kind == "i" and rel.table_oid in pre and rel.table_oid not in obs.built_oids \
                         and rel.relfilenode not in reused:
                     obs.built_oids.append(rel.table_oid)
                     obs.names[rel.table_oid] = self._names[rel.table_oid].qualified

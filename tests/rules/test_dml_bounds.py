@@ -103,10 +103,11 @@ def test_unbounded_dml_is_an_error_in_the_transaction(run, sql, why):
 
 
 @pytest.mark.parametrize("sql, why", UNBOUNDED)
-def test_unbounded_dml_is_a_warning_in_an_autocommit_block(run, sql, why):
+def test_unbounded_dml_is_an_error_in_an_autocommit_block(run, sql, why):
+    # one unbatched statement is one long transaction wherever it runs: the same error
     rev = run(AUTOCOMMIT + ex(sql), extra=EXTRA)
     f = one(rev)
-    assert f.severity == "warning" and rev.verdict == "safe" and why in f.message, describe(rev)
+    assert f.severity == "error" and rev.verdict == "unsafe" and why in f.message, describe(rev)
     assert "one long transaction" in f.message and "batch" in f.fix
 
 

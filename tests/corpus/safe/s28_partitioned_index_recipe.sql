@@ -4,12 +4,6 @@
 -- expect: safe
 -- modes: autocommit
 -- skip-transaction: CREATE INDEX CONCURRENTLY cannot run inside a transaction block
--- xfail-autocommit: false positive, verdict "unsafe": error blocking-lock-during-work on
---   CREATE INDEX ... ON ONLY events: "the statement takes SHARE on existing table events while it
---   builds an index on events: INSERT, UPDATE and DELETE; reads continue on events wait until it
---   finishes." ON ONLY builds nothing (an invalid parent index; partitioned tables hold no rows),
---   the SHARE lock is momentary. (Also warnings concurrent-index-invalid-leftover on the three
---   CREATE INDEX CONCURRENTLY IF NOT EXISTS.)
 SET lock_timeout = '2s';
 CREATE INDEX IF NOT EXISTS events_kind_idx ON ONLY events (kind);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2025_kind_idx ON events_2025 (kind);
