@@ -79,4 +79,4 @@ class ConstraintValidatedInPlace(Rule):
             yield self.finding(
                 ctx, f"{what} is validated in place: the trace shows a full scan of "
                      f"{', '.join(scanned)} while holding {locks}; {blocked} for the scan.",
-                table=table, fix=fix)
+                table=table, fix=fix, relations=[ref] if ref else None)
