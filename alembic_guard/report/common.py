@@ -70,9 +70,21 @@ VERDICT_RANK = {"error": 3, "unsafe": 2, "unknown": 1, "safe": 0}
 
 
 def repo_path(path: str | None, base: str | None = None) -> str:
-    """``path`` relative to ``base`` (the working directory: the repository root in CI), with forward
-    slashes and no ``./`` prefix, as GitHub annotations and GitLab Code Quality want it."""
-    rel = relpath(path, base).replace(os.sep, "/")
+    """``path`` relative to the repository, with forward slashes and no ``./`` prefix, as GitHub
+    annotations and GitLab Code Quality want it: relative to ``base`` (the working directory, the
+    checkout in CI) when it is below it, else to the nearest directory above it holding ``.git``."""
+    if not path:
+        return "?"
+    base = os.path.abspath(base or os.getcwd())
+    full = os.path.abspath(path)
+    if os.path.commonpath([full, base]) != base:
+        parent = os.path.dirname(full)
+        while parent != os.path.dirname(parent) and not os.path.exists(os.path.join(parent, ".git")):
+            parent = os.path.dirname(parent)
+        if os.path.exists(os.path.join(parent, ".git")):
+            base = parent
+    rel = os.path.relpath(full, base) if os.path.commonpath([full, base]) == base else full.lstrip("/")
+    rel = rel.replace(os.sep, "/")
     while rel.startswith("./"):
         rel = rel[2:]
     return rel

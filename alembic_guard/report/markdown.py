@@ -10,6 +10,8 @@ shorter forms of the summary), and the last line gives the command that prints e
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from ..model import Finding, Report, RevisionTrace
 from .common import (
     SEVERITY_RANK,
@@ -170,27 +172,36 @@ def render_markdown(report: Report, *, budget: int = BUDGET) -> str:
     notes = [f"> **note:** {_cell(n, 500)}" for n in report.notes[:10]]
     left = budget - _size(head) - footer_room - _size(notes)
 
-    # Details, most severe revision first, until the budget is spent; shown in history order.
-    order = sorted(range(len(report.revisions)), key=lambda i: (
-        -VERDICT_RANK[report.revisions[i].verdict],
-        -max((SEVERITY_RANK.get(f.severity, 0) for f in active(report.revisions[i].findings)), default=-1),
-        i))
+    # Details, most severe revisions first, until the budget is spent; shown in history order. Tier by
+    # tier (verdict, then worst finding): first every revision's short form (findings without their
+    # safe alternative), then the full form where it still fits, before the next tier gets anything.
+    def tier(i: int) -> tuple[int, int]:
+        rev = report.revisions[i]
+        return (-VERDICT_RANK[rev.verdict],
+                -max((SEVERITY_RANK.get(f.severity, 0) for f in active(rev.findings)), default=-1))
+
     chosen: dict[int, list[str]] = {}
     dropped = shortened = 0
-    for i in order:
-        rev = report.revisions[i]
-        block = _details(rev, compact=False)
-        if not block:
-            continue
-        if _size(block) > left:
-            block = _details(rev, compact=True)
-            shortened += 1
-        if _size(block) > left:
-            shortened -= 1
-            dropped += 1
-            continue
-        chosen[i] = block
-        left -= _size(block)
+    for _, group in groupby(sorted(range(len(report.revisions)), key=lambda i: (tier(i), i)), key=tier):
+        group = list(group)
+        full = {}
+        for i in group:
+            block = _details(report.revisions[i], compact=True)
+            if not block:
+                continue
+            if _size(block) > left:
+                dropped += 1
+                continue
+            chosen[i] = block
+            left -= _size(block)
+            full[i] = _details(report.revisions[i], compact=False)
+        for i, block in full.items():
+            extra = _size(block) - _size(chosen[i])
+            if extra <= left:
+                chosen[i] = block
+                left -= extra
+            else:
+                shortened += 1
     body = list(head)
     if chosen:
         body += ["### Details", ""]
