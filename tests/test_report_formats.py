@@ -280,3 +280,17 @@ def test_shop_gitlab_and_sarif_validate(shop_report):
     assert len(issues) == len([f for f in shop_report.findings() if not f.suppressed])
     assert all(i["location"]["path"].endswith(".py") for i in issues)
     validate(json.loads(render(shop_report, "sarif")), sarif_schema())
+
+
+@pytest.mark.parametrize("fmt", ["github", "gitlab"])
+def test_cli_formats(fmt, tmp_path):
+    from tests.test_cli import run_cli
+
+    out = tmp_path / "report"
+    r = run_cli("check", "-c", str(SHOP), "--format", fmt, "--output", str(out), cwd=ROOT)
+    assert r.returncode == 1, r.stderr  # the shop has unsafe revisions
+    text = out.read_text()
+    if fmt == "github":
+        assert text.startswith("::error file=examples/shop/migrations/versions/0002_")
+    else:
+        validate(json.loads(text), GITLAB_CODE_QUALITY_SCHEMA)
