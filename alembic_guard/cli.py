@@ -48,8 +48,8 @@ def main() -> None:
 @click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE", help="Passed to env.py as context.get_x_argument().")
 @click.option("--from", "from_rev", metavar="REV", help="Apply up to REV untraced, then trace what follows.")
 @click.option("--to", "to_rev", metavar="REV", help="Trace up to REV (default: all heads).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "json", "sarif"]), default="text",
-              show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "json", "sarif", "github", "gitlab"]),
+              default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
               help="Lowest finding severity that makes the exit status 1 (default: [tool.alembic-guard] "

@@ -1,10 +1,10 @@
-"""Reporters: they only format a Report (text, markdown, json, sarif)."""
+"""Reporters: they only format a Report (text, markdown, json, sarif, github, gitlab)."""
 
 from __future__ import annotations
 
 from ..model import Report
 
-FORMATS = ("text", "markdown", "json", "sarif")
+FORMATS = ("text", "markdown", "json", "sarif", "github", "gitlab")
 
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
@@ -18,5 +18,11 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
     if fmt == "sarif":
         from .sarif import render_sarif
         return render_sarif(report)
+    if fmt == "github":
+        from .github import render_github
+        return render_github(report)
+    if fmt == "gitlab":
+        from .gitlab import render_gitlab
+        return render_gitlab(report)
     from .text import render_text
     return render_text(report, color=color, width=width)

@@ -63,3 +63,62 @@ def lock_summary(rev: RevisionTrace) -> list[str]:
     """Write-blocking locks on pre-existing tables, with how long (ms) and over how many statements."""
     return [f"{lk['mode']} on {lk['relation']} from line {lk['line']}, held {lk['held_ms']:.1f} ms "
             f"over {lk['held_statements']} statement(s)" for lk in rev.locks_held()]
+
+
+SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
+VERDICT_RANK = {"error": 3, "unsafe": 2, "unknown": 1, "safe": 0}
+
+
+def repo_path(path: str | None, base: str | None = None) -> str:
+    """``path`` relative to the repository, with forward slashes and no ``./`` prefix, as GitHub
+    annotations and GitLab Code Quality want it: relative to ``base`` (the working directory, the
+    checkout in CI) when it is below it, else to the nearest directory above it holding ``.git``."""
+    if not path:
+        return "?"
+    base = os.path.abspath(base or os.getcwd())
+    full = os.path.abspath(path)
+    if os.path.commonpath([full, base]) != base:
+        parent = os.path.dirname(full)
+        while parent != os.path.dirname(parent) and not os.path.exists(os.path.join(parent, ".git")):
+            parent = os.path.dirname(parent)
+        if os.path.exists(os.path.join(parent, ".git")):
+            base = parent
+    rel = os.path.relpath(full, base) if os.path.commonpath([full, base]) == base else full.lstrip("/")
+    rel = rel.replace(os.sep, "/")
+    while rel.startswith("./"):
+        rel = rel[2:]
+    return rel
+
+
+def worst_finding(report: Report) -> tuple[RevisionTrace, Finding] | None:
+    """The active finding a reviewer should look at first: highest severity, then the biggest table
+    (production size when statistics were given), then the earliest in the history."""
+    best: tuple[tuple, RevisionTrace, Finding] | None = None
+    for pos, rev in enumerate(report.revisions):
+        for f in active(rev.findings):
+            key = (SEVERITY_RANK.get(f.severity, 0), f.table_bytes or 0, f.table_rows or 0, -pos)
+            if best is None or key > best[0]:
+                best = (key, rev, f)
+    return (best[1], best[2]) if best else None
+
+
+def finding_counts(report: Report) -> dict[str, int]:
+    counts = {s: 0 for s in ("error", "warning", "info")}
+    for f in active(report.findings()):
+        counts[f.severity] = counts.get(f.severity, 0) + 1
+    return counts
+
+
+def statement_sql(rev: RevisionTrace, f: Finding) -> str:
+    """The SQL of the statement a finding is about ("" when it is about no statement)."""
+    if f.statement_index is not None:
+        for st in rev.statements:
+            if st.index == f.statement_index:
+                return st.sql
+    return ""
+
+
+def check_command(report: Report) -> str:
+    """The command that prints the whole report (text format) for this project."""
+    cfg = relpath(report.config) if report.config else "alembic.ini"
+    return "alembic-guard check" + ("" if cfg == "alembic.ini" else f" -c {cfg}")
