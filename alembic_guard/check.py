@@ -7,7 +7,9 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import __version__
+from .baseline import baseline_step, read_baseline
 from .capture.project import load_project
+from .changes import changed_files, keep_changed
 from .capture.redirect import redirect_connections
 from .capture.runner import Runner
 from .check_config import load_check_config
@@ -33,6 +35,9 @@ class CheckOptions:
     fail_on_unknown: bool | None = None  # None: [tool.alembic-guard] fail-on-unknown, else True
     stats_url: str | None = None  # production server to read table sizes from (read-only)
     stats_file: str | None = None  # or a JSON file of them (alembic-guard stats)
+    changed_since: str | None = None  # git ref: report only the revisions changed since it (changes.py)
+    baseline: str | None = None  # baseline file of accepted findings (baseline.py)
+    write_baseline: str | None = None  # write today's findings there (and accept them)
 
 
 def run_check(opts: CheckOptions) -> Report:
@@ -45,6 +50,10 @@ def run_check(opts: CheckOptions) -> Report:
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
     config = load_check_config(Path(project.config.config_file_name or ".").parent)
+    root = Path(opts.config_file).resolve().parent
+    # git and the baseline file are read before the shadow starts: their errors come at once
+    changed = changed_files(opts.changed_since, project.version_dirs(), root) if opts.changed_since else None
+    baseline = read_baseline(opts.baseline) if opts.baseline else None
     sizes = None
     if opts.stats_file or config.stats_file:
         sizes = read_stats_file(opts.stats_file or config.stats_file)
@@ -64,6 +73,9 @@ def run_check(opts: CheckOptions) -> Report:
                         config=str(project.config.config_file_name), revisions=revisions,
                         tool_errors=list(runner.tool_errors), notes=list(runner.notes),
                         transaction_mode=getattr(runner, "transaction_mode", ""))
+    report.notes += baseline_step(report.revisions, baseline=baseline, write=opts.write_baseline, root=root)
+    if changed is not None:
+        keep_changed(report, changed, project.revision_paths(), root)
     report.duration_ms = (time.perf_counter() - t0) * 1000
     report.fail_on = opts.fail_on or config.fail_on or "error"
     report.fail_on_unknown = next(v for v in (opts.fail_on_unknown, config.fail_on_unknown, True) if v is not None)

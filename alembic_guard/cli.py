@@ -68,10 +68,18 @@ def main() -> None:
               help="Read table sizes from this (production) server, read-only, to size the findings.")
 @click.option("--stats-file", type=click.Path(exists=True, dir_okay=False),
               help="Table sizes from a JSON file made by `alembic-guard stats`.")
+@click.option("--changed-since", metavar="GIT_REF",
+              help="Trace the whole history but report only the revisions added or changed since GIT_REF "
+                   "(its merge base with HEAD; uncommitted and untracked revision files count).")
+@click.option("--baseline", "baseline_file", metavar="FILE",
+              help="Accept the findings recorded in FILE (see --write-baseline): shown as suppressed, not counted.")
+@click.option("--write-baseline", metavar="FILE",
+              help="Write today's findings to FILE as the baseline, and accept them in this run.")
 @click.option("--show-statements", is_flag=True, help="List every statement with its duration, rewrites and scans.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
 def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, fail_on_unknown, shadow, shadow_url,
-          pg_version, disabled, stats_url, stats_file, show_statements, verbose) -> None:
+          pg_version, disabled, stats_url, stats_file, changed_since, baseline_file, write_baseline,
+          show_statements, verbose) -> None:
     """Trace every revision on a shadow PostgreSQL and report its lock risk."""
     from .check import CheckOptions, run_check
     from .report import render
@@ -82,7 +90,8 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
                         pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
                         fail_on_unknown=fail_on_unknown,
-                        stats_url=stats_url, stats_file=stats_file)
+                        stats_url=stats_url, stats_file=stats_file, changed_since=changed_since,
+                        baseline=baseline_file, write_baseline=write_baseline)
     try:
         report = run_check(opts)
     except GuardError as err:

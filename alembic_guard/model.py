@@ -313,6 +313,8 @@ class Report:
     fail_on: str = "error"
     fail_on_unknown: bool = True  # an "unknown" verdict fails the check
     transaction_mode: str = ""  # how env.py ran the revisions (trace/modes.py)
+    # --changed-since: {"ref", "merge_base", "not_reported"} (revisions traced but filtered out)
+    changed_since: dict[str, Any] | None = None
 
     def coverage(self) -> dict[str, Any]:
         """The revisions' coverage (RevisionTrace.coverage) summed."""
@@ -339,7 +341,9 @@ class Report:
             "transaction_mode": self.transaction_mode,
             "coverage": self.coverage(),
             "summary": {"revisions": len(self.revisions), **counts,
-                        "findings": sum(1 for f in self.findings() if not f.suppressed)},
+                        "findings": sum(1 for f in self.findings() if not f.suppressed),
+                        "baselined": sum(1 for f in self.findings() if f.suppressed == "baseline")},
+            "changed_since": self.changed_since,
             "duration_ms": round(self.duration_ms, 1),
             "revisions": [r.to_json() for r in self.revisions],
             "tool_errors": self.tool_errors,
