@@ -162,6 +162,10 @@ def test_install_step_installs_the_given_package(action_venv):
                            env=dict(os.environ, PYTHONPATH=""), cwd="/")
     assert where.returncode == 0, where.stderr
     assert str(action_venv.parent) in where.stdout  # the venv's copy, not the development checkout
+    eps = subprocess.run([str(action_venv / "python"), "-c", "from importlib.metadata import entry_points; "
+                          "print(sorted(ep.value for ep in entry_points(group='pytest11')))"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=""), cwd="/")
+    assert "alembic_guard_pytest" in eps.stdout, eps.stdout + eps.stderr
 
 
 def _cli_supports(*needles: str) -> bool:
