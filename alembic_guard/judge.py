@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from .model import Finding, RevisionTrace
@@ -30,6 +31,10 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
 
     The trace decides: a trace-first (generic) finding is replaced only by a specific rule's error on
     the same statement and table (or one it names in ``relations``), never dropped otherwise.
+
+    Less noise: after suppressions, the unsuppressed findings of a rule with ``group_as`` that give the
+    same advice in one revision become one finding listing the statements (``Finding.lines``), see
+    :func:`group_findings`.
     """
     severity = severity or {}
     off = set(disabled)
@@ -60,11 +65,12 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
                 # the same transaction drops the table later: its traffic ends with this revision anyway
                 found = [f for f in found if f.table not in doomed[i]]
             rev.findings.extend(found)
+        _dedupe(rev)
+        _apply_suppressions(rev)
+        group_findings(rev, active)
         for f in rev.findings:
             if sizes and f.table in sizes:
                 _add_size(f, rev, sizes[f.table])
-        _dedupe(rev)
-        _apply_suppressions(rev)
 
 
 def dropped_later(rev: RevisionTrace) -> dict[int, set[str]]:
@@ -113,6 +119,51 @@ def _dedupe(rev: RevisionTrace) -> None:
         if key not in seen:
             seen.add(key)
             kept.append(f)
+    rev.findings = kept
+
+
+_LINE_REF = re.compile(r"\blines? \d+(?:, \d+)*")
+
+
+def _advice(fix: str | None) -> str | None:
+    """The fix text with statement-specific line references replaced, to compare advice."""
+    return _LINE_REF.sub("line N", fix) if fix else fix
+
+
+def group_findings(rev: RevisionTrace, rules: Iterable[Rule]) -> None:
+    """Merge the findings of one rule in ``rev`` that repeat the same advice into one (in place).
+
+    Only rules with ``group_as`` are grouped, only unsuppressed findings (a suppression works per
+    line: it was applied before), and only findings of the same rule, severity, file and fix text
+    (rules with ``group_fixes = "combine"`` merge findings whose fixes differ in names, listing each
+    fix, unless they are errors). The first finding stands for the group: its line, statement and
+    table; ``lines`` lists every line, ``relations`` the other tables, the message every statement."""
+    by_id = {r.id: r for r in rules if r.group_as}
+    groups: dict[tuple, list[Finding]] = {}
+    kept: list[Finding] = []
+    for f in rev.findings:
+        rule = by_id.get(f.rule)
+        if rule is None or f.suppressed or f.detail is None:
+            kept.append(f)
+            continue
+        combine = rule.group_fixes == "combine" and f.severity != "error"
+        key = (f.rule, f.severity, f.path, None if combine else _advice(f.fix))
+        if key in groups:
+            groups[key].append(f)
+        else:
+            groups[key] = [f]
+            kept.append(f)
+    for (rule_id, *_), members in groups.items():
+        if len(members) < 2:
+            continue
+        rule, first = by_id[rule_id], members[0]
+        first.message = rule.group_message(members)
+        first.lines = sorted({ln for f in members for ln in f.lines})
+        tables = [f.table for f in members[1:] if f.table] + [r for f in members for r in f.relations]
+        first.relations = list(dict.fromkeys(t for t in tables if t != first.table))
+        fixes = list(dict.fromkeys(f.fix for f in members if f.fix))
+        if len(fixes) > 1:
+            first.fix = "\n".join(fixes)
     rev.findings = kept
 
 

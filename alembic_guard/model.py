@@ -204,12 +204,21 @@ class Finding:
     suppressed: str | None = None  # reason, when an inline/config suppression applies
     table_rows: int | None = None  # production size of ``table`` when statistics were given
     table_bytes: int | None = None
+    # Every line the finding covers: the statements of a revision whose findings of one rule gave the
+    # same advice are reported as one finding (judge.py, grouping); ``line`` is the first of them.
+    lines: list[int] = field(default_factory=list)
+    detail: str | None = field(default=None, repr=False)  # the statement-specific part, for grouping
+
+    def __post_init__(self) -> None:
+        if not self.lines and self.line is not None:
+            self.lines = [self.line]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "severity": self.severity,
             "line": self.line,
+            "lines": list(self.lines) or ([self.line] if self.line is not None else []),
             "table": self.table,
             "message": self.message,
             "fix": self.fix,

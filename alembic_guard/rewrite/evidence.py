@@ -38,7 +38,8 @@ def candidate_lines(rev: RevisionTrace, budget: LockBudget) -> dict[int, list[st
     lines: dict[int, list[str]] = {}
     for f in rev.findings:
         if f.line and not f.suppressed and f.severity in ("error", "warning") and f.rule != "revision-fails":
-            lines.setdefault(f.line, []).append(f"{f.rule}: {f.message}")
+            for line in f.lines or [f.line]:  # a grouped finding covers several lines
+                lines.setdefault(line, []).append(f"{f.rule}: {f.message}")
     for st in rev.statements:
         if st.line:
             for ev in evidence(rev, st, budget):

@@ -80,18 +80,42 @@ class Rule:
     good_example: ClassVar[str] = ""  # the safe alternative
     # A trace-first rule: reported unless a specific rule's error explains the same lock (judge.py)
     generic: ClassVar[bool] = False
+    # Grouping (judge.py): the findings of this rule in one revision that give the same advice become
+    # one finding listing the statements. ``group_as`` (e.g. "statements take write-blocking locks with
+    # no lock_timeout") opens the grouped message, followed by each finding's ``detail`` with its line;
+    # ``group_tail`` closes it. ``group_fixes``: "same" merges only findings with the same fix text,
+    # "combine" merges findings whose fixes differ only in names and lists every fix (an error is
+    # still merged only with the same fix).
+    group_as: ClassVar[str | None] = None
+    group_tail: ClassVar[str] = ""
+    group_fixes: ClassVar[str] = "same"
+
+    def group_message(self, findings: list[Finding]) -> str:
+        """The message of one finding standing for ``findings`` (same rule, same advice)."""
+        by_line: dict[int | None, list[str]] = {}
+        for f in findings:
+            by_line.setdefault(f.line, []).append(f.detail or f.table or "")
+        parts = [(f"{line} ({', '.join(d for d in details if d)})" if any(details) else f"{line}")
+                 for line, details in by_line.items()]
+        lines_word = "line" if len(parts) == 1 else "lines"
+        count = len({(f.statement_index, f.line) for f in findings})
+        text = f"{count} {self.group_as}: {lines_word} {', '.join(parts)}"
+        return text + (f"; {self.group_tail}" if self.group_tail else ".")
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         raise NotImplementedError
 
     def finding(self, ctx: Context, message: str, *, table: str | None = None, fix: str | None = None,
-                severity: str | None = None, relations: list[str] | None = None) -> Finding:
+                severity: str | None = None, relations: list[str] | None = None,
+                detail: str | None = None) -> Finding:
         """A finding on the statement; ``relations``: other relations it answers for (a specific
-        error finding replaces the trace-first finding on ``table`` and on these)."""
+        error finding replaces the trace-first finding on ``table`` and on these); ``detail``: the
+        statement-specific part, listed when findings of the rule are grouped (``group_as``)."""
         st = ctx.statement
         return Finding(rule=self.id, severity=severity or self.severity, message=message,
                        revision=st.revision, path=st.path, line=st.line, table=table, fix=fix,
-                       docs=self.docs, statement_index=st.index, relations=list(relations or ()))
+                       docs=self.docs, statement_index=st.index, relations=list(relations or ()),
+                       detail=detail)
 
 
 _REGISTRY: list[type[Rule]] = []

@@ -111,6 +111,10 @@ class ConcurrentIndexInvalidLeftover(Rule):
             'op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_orders_customer_id")',
             'op.create_index("ix_orders_customer_id", "orders", ["customer_id"], postgresql_concurrently=True)'),
         '# or (alembic_guard.ops): op.create_index_concurrently("ix_orders_customer_id", "orders", ["customer_id"])')
+    group_as = "concurrent index builds do not handle an INVALID leftover of an earlier failed attempt"
+    group_tail = ("a failed attempt leaves an INVALID index that a retry keeps (IF NOT EXISTS), fails on, or "
+                  "builds a second one next to; drop a leftover first (every fix below).")
+    group_fixes = "combine"
 
     def check(self, ctx):
         node = ctx.node
@@ -128,13 +132,16 @@ class ConcurrentIndexInvalidLeftover(Rule):
             msg = (f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} on {table}: if an earlier attempt failed, "
                    f"{index} exists but is INVALID, and this statement silently keeps it (a NOTICE, no error): "
                    f"the migration succeeds and the index is never used.")
+            detail = f"{index} on {table}, IF NOT EXISTS keeps a leftover"
         elif name:
             msg = (f"CREATE INDEX CONCURRENTLY {index} on {table} does not check for an INVALID {index} left by "
                    f"an earlier failed attempt: the retry fails with 'relation \"{name}\" already exists' "
                    f"until someone drops it by hand.")
+            detail = f"{index} on {table}, the retry fails"
         else:
             msg = (f"CREATE INDEX CONCURRENTLY on {table} without a name: a failed attempt leaves an INVALID "
                    f"index, and the retry builds another one next to it (both maintained on every write).")
+            detail = f"unnamed on {table}, the retry builds another"
             name = f"{table.split('.')[-1]}_idx"
             index = name
         fix = autocommit_block(
@@ -143,6 +150,6 @@ class ConcurrentIndexInvalidLeftover(Rule):
             execute(f"DROP INDEX CONCURRENTLY IF EXISTS {q(index)}"),
             execute(ctx.sql.strip().rstrip(";")) if node.idxname else f"# … CREATE INDEX CONCURRENTLY {name} …")
         yield self.finding(
-            ctx, msg, table=table,
+            ctx, msg, table=table, detail=detail,
             fix=lines(fix, f"# or in one call (alembic_guard.ops): op.create_index_concurrently({name!r}, "
                            f"{table!r}, [...]) drops only an INVALID leftover and keeps a valid one"))

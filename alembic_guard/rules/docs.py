@@ -47,6 +47,14 @@ def rule_page(rule: Rule) -> str:
         rule.good_example.rstrip(),
         "```",
         "",
+        *([
+            "## Grouped",
+            "",
+            _para("Several findings of this rule in one revision that give the same advice are reported as one "
+                  f"finding listing every statement (\"2 {rule.group_as}: lines …\"); the JSON finding's "
+                  "`lines` lists them and `line` is the first. A suppression still applies to its own line."),
+            "",
+        ] if rule.group_as else []),
         "## Suppressing",
         "",
         "When the statement is safe for a reason the shadow cannot know, say so on the op line:",

@@ -31,6 +31,8 @@ class LockWithoutTimeout(Rule):
         LOCK_TIMEOUT,
         'op.add_column("customers", sa.Column("country", sa.String(2), server_default="NL"))',
         "# and retry the revision with backoff when it fails with SQLSTATE 55P03 (lock_not_available)")
+    group_as = "statements take write-blocking locks with no lock_timeout"
+    group_tail = "while one waits for its lock, every later query on that table queues behind it."
 
     def check(self, ctx):
         if failed(ctx):
@@ -50,4 +52,5 @@ class LockWithoutTimeout(Rule):
                         "# retry the migration with backoff on SQLSTATE 55P03 (lock_not_available)")
             yield self.finding(
                 ctx, f"takes {lk.mode} on {lk.relation} with no lock_timeout: while it waits for the lock, "
-                     f"every later query on {lk.relation} queues behind it.", table=lk.relation, fix=fix)
+                     f"every later query on {lk.relation} queues behind it.", table=lk.relation, fix=fix,
+                detail=f"{lk.mode} on {lk.relation}")

@@ -26,6 +26,9 @@ class LocksAccumulate(Rule):
                     'op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
                     'op.add_column("orders", sa.Column("note", sa.Text))\n'
                     '# ... and customers in the next revision')
+    group_as = "statements take a write-blocking lock while the transaction already holds others"
+    group_tail = ("while one waits, queries on the tables already locked queue behind it, and no lock_timeout "
+                  "bounds the wait.")
 
     def check(self, ctx):
         if failed(ctx) or not ctx.statement.in_transaction:
@@ -48,4 +51,5 @@ class LocksAccumulate(Rule):
                 ctx, f"takes {lk.mode} on {lk.relation} while the transaction already holds {held}: while it "
                      f"waits for {lk.relation}, queries on {', '.join(e.relation for e in others[:3])} queue "
                      "behind it, and no lock_timeout bounds the wait.", table=lk.relation,
-                fix=self.good_example)
+                fix=self.good_example,
+                detail=f"{lk.mode} on {lk.relation} holding {', '.join(e.relation for e in others[:3])}")
