@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ from . import __version__
 from .capture.project import load_project
 from .capture.redirect import redirect_connections
 from .capture.runner import Runner
-from .check_config import load_check_config
+from .check_config import check_suppressions, load_check_config
 from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
@@ -35,16 +36,18 @@ class CheckOptions:
     stats_file: str | None = None  # or a JSON file of them (alembic-guard stats)
 
 
-def run_check(opts: CheckOptions) -> Report:
+def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
 
     The shadow server and its scratch database are always stopped/dropped, also on errors and Ctrl-C.
     No project code runs before the shadow is up and every connection is redirected to it; the only
     connection to another server is the read-only ``stats_url`` one, made first, when asked for.
+    ``progress(n, total, revision, message)`` is called as the trace starts each revision.
     """
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
     config = load_check_config(Path(project.config.config_file_name or ".").parent)
+    check_suppressions(project.version_dirs())
     sizes = None
     if opts.stats_file or config.stats_file:
         sizes = read_stats_file(opts.stats_file or config.stats_file)
@@ -55,7 +58,7 @@ def run_check(opts: CheckOptions) -> Report:
             # The revision scripts run only now, connections redirected to the shadow.
             with redirect_connections(server, dbname, project.version_dirs()):
                 project.load_revisions()
-            runner = Runner(project, server, dbname, verbose=opts.verbose)
+            runner = Runner(project, server, dbname, verbose=opts.verbose, progress=progress)
             revisions = runner.run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)
