@@ -104,9 +104,10 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
         except OSError as exc:
             _fail(GuardError(f"cannot write the report: {exc.strerror or exc}.", path=str(output)))
     else:
-        text = render_text(report, color=color_enabled(sys.stdout), width=terminal_width(),
+        color = color_enabled(sys.stdout)
+        text = render_text(report, color=color, width=terminal_width(),
                            show_statements=show_statements) if fmt == "text" else render(report, fmt)
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=color)  # click would strip the colour FORCE_COLOR asked for
     errors = _syntax_errors(report)
     if errors:
         for err in errors:
@@ -217,8 +218,8 @@ def explain(rule_id: str) -> None:
 
         _fail(GuardError(f"no rule {rule_id!r}{did_you_mean(rule_id, rule_ids())}.",
                          hint="`alembic-guard rules` lists every rule id."))
-    click.echo(render_page(rule_page(rules[rule_id]), color=color_enabled(sys.stdout), width=terminal_width()),
-               nl=False)
+    color = color_enabled(sys.stdout)
+    click.echo(render_page(rule_page(rules[rule_id]), color=color, width=terminal_width()), nl=False, color=color)
 
 
 @main.command("rules")

@@ -12,7 +12,9 @@ import time
 from typing import IO
 
 from rich.console import Console
+from rich.live import Live
 from rich.markdown import Markdown
+from rich.spinner import Spinner
 from rich.syntax import Syntax
 from rich.text import Text
 
@@ -51,12 +53,14 @@ class ProgressLine:
     once the run has lasted ``delay`` seconds; erased when the run ends (rich Status, transient).
     Use as a context manager; call it as the runner's progress callback."""
 
-    def __init__(self, stream: IO[str] | None = None, delay: float = 1.0, first: str = "starting the shadow PostgreSQL"):
+    def __init__(self, stream: IO[str] | None = None, delay: float = 1.0,
+                 first: str = "starting the shadow PostgreSQL"):
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = is_terminal(self.stream)
         self.delay = delay
         self.text = first
         self._status = None
+        self._spinner = None
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
@@ -73,7 +77,10 @@ class ProgressLine:
             if not self.enabled or self._status is not None:
                 return
             console = Console(file=self.stream, no_color=not color_enabled(self.stream), highlight=False)
-            self._status = console.status(Text(self.text, overflow="ellipsis", no_wrap=True))
+            # stdout is left alone (the report goes there); stray stderr lines print above the line
+            self._spinner = Spinner("dots", Text(self.text, overflow="ellipsis", no_wrap=True))
+            self._status = Live(self._spinner, console=console, transient=True, refresh_per_second=8,
+                                redirect_stdout=False, redirect_stderr=True)
             self._status.start()
 
     def __call__(self, n: int, total: int, revision: str, message: str = "") -> None:
@@ -81,7 +88,7 @@ class ProgressLine:
         with self._lock:
             self.text = text
             if self._status is not None:
-                self._status.update(Text(text, overflow="ellipsis", no_wrap=True))
+                self._spinner.update(text=Text(text, overflow="ellipsis", no_wrap=True))
 
     def __exit__(self, *exc) -> None:
         with self._lock:
