@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from .capture.project import load_project
 from .changes import changed_files, keep_changed
 from .capture.redirect import redirect_connections
 from .capture.runner import Runner
-from .check_config import load_check_config
+from .check_config import check_suppressions, load_check_config
 from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
@@ -40,16 +41,18 @@ class CheckOptions:
     write_baseline: str | None = None  # write today's findings there (and accept them)
 
 
-def run_check(opts: CheckOptions) -> Report:
+def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
 
     The shadow server and its scratch database are always stopped/dropped, also on errors and Ctrl-C.
     No project code runs before the shadow is up and every connection is redirected to it; the only
     connection to another server is the read-only ``stats_url`` one, made first, when asked for.
+    ``progress(n, total, revision, message)`` is called as the trace starts each revision.
     """
     t0 = time.perf_counter()
     project = load_project(opts.config_file, opts.section, opts.x_args)
     config = load_check_config(Path(project.config.config_file_name or ".").parent)
+    check_suppressions(project.version_dirs())
     root = Path(opts.config_file).resolve().parent
     # git and the baseline file are read before the shadow starts: their errors come at once
     changed = changed_files(opts.changed_since, project.version_dirs(), root) if opts.changed_since else None
@@ -64,7 +67,7 @@ def run_check(opts: CheckOptions) -> Report:
             # The revision scripts run only now, connections redirected to the shadow.
             with redirect_connections(server, dbname, project.version_dirs()):
                 project.load_revisions()
-            runner = Runner(project, server, dbname, verbose=opts.verbose)
+            runner = Runner(project, server, dbname, verbose=opts.verbose, progress=progress)
             revisions = runner.run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)

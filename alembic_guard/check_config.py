@@ -12,11 +12,12 @@ stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-gu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import GuardError
-from .model import SEVERITIES
+from .config_model import validate_table
+from .errors import GuardError, did_you_mean
 from .settings import TABLE, _read_toml, find_pyproject
 
 
@@ -30,30 +31,51 @@ class CheckConfig:
     source: str | None = None
 
 
+def rule_ids() -> list[str]:
+    """Every id a project may name: the rules, plus the judge's own "revision-fails" and
+    "suppression-without-reason"."""
+    from .judge import REVISION_FAILS, SUPPRESSION_WITHOUT_REASON
+    from .rules import all_rules
+
+    return sorted({r.id for r in all_rules()} | {REVISION_FAILS, SUPPRESSION_WITHOUT_REASON})
+
+
+def check_rule_ids(ids: Iterable[str], where: str, *, path: str | None = None, line: int | None = None) -> None:
+    """Raise GuardError for the first id that names no rule, with a did-you-mean. ``where`` says
+    where the id was written (``--disable``, ``[tool.alembic-guard] severity`` …)."""
+    known = rule_ids()
+    for rule_id in ids:
+        if rule_id not in known:
+            raise GuardError(f"{where} names an unknown rule {rule_id!r}{did_you_mean(rule_id, known)}.",
+                             path=path, line=line,
+                             hint="`alembic-guard rules` lists every rule id.")
+
+
+def check_suppressions(version_dirs: Iterable[Path]) -> None:
+    """Raise GuardError (file and line) for an inline suppression comment in a revision file of
+    ``version_dirs`` that names an unknown rule id. The files are tokenized, not imported."""
+    from .suppress import suppressions_in
+
+    known = set(rule_ids())
+    for directory in version_dirs:
+        for path in sorted(Path(directory).rglob("*.py")):
+            for line, ids in suppressions_in(str(path)):
+                bad = sorted(ids - known - {"*"})
+                if bad:
+                    check_rule_ids(bad, "the suppression comment", path=str(path), line=line)
+
+
 def load_check_config(start: str | Path | None) -> CheckConfig:
-    """Read the nearest ``[tool.alembic-guard]`` at or above ``start``. Raises GuardError on bad values."""
+    """Read the nearest ``[tool.alembic-guard]`` at or above ``start``. Raises GuardError on an
+    unknown key, a bad value or an unknown rule id (validated by config_model.GuardTable)."""
     path = find_pyproject(start)
     if path is None:
         return CheckConfig()
-    table = _read_toml(path, path.stat().st_mtime_ns)["tool"][TABLE]
-    cfg = CheckConfig(source=str(path))
-    disable = table.get("disable", [])
-    if not isinstance(disable, list) or not all(isinstance(x, str) for x in disable):
-        raise GuardError(f"[tool.{TABLE}] disable must be a list of rule ids.", path=str(path))
-    cfg.disable = disable
-    fail_on = table.get("fail-on", table.get("fail_on"))
-    if fail_on is not None and fail_on not in (*SEVERITIES, "never"):
-        raise GuardError(f"[tool.{TABLE}] fail-on must be one of error, warning, info, never.", path=str(path))
-    cfg.fail_on = fail_on
-    unknown = table.get("fail-on-unknown", table.get("fail_on_unknown"))
-    if unknown is not None and not isinstance(unknown, bool):
-        raise GuardError(f"[tool.{TABLE}] fail-on-unknown must be true or false.", path=str(path))
-    cfg.fail_on_unknown = unknown
-    severity = table.get("severity", {})
-    if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
-        raise GuardError(f"[tool.{TABLE}] severity must map rule ids to error, warning or info.", path=str(path))
-    cfg.severity = dict(severity)
-    stats_file = table.get("stats-file", table.get("stats_file"))
-    if stats_file is not None:
-        cfg.stats_file = str((path.parent / str(stats_file)).resolve())
+    table = validate_table(_read_toml(path, path.stat().st_mtime_ns)["tool"][TABLE], str(path))
+    check_rule_ids(table.disable or (), f"[tool.{TABLE}] disable", path=str(path))
+    check_rule_ids(table.severity or {}, f"[tool.{TABLE}] severity", path=str(path))
+    cfg = CheckConfig(source=str(path), disable=list(table.disable or []), fail_on=table.fail_on,
+                      fail_on_unknown=table.fail_on_unknown, severity=dict(table.severity or {}))
+    if table.stats_file is not None:
+        cfg.stats_file = str((path.parent / table.stats_file).resolve())
     return cfg

@@ -36,7 +36,7 @@ def _syntax_errors(report) -> list[GuardError]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="alembic-guard")
+@click.version_option(__version__, "-V", "--version", prog_name="alembic-guard")
 def main() -> None:
     """Migration safety analyzer for Alembic on PostgreSQL."""
 
@@ -84,8 +84,14 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
     from .check import CheckOptions, run_check
     from .report import render
     from .report.text import render_text
+    from .terminal import ProgressLine, color_enabled, terminal_width
 
     signal.signal(signal.SIGTERM, _terminate)
+    try:  # mistakes that need no shadow are reported before the (slow) run starts
+        _check_disabled(disabled)
+        _check_writable(output)
+    except GuardError as err:
+        _fail(err)
     opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
                         pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
@@ -93,20 +99,24 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
                         stats_url=stats_url, stats_file=stats_file, changed_since=changed_since,
                         baseline=baseline_file, write_baseline=write_baseline)
     try:
-        report = run_check(opts)
+        with ProgressLine() as progress:
+            report = run_check(opts, progress=progress)
     except GuardError as err:
         _fail(err)
     except KeyboardInterrupt:
         click.echo("alembic-guard: interrupted; the shadow was stopped and its files removed.", err=True)
         sys.exit(130)
-    if fmt == "text":
-        text = render_text(report, color=output is None and sys.stdout.isatty(), show_statements=show_statements)
-    else:
-        text = render(report, fmt)
     if output:
-        output.write_text(text if fmt != "text" else render_text(report, show_statements=show_statements))
+        text = render_text(report, show_statements=show_statements) if fmt == "text" else render(report, fmt)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            _fail(GuardError(f"cannot write the report: {exc.strerror or exc}.", path=str(output)))
     else:
-        click.echo(text, nl=False)
+        color = color_enabled(sys.stdout)
+        text = render_text(report, color=color, width=terminal_width(),
+                           show_statements=show_statements) if fmt == "text" else render(report, fmt)
+        click.echo(text, nl=False, color=color)  # click would strip the colour FORCE_COLOR asked for
     errors = _syntax_errors(report)
     if errors:
         for err in errors:
@@ -165,6 +175,60 @@ def stats_command(url: str) -> None:
         click.echo(dump_stats(read_stats_url(url)), nl=False)
     except GuardError as err:
         _fail(err)
+
+
+def _check_disabled(disabled) -> None:
+    """``--disable`` ids must name rules (did-you-mean otherwise)."""
+    if disabled:
+        from .check_config import check_rule_ids
+
+        check_rule_ids(disabled, "--disable")
+
+
+def _check_writable(output: Path | None) -> None:
+    """``-o`` must be writable before anything runs: its directory exists and may be written."""
+    if output is None:
+        return
+    parent = output.parent
+    if not parent.exists():
+        raise GuardError(f"cannot write the report here: the directory {parent} does not exist.",
+                         path=str(output), hint="Create it first, or name another --output.")
+    if not parent.is_dir():
+        raise GuardError(f"cannot write the report here: {parent} is not a directory.", path=str(output))
+    existed = output.exists()
+    try:  # the one reliable test (permissions, read-only file systems, root): open it for appending
+        with open(output, "a"):
+            pass
+    except OSError as exc:
+        raise GuardError(f"cannot write the report here: {exc.strerror or exc}.", path=str(output)) from None
+    if not existed:
+        output.unlink(missing_ok=True)
+
+
+@main.command("explain")
+@click.argument("rule_id", metavar="RULE")
+def explain(rule_id: str) -> None:
+    """Print a rule's page (what it reports, why, the safe alternative, how to suppress it)."""
+    from .check_config import rule_ids
+    from .rules import all_rules
+    from .rules.docs import rule_page
+    from .terminal import color_enabled, render_page, terminal_width
+
+    rules = {r.id: r for r in all_rules()}
+    if rule_id not in rules:
+        extra = {"revision-fails": "the revision fails on the shadow PostgreSQL (the finding carries "
+                                   "PostgreSQL's message); it is always an error.",
+                 "suppression-without-reason": "an inline `# alembic-guard: ignore[rule]` comment gives no "
+                                               "reason; write why the statement is safe after the bracket."}
+        if rule_id in extra:
+            click.echo(f"{rule_id}: {extra[rule_id]}")
+            return
+        from .errors import did_you_mean
+
+        _fail(GuardError(f"no rule {rule_id!r}{did_you_mean(rule_id, rule_ids())}.",
+                         hint="`alembic-guard rules` lists every rule id."))
+    color = color_enabled(sys.stdout)
+    click.echo(render_page(rule_page(rules[rule_id]), color=color, width=terminal_width()), nl=False, color=color)
 
 
 @main.command("rules")

@@ -2,8 +2,9 @@
 
 The file is found by walking up from a start directory (the directory of ``alembic.ini`` when
 Alembic knows it, else the current directory) to the first ``pyproject.toml`` that has a
-``[tool.alembic-guard]`` table. Keys this module does not know are ignored (the same table holds the
-analyzer's own configuration). Every operation call can override any value.
+``[tool.alembic-guard]`` table. The whole table (these keys and the analyzer's own, check_config.py)
+is validated by a typed model (config_model.py): an unknown key is an error with a did-you-mean.
+Every operation call can override any value.
 
 Units are in the names: ``*_ms`` are milliseconds, ``batch_size`` is rows. In the TOML file each
 duration may also be written without the ``_ms`` suffix as a PostgreSQL-style string
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -131,23 +133,11 @@ def parse_duration_ms(value: Any, key: str = "duration") -> int:
 
 
 def settings_from_table(table: dict[str, Any], source: str | None = None) -> Settings:
-    """Build Settings from a ``[tool.alembic-guard]`` table (unknown keys ignored). Raises GuardError."""
-    values: dict[str, int] = {}
-    for name in SETTING_NAMES:
-        short = name[:-3] if name.endswith("_ms") else None
-        if name in table and short and short in table:
-            raise GuardError(f"both {name} and {short} are set in [tool.{TABLE}]; keep one.", path=source)
-        if name in table:
-            raw = table[name]
-            if name.endswith("_ms"):
-                values[name] = parse_duration_ms(raw, name)
-            elif isinstance(raw, int) and not isinstance(raw, bool):
-                values[name] = raw
-            else:
-                raise GuardError(f"[tool.{TABLE}] {name} must be an integer, not {raw!r}.", path=source)
-        elif short and short in table:
-            values[name] = parse_duration_ms(table[short], short)
-    return Settings(source=source, **values)
+    """Build Settings from a ``[tool.alembic-guard]`` table, validated by the typed model of the whole
+    table (config_model.GuardTable: an unknown key is an error). Raises GuardError naming ``source``."""
+    from .config_model import validate_table
+
+    return Settings(source=source, **validate_table(table, source).settings_values())
 
 
 def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -169,7 +159,13 @@ def _read_toml(path: Path, mtime_ns: int) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise GuardError(f"cannot parse {path}: {exc}", path=str(path)) from exc
+        # tomllib's message ends with "(at line L, column C)"
+        found = re.search(r"^(.*?)\s*\(at line (\d+), column (\d+)\)\s*$", str(exc))
+        if found:
+            reason, line, column = found.group(1), int(found.group(2)), int(found.group(3))
+            raise GuardError(f"cannot parse this TOML file: {reason} (line {line}, column {column}).",
+                             path=str(path), line=line, column=column) from None
+        raise GuardError(f"cannot parse this TOML file: {exc}.", path=str(path)) from None
 
 
 def load_settings(start: str | os.PathLike[str] | None = None) -> Settings:
@@ -180,6 +176,4 @@ def load_settings(start: str | os.PathLike[str] | None = None) -> Settings:
     if path is None:
         return Settings()
     table = _read_toml(path, path.stat().st_mtime_ns)["tool"][TABLE]
-    if not isinstance(table, dict):
-        raise GuardError(f"[tool.{TABLE}] must be a table.", path=str(path))
     return settings_from_table(table, source=str(path))

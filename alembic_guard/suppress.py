@@ -50,3 +50,13 @@ def suppression_for(path: str | None, line: int | None, rule: str) -> tuple[int,
         if parsed and (rule in parsed[0] or "*" in parsed[0]):
             return ln, parsed[1]
     return None
+
+
+def suppressions_in(path: str) -> list[tuple[int, set[str]]]:
+    """``(line, rule ids)`` of every suppression comment in the file at ``path``."""
+    out = []
+    for line, comment in sorted(_comments(path).items()):
+        parsed = parse_comment(comment)
+        if parsed:
+            out.append((line, parsed[0]))
+    return out

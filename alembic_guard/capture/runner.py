@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -110,8 +110,10 @@ class Runner:
         their statements are not traced."""
         return list(self._redirect.raw_connects) if self._redirect else []
 
-    def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False):
+    def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False,
+                 progress: Callable[[int, int, str, str], None] | None = None):
         self.project = project
+        self.progress = progress  # progress(n, total, revision id, message) as each revision starts
         self.server = server
         self.dbname = dbname
         self.verbose = verbose
@@ -173,6 +175,8 @@ class Runner:
         """
         side = self.server.conninfo(self.dbname)
         tracer = Tracer(side, self.files, self.revisions, self.server.version_num)
+        if self.progress is not None:
+            tracer.on_revision = self._progress_hook(to_rev)
         shims = ExtensionShims()
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
@@ -213,6 +217,25 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
+
+    def _progress_hook(self, to_rev: str | None) -> Callable[[RevisionTrace], None]:
+        """The tracer's on_revision callback: ``self.progress(n, total, id, message)``, once per revision."""
+        started: list[str] = []
+        below: set[str] | None = None
+        if to_rev:
+            with contextlib.suppress(Exception):
+                below = {sc.revision for sc in self.project.script.revision_map.iterate_revisions(to_rev, "base")}
+
+        def hook(rev: RevisionTrace) -> None:
+            if rev.revision in started or rev.revision not in self.revisions:
+                return
+            started.append(rev.revision)
+            total = len(set(self.revisions) & below) if below is not None else len(self.revisions)
+            message = rev.doc.splitlines()[0] if rev.doc else ""
+            with contextlib.suppress(Exception):  # a display problem never breaks the trace
+                self.progress(len(started), max(total, len(started)), rev.revision, message)
+
+        return hook
 
     def _note_raw_connects(self) -> None:
         """Statements on a DBAPI connection the project opened itself bypass SQLAlchemy, so the

@@ -20,6 +20,8 @@ SEV_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 def render_text(report: Report, *, color: bool = False, width: int | None = None,
                 show_statements: bool = False) -> str:
+    """The report; prose wraps to ``width`` (default 100), code and SQL never wrap: a fix block is
+    paste-ready at any width (indented by 6 spaces)."""
     buf = io.StringIO()
     con = Console(file=buf, force_terminal=color, no_color=not color, width=width or 100, highlight=False,
                   soft_wrap=False)
@@ -55,7 +57,7 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
                 else:
                     con.print(Text(code), soft_wrap=True)
             if f.docs:
-                con.print(f"    [dim]docs: {f.docs}[/]")
+                con.print(f"    [dim]docs: {f.docs}[/]", soft_wrap=True)  # a URL stays one piece
         for f in rev.findings:
             if f.suppressed:
                 con.print(f"  [dim]suppressed {f.rule} line {f.line}: {escape(f.suppressed)}[/]")
@@ -74,7 +76,7 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
                 if o.error:
                     extra.append("error: " + o.error)
                 con.print(f"    [dim]line {st.line} {o.duration_ms:.1f} ms[/] {escape(st.sql.splitlines()[0][:80])}"
-                          + (f" [dim]({escape('; '.join(extra))})[/]" if extra else ""))
+                          + (f" [dim]({escape('; '.join(extra))})[/]" if extra else ""), soft_wrap=True)
     for note in report.notes:
         con.print(f"[yellow]note:[/] {escape(note)}")
     for err in report.tool_errors:

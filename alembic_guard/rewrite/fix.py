@@ -69,10 +69,17 @@ class RevisionFix:
 
     @property
     def diff(self) -> str:
+        """A unified diff ``git apply`` accepts: ``a/`` ``b/`` paths relative to the repository root
+        (the directory holding ``.git`` above the file; else the current directory)."""
         if self.new_source is None or self.new_source == self.source:
             return ""
-        return "".join(difflib.unified_diff(self.source.splitlines(True), self.new_source.splitlines(True),
-                                            f"a/{_rel(self.path)}", f"b/{_rel(self.path)}"))
+        rel = _rel(self.path)
+        lines = list(difflib.unified_diff(self.source.splitlines(True), self.new_source.splitlines(True),
+                                          f"a/{rel}", f"b/{rel}"))
+        out = [f"diff --git a/{rel} b/{rel}\n"]
+        for ln in lines:
+            out.append(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n")
+        return "".join(out)
 
 
 @dataclass
@@ -236,7 +243,13 @@ def _wanted(project: Project, revisions: list[str], config_file: str) -> list[st
 
 
 def _rel(path: str) -> str:
+    """``path`` relative to its repository's root (the nearest directory above it with ``.git``),
+    else to the current directory, else as given."""
     import os
 
+    full = Path(path).resolve()
+    for directory in full.parents:
+        if (directory / ".git").exists():
+            return full.relative_to(directory).as_posix()
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel

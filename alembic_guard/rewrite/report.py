@@ -57,8 +57,9 @@ def render_fix_text(report: FixReport, *, written: bool = False) -> str:
             lines.append(f"  verification on PostgreSQL {p.server_version} (seeded rows: {seeded or 'none'}): "
                          + p.verdict())
         if fx.diff:
+            # not indented: the report as a whole is a patch `git apply` accepts (text around it is ignored)
             lines.append("")
-            lines += ["    " + ln for ln in fx.diff.rstrip("\n").splitlines()]
+            lines += fx.diff.rstrip("\n").splitlines()
             if written:
                 lines.append(f"  written: {fx.path}")
         lines.append("")

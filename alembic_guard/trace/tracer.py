@@ -127,6 +127,7 @@ class Tracer:
         self._pre_names: frozenset[str] = frozenset()
         self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
         self._busy = False
+        self.on_revision: Any = None  # callable(RevisionTrace) when a revision's first statement starts
         self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
         self.frozen: set[str] = set()  # revisions whose trace is complete (re-applied after a failure)
         self._baseline: tuple[int, int] | None = None  # timeouts env.py gives the connection
@@ -336,6 +337,8 @@ class Tracer:
     # -- helpers -----------------------------------------------------------------------------
     def _start_revision(self, rev: RevisionTrace, before: dict[int, Relation]) -> None:
         self._current = rev.revision
+        if self.on_revision is not None:
+            self.on_revision(rev)
         rev.preexisting_oids = set(before)
         rev.preexisting = {r.qualified for r in before.values()}
         self._pre_names = frozenset(rev.preexisting)

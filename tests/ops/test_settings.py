@@ -18,7 +18,7 @@ def test_defaults_without_a_pyproject(tmp_path):
 def test_found_by_walking_up_past_a_pyproject_without_the_table(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.alembic-guard]\nlock_timeout = "2s"\nstatement_timeout_ms = 30000\nretry_attempts = 4\n'
-        'batch_size = 5000\nbatch_pause = "10ms"\nconcurrent_lock_timeout = "1min"\nrules = ["x"]\n')
+        'batch_size = 5000\nbatch_pause = "10ms"\nconcurrent_lock_timeout = "1min"\n')
     nested = tmp_path / "svc" / "migrations"
     nested.mkdir(parents=True)
     (tmp_path / "svc" / "pyproject.toml").write_text("[project]\nname = 'svc'\n")
