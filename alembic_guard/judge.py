@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from .model import Finding, RevisionTrace
 from .rules import Context, Rule, all_rules
 from .stats import TableSize, estimate, human_bytes, human_rows
-from .sql.parse import parse_one
+from .sql.parse import parse_all, parse_one
 from .suppress import suppression_for
 
 REVISION_FAILS = "revision-fails"
@@ -48,7 +48,9 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
                                         message=f"the revision fails on the shadow PostgreSQL: {rev.error}"))
         doomed = dropped_later(rev)
         for i, st in enumerate(rev.statements):
-            ctx = Context(statement=st, node=parse_one(st.sql), revision=rev,
+            nodes = parse_all(st.sql)
+            # one node per statement; a string of several the tracer could not split is judged by trace
+            ctx = Context(statement=st, node=nodes[0] if nodes and len(nodes) == 1 else None, revision=rev,
                           server_version_num=server_version_num, previous=rev.statements[:i])
             specific: list[Finding] = []
             generic: list[Finding] = []

@@ -71,6 +71,7 @@ class Relation:
     relfilenode: int = 0
     seq_scan: int = 0
     table_oid: int | None = None  # for an index: its table
+    n_mod: int = 0  # rows updated + deleted in this transaction (pg_stat_xact_user_tables)
 
     @property
     def qualified(self) -> str:
@@ -123,6 +124,7 @@ class Observation:
     scanned_oids: list[int] = field(default_factory=list)
     built_oids: list[int] = field(default_factory=list)
     dropped_oids: list[int] = field(default_factory=list)
+    modified_oids: list[int] = field(default_factory=list)  # tables whose rows it updated or deleted
     # Names (qualified) of the relations that existed before the revision, as named when this
     # statement started; shared between statements until a rename or drop changes it.
     preexisting_names: frozenset[str] | None = None

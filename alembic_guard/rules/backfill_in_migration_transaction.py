@@ -65,7 +65,7 @@ class BackfillInMigrationTransaction(Rule):
             reasons.append(f"the transaction already holds {lk.mode} on {lk.relation} (from {where(lk, ctx)}), "
                            f"held for the whole {verb.lower()}")
         # a targeted statement does little under a lock already held (the trace-first rule reports a scan)
-        severity = "error" if not bound.bounded else "warning"
+        severity = "error" if not bound.bounded or (held and bound.batch) else "warning"
         if not reasons:
             reasons.append(f"it is targeted ({bound.why}), but its rows stay locked until the migration commits")
         fix = _batched_fix(ctx, node, table, keys) if not bound.bounded else _own_transaction(node, bound)

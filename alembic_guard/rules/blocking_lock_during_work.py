@@ -39,8 +39,10 @@ def work_done(ctx) -> dict[int, list[str]]:
         # an UPDATE/DELETE pinned to a few rows by a unique key: on the shadow's small tables the planner
         # picks a seq scan anyway, which says nothing about production
         scanned = [oid for oid in scanned if obs.names.get(oid) != bounded]
+    # rows written matter only where the parser cannot say which (a DO block, a function call)
+    written = obs.modified_oids if ctx.statement.coverage == "trace-only" else []
     for kind, oids in (("rewrites", obs.rewritten_oids), ("scans", scanned),
-                       ("builds an index on", obs.built_oids)):
+                       ("builds an index on", obs.built_oids), ("writes rows of", written)):
         for oid in dict.fromkeys(oids):
             work.setdefault(oid, []).append(kind)
     return {oid: what for oid, what in work.items() if oid in ctx.revision.preexisting_oids}
@@ -54,8 +56,13 @@ def _bounded_target(ctx) -> str | None:
     from ..sql import range_name
     from ._dml import classify
 
+    # the keys were read when the revision started: after an index came or went, they may be stale
+    if any(st.observation.dropped_oids or any(kind for kind in st.observation.created) for st in ctx.previous):
+        return None
     table = range_name(node.relation)
-    return table if classify(node, ctx.revision.unique_keys.get(table) or []).bounded else None
+    bound = classify(node, ctx.revision.unique_keys.get(table) or [])
+    # a key lookup touches a few rows; a batch bound (a key range, LIMIT n) may still cover the table
+    return table if bound.bounded and not bound.batch else None
 
 
 @register

@@ -74,8 +74,9 @@ def _concurrent(node: Any) -> bool:
     if isinstance(node, (ast.IndexStmt, ast.DropStmt)):
         return bool(node.concurrent)
     if isinstance(node, ast.ReindexStmt):
-        if node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM, ReindexObjectType.REINDEX_OBJECT_DATABASE):
-            return True
+        if node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM, ReindexObjectType.REINDEX_OBJECT_DATABASE,
+                         ReindexObjectType.REINDEX_OBJECT_SCHEMA):
+            return True  # "REINDEX SCHEMA/DATABASE/SYSTEM cannot run inside a transaction block"
         return any(isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in node.params or ())
     if isinstance(node, ast.ClusterStmt):
         return node.relation is None  # CLUSTER of the whole database cannot run in a transaction
@@ -100,7 +101,8 @@ def documented_lock(nodes: tuple[Any, ...] | None) -> str | None:
         return None if full else "SHARE UPDATE EXCLUSIVE"
     if _concurrent(node) and not isinstance(node, ast.ClusterStmt) and not (
             isinstance(node, ast.ReindexStmt) and node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM,
-                                                                ReindexObjectType.REINDEX_OBJECT_DATABASE)):
+                                                                ReindexObjectType.REINDEX_OBJECT_DATABASE,
+                                                                ReindexObjectType.REINDEX_OBJECT_SCHEMA)):
         return "SHARE UPDATE EXCLUSIVE"
     return None
 

@@ -14,7 +14,8 @@ from ..model import Relation
 
 SNAPSHOT_SQL = """
 select c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
-       coalesce(s.seq_scan, 0)::bigint, i.indrelid::bigint
+       coalesce(s.seq_scan, 0)::bigint, i.indrelid::bigint,
+       coalesce(s.n_tup_upd + s.n_tup_del, 0)::bigint
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 left join pg_catalog.pg_stat_xact_user_tables s on s.relid = c.oid
@@ -41,11 +42,12 @@ def fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
 
 
 def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
-    """All user relations by OID, with relfilenode and this transaction's seq_scan count."""
+    """All user relations by OID, with relfilenode and this transaction's seq_scan and rows updated or
+    deleted (``pg_stat_xact_user_tables``)."""
     rels = {}
-    for oid, schema, name, kind, filenode, seq_scan, table_oid in fetch(dbapi_conn, SNAPSHOT_SQL):
+    for oid, schema, name, kind, filenode, seq_scan, table_oid, n_mod in fetch(dbapi_conn, SNAPSHOT_SQL):
         rels[int(oid)] = Relation(int(oid), schema, name, kind, int(filenode or 0), int(seq_scan or 0),
-                                  int(table_oid) if table_oid else None)
+                                  int(table_oid) if table_oid else None, n_mod=int(n_mod or 0))
     return rels
 
 

@@ -79,6 +79,8 @@ def coverage_of(nodes: tuple[Any, ...] | None, user_functions: set[str]) -> tupl
     judged by what the trace measured alone."""
     if nodes is None:
         return "trace-only", "the SQL did not parse"
+    if len(nodes) > 1:
+        return "trace-only", "several statements in one string with bound parameters"
     for node in nodes:
         if isinstance(node, ast.DoStmt):
             return "trace-only", "a DO block"

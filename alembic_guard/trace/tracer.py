@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from pglast import ast
 
 from ..capture.origin import RevisionFiles
-from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
+from ..model import DANGEROUS_MODES, Lock, Relation, RevisionTrace, Statement, covered_by
 from ..sql.parse import parse_all
 from . import catalog, keys
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
@@ -373,7 +373,37 @@ class Tracer:
             self._busy = False
         if finished is not None and finished not in self.frozen:
             self._note_unseen_changes(now, finished)
+            self._note_unseen_work(conn.connection.dbapi_connection, now, finished)
         self._last_after = now
+
+    def _note_unseen_work(self, dbapi: Any, now: dict[int, Relation], rev_id: str) -> None:
+        """At the version-table write, still inside the revision's transaction: a write-blocking lock
+        or a seq scan on an existing table that no traced statement explains was taken or done where
+        the trace cannot see (a raw DBAPI cursor of the migration connection, say)."""
+        last = self._last_after
+        if last is None or rev_id not in self.revisions:
+            return
+        try:
+            held = self._reader.relation_locks(self._pid(dbapi))
+        except Exception:  # noqa: BLE001 - the side connection is gone: nothing to compare
+            return
+        known = {key[:2] for key in self._held}
+        odd = sorted({now[oid].qualified for oid, mode in held
+                      if oid in last and (oid, mode) not in known and mode in DANGEROUS_MODES
+                      and now.get(oid) is not None and now[oid].qualified not in self._bookkeeping})
+        scanned = sorted({r.qualified for oid, r in now.items() if oid in last and r.qualified not in self._bookkeeping
+                          and (r.seq_scan > last[oid].seq_scan or r.n_mod > last[oid].n_mod)})
+        rev = self.revisions[rev_id]
+        if odd:
+            reason = (f"write-blocking locks on {', '.join(odd[:5])} were taken outside the traced statements "
+                      "(a raw DBAPI cursor?)")
+            if reason not in rev.unseen:
+                rev.unseen.append(reason)
+        if scanned:
+            reason = (f"{', '.join(scanned[:5])} was scanned or written outside the traced statements "
+                      "(a raw DBAPI cursor?)")
+            if reason not in rev.unseen:
+                rev.unseen.append(reason)
 
     def _version_table(self) -> str:
         try:
@@ -514,6 +544,9 @@ class Tracer:
             # pg_stat_xact_* counts this transaction only: meaningless for a sampled statement
             if not pending.sampled and rel.kind in ("r", "m") and rel.seq_scan > old.seq_scan:
                 self._note_scan(pending, oid)
+            if not pending.sampled and rel.n_mod > old.n_mod and oid in pre and oid not in obs.modified_oids:
+                obs.modified_oids.append(oid)
+                obs.names[oid] = rel.qualified
         for oid, rel in before.items():
             if oid not in after:
                 obs.dropped.append(rel.qualified)

@@ -181,3 +181,28 @@ def test_work_under_locks_held_from_earlier_statements_is_one_finding(run):
               'op.add_column("parent", sa.Column("x", sa.Integer))\n' + ex("SELECT count(*) FROM big"), extra=BIG)
     (f,) = findings(rev, "blocking-lock-during-work")
     assert "still holds" in f.message and "on t" in f.message and "on parent" in f.message, describe(rev)
+
+
+@pytest.mark.parametrize("body", [
+    # a wide key range is a batch bound, not a lookup: the scan under the lock stands
+    TIMEOUT + ex("ALTER TABLE big ADD COLUMN x int") + "\n" + ex("UPDATE big SET x = 1 WHERE id BETWEEN 1 AND 2000000000"),
+    # the primary key is gone: WHERE id = 5 scans the table
+    TIMEOUT + ex("ALTER TABLE big DROP CONSTRAINT big_pkey") + "\n" + ex("UPDATE big SET a = 0 WHERE id = 5"),
+    # rows written by a DO block under ACCESS EXCLUSIVE (an index scan, no seq scan)
+    TIMEOUT + ex("ALTER TABLE big ADD COLUMN x int") + "\n" + ex("DO $$ BEGIN UPDATE big SET x = 1 WHERE id <= 3000; END $$"),
+], ids=["wide-range", "dropped-key", "do-block-writes"])
+def test_reviewed_shapes_do_not_pass_as_safe(run, body):
+    rev = run(body, extra=BIG)
+    assert rev.verdict == "unsafe", describe(rev)
+
+
+def test_work_through_a_raw_cursor_of_the_migration_connection_is_not_safe(run):
+    body = ("cur = op.get_bind().connection.dbapi_connection.cursor()\n"
+            "cur.execute('ALTER TABLE big ADD CONSTRAINT big_a_chk CHECK (a > 0)')")
+    rev = run(body, extra=BIG)
+    assert rev.verdict == "unknown" and rev.unseen, describe(rev)
+
+
+def test_reindex_schema_in_autocommit_is_not_wrapped(run):
+    rev = run(AUTOCOMMIT + ex("REINDEX SCHEMA public"))
+    assert rev.error is None and rev.statements[-1].observation.sampled, describe(rev)
