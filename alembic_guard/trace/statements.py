@@ -9,6 +9,8 @@ import pglast
 from pglast import ast
 from pglast.visitors import Visitor
 
+from ..sql.parse import parse_all
+
 # Drivers that send a string of several statements as one simple query (PostgreSQL runs them in one
 # implicit transaction). asyncpg prepares every statement, so a string of several fails there, as it
 # will in production: it is not split.
@@ -89,3 +91,36 @@ def coverage_of(nodes: tuple[Any, ...] | None, user_functions: set[str]) -> tupl
     if user_functions:
         return "trace-only", "calls " + ", ".join(sorted(user_functions))
     return "parsed", ""
+
+
+def settings_changed(statements: list[Any]) -> set[str]:
+    """Names of settings that these statements (``model.Statement``) SET, RESET or set_config()."""
+    names: set[str] = set()
+
+    class _SetConfigCalls(Visitor):
+        def visit_FuncCall(self, ancestors, node):
+            fname = node.funcname[-1].sval if node.funcname else ""
+            args = node.args or ()
+            if fname == "set_config" and args and isinstance(args[0], ast.A_Const) and \
+                    isinstance(args[0].val, ast.String):
+                names.add(args[0].val.sval)
+
+    for st in statements:
+        for node in parse_all(st.sql) or ():
+            if isinstance(node, ast.VariableSetStmt) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.SelectStmt):
+                _SetConfigCalls()(node)
+    return names
+
+
+def string_constants(node: Any) -> list[str]:
+    """Every string constant in a pglast tree."""
+    found: list[str] = []
+
+    class _Strings(Visitor):
+        def visit_String(self, ancestors, n):
+            found.append(n.sval)
+
+    _Strings()(node)
+    return found

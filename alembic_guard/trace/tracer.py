@@ -22,13 +22,14 @@ from sqlalchemy.engine import Engine
 from pglast import ast
 
 from ..capture.origin import RevisionFiles
-from ..model import DANGEROUS_MODES, Lock, Relation, RevisionTrace, Statement, covered_by
+from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
 from ..sql.parse import parse_all
-from . import catalog, keys
+from . import catalog, keys, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from .locks import LockReader
 from .modes import detect_mode
-from .statements import SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, split_statements
+from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
+                         split_statements, string_constants)
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -45,46 +46,6 @@ def _sqlstate(exc: BaseException | None) -> str | None:
 def _message(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.split("\n[SQL:")[0].strip()
-
-
-def _settings_changed(statements: list[Statement]) -> set[str]:
-    """Names of settings that these statements SET, RESET or set_config() (parsed with pglast)."""
-    from pglast import ast
-    from pglast.visitors import Visitor
-
-    from ..sql.parse import parse_all
-
-    names: set[str] = set()
-
-    class _SetConfigCalls(Visitor):
-        def visit_FuncCall(self, ancestors, node):
-            fname = node.funcname[-1].sval if node.funcname else ""
-            args = node.args or ()
-            if fname == "set_config" and args and isinstance(args[0], ast.A_Const) and \
-                    isinstance(args[0].val, ast.String):
-                names.add(args[0].val.sval)
-
-    for st in statements:
-        for node in parse_all(st.sql) or ():
-            if isinstance(node, ast.VariableSetStmt) and node.name:
-                names.add(node.name)
-            elif isinstance(node, ast.SelectStmt):
-                _SetConfigCalls()(node)
-    return names
-
-
-def _string_constants(node: Any) -> list[str]:
-    """Every string constant in a pglast tree."""
-    from pglast.visitors import Visitor
-
-    found: list[str] = []
-
-    class _Strings(Visitor):
-        def visit_String(self, ancestors, n):
-            found.append(n.sval)
-
-    _Strings()(node)
-    return found
 
 
 class _Pending:
@@ -362,7 +323,7 @@ class Tracer:
                 return
             # Alembic writes the id as a literal (``VALUES ('ae1027a6acf')``), some versions bind it
             values = list(parameters.values() if isinstance(parameters, dict) else (parameters or ()))
-            values += _string_constants(nodes[0])
+            values += string_constants(nodes[0])
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         self._busy = True
         try:
@@ -377,33 +338,20 @@ class Tracer:
         self._last_after = now
 
     def _note_unseen_work(self, dbapi: Any, now: dict[int, Relation], rev_id: str) -> None:
-        """At the version-table write, still inside the revision's transaction: a write-blocking lock
-        or a seq scan on an existing table that no traced statement explains was taken or done where
-        the trace cannot see (a raw DBAPI cursor of the migration connection, say)."""
-        last = self._last_after
-        if last is None or rev_id not in self.revisions:
+        """At the version-table write, still inside the revision's transaction: locks, scans or row
+        writes on existing tables that no traced statement explains (trace/unseen.py)."""
+        if self._last_after is None or rev_id not in self.revisions:
             return
         try:
             held = self._reader.relation_locks(self._pid(dbapi))
         except Exception:  # noqa: BLE001 - the side connection is gone: nothing to compare
             return
         known = {key[:2] for key in self._held}
-        odd = sorted({now[oid].qualified for oid, mode in held
-                      if oid in last and (oid, mode) not in known and mode in DANGEROUS_MODES
-                      and now.get(oid) is not None and now[oid].qualified not in self._bookkeeping})
-        scanned = sorted({r.qualified for oid, r in now.items() if oid in last and r.qualified not in self._bookkeeping
-                          and (r.seq_scan > last[oid].seq_scan or r.n_mod > last[oid].n_mod)})
+        self._add_unseen(rev_id, unseen.unexplained_work(self._last_after, now, held, known, self._bookkeeping))
+
+    def _add_unseen(self, rev_id: str, reasons: list[str]) -> None:
         rev = self.revisions[rev_id]
-        if odd:
-            reason = (f"write-blocking locks on {', '.join(odd[:5])} were taken outside the traced statements "
-                      "(a raw DBAPI cursor?)")
-            if reason not in rev.unseen:
-                rev.unseen.append(reason)
-        if scanned:
-            reason = (f"{', '.join(scanned[:5])} was scanned or written outside the traced statements "
-                      "(a raw DBAPI cursor?)")
-            if reason not in rev.unseen:
-                rev.unseen.append(reason)
+        rev.unseen.extend(r for r in reasons if r not in rev.unseen)
 
     def _version_table(self) -> str:
         try:
@@ -414,39 +362,18 @@ class Tracer:
             return "alembic_version"
 
     def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str) -> None:
-        """Relations that appeared, disappeared or got a new file since the last snapshot the trace
-        explained were changed by a statement it did not see (another connection, a driver call
-        outside SQLAlchemy): ``rev_id`` cannot be called safe."""
-        last = self._last_after
-        if last is None or rev_id not in self.revisions:
+        """Schema changes since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
+        if self._last_after is None or rev_id not in self.revisions:
             return
-        ignore = self._bookkeeping
-        changed = sorted({r.qualified for oid, r in now.items() if oid not in last and r.qualified not in ignore}
-                         | {r.qualified for oid, r in last.items() if oid not in now and r.qualified not in ignore}
-                         | {r.qualified for oid, r in now.items() if oid in last and r.relfilenode
-                            and last[oid].relfilenode and r.relfilenode != last[oid].relfilenode})
-        if changed:
-            reason = ("the schema changed outside the traced statements (" + ", ".join(changed[:5])
-                      + (", …" if len(changed) > 5 else "") + "): a statement ran where the trace cannot see it")
-            if reason not in self.revisions[rev_id].unseen:
-                self.revisions[rev_id].unseen.append(reason)
+        self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping))
 
     def _check_sampling(self, pending: _Pending, seen: set[tuple[int, str]]) -> None:
-        """A statement cannot read or rewrite a table without a lock on it: when the sampler caught
-        none on a table the statement worked on, it ran between two samples, and its locks are
-        unknown. The revision then cannot be called safe."""
-        obs = pending.statement.observation
+        """Locks a sampled statement held too briefly to be read (trace/unseen.py), unless its kind
+        fixes its lock mode by the PostgreSQL docs (CONCURRENTLY: SHARE UPDATE EXCLUSIVE)."""
         if documented_lock(pending.nodes):
-            return  # its lock mode is its kind's, by the PostgreSQL docs (e.g. CONCURRENTLY: SHARE UPDATE EXCLUSIVE)
-        worked = set(obs.scanned_oids) | set(obs.rewritten_oids) | set(obs.built_oids)
-        locked = {oid for oid, _mode in seen}
-        locked |= {self._names[oid].table_oid for oid in locked if oid in self._names and self._names[oid].table_oid}
-        missed = sorted(obs.names.get(oid, str(oid)) for oid in worked - locked)
-        if missed:
-            st = pending.statement
-            pending.rev.unseen.append(
-                f"line {st.line}: outside a transaction block, the statement's locks on {', '.join(missed)} ended "
-                "before the sampler could read them")
+            return
+        st = pending.statement
+        self._add_unseen(st.revision, unseen.sampling_misses(st.observation, seen, self._names, st.line))
 
     def _lock_sampler(self) -> LockSampler:
         if self._sampler is None:
@@ -489,7 +416,7 @@ class Tracer:
         if self._baseline is None:
             self._baseline = observed
         seen, own = self._own_settings.get(rev.revision, (0, set()))
-        own = own | _settings_changed(rev.statements[seen:])  # the statements before this one
+        own = own | settings_changed(rev.statements[seen:])  # the statements before this one
         self._own_settings[rev.revision] = (len(rev.statements), own)
         return tuple(observed[i] if name in own else self._baseline[i]  # type: ignore[return-value]
                      for i, name in enumerate(("lock_timeout", "statement_timeout")))
