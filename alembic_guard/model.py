@@ -233,6 +233,40 @@ class Finding:
 
 
 @dataclass
+class TableFacts:
+    """A table as the catalog describes it when a revision starts (trace/keys.py ``table_facts``).
+
+    ``kind``: ``pg_class.relkind``; ``columns``: name → SQL type (``format_type``, e.g.
+    ``character varying(20)``), in column order; ``not_null``: NOT NULL columns; ``primary_key``: its
+    columns in key order (empty: none); ``partition_key``: ``pg_get_partkeydef`` (``RANGE (created_at)``)
+    of a partitioned table; ``partition_bound``: ``FOR VALUES …`` of a partition; ``indexes``: index
+    name → ``pg_get_indexdef``; ``constraints``: constraint name → ``pg_get_constraintdef``."""
+
+    kind: str = "r"
+    columns: dict[str, str] = field(default_factory=dict)
+    not_null: set[str] = field(default_factory=set)
+    primary_key: tuple[str, ...] = ()
+    partition_key: str | None = None
+    partition_bound: str | None = None
+    parent: str | None = None  # a partition's partitioned table (qualified name)
+    indexes: dict[str, str] = field(default_factory=dict)
+    constraints: dict[str, str] = field(default_factory=dict)
+
+    def has_unique_index_without_where(self) -> bool:
+        """A unique index on plain columns without a WHERE (what REFRESH … CONCURRENTLY needs)."""
+        from pglast import ast
+
+        from .sql.parse import parse_one
+
+        for definition in self.indexes.values():
+            node = parse_one(definition)
+            if isinstance(node, ast.IndexStmt) and node.unique and node.whereClause is None \
+                    and all(getattr(p, "name", None) for p in node.indexParams or ()):
+                return True
+        return False
+
+
+@dataclass
 class RevisionTrace:
     """Everything known about one revision."""
 
@@ -255,6 +289,7 @@ class RevisionTrace:
     # key first), and the tables some publication replicates.
     unique_keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)
+    tables: dict[str, TableFacts] = field(default_factory=dict, repr=False)  # qualified name → facts
 
     @property
     def verdict(self) -> str:

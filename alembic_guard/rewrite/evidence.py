@@ -92,4 +92,5 @@ def facts_for(rev: RevisionTrace, line: int, shadow: ShadowFacts) -> Facts:
         has_default_partition=shadow.has_default_partition,
         access_exclusive=any(lk.mode == "ACCESS EXCLUSIVE" and lk.preexisting and lk.kind in TABLE_KINDS
                              for s in sts for lk in s.observation.new_locks),
+        tables=rev.tables,
     )

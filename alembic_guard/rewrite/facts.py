@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..model import TableFacts
+
 
 @dataclass
 class Facts:
@@ -33,6 +35,23 @@ class Facts:
     matview_has_unique_index: Callable[[str], bool] | None = None
     has_default_partition: Callable[[str], bool] | None = None
     access_exclusive: bool = True  # the statements take ACCESS EXCLUSIVE on a pre-existing table
+    # qualified table name → its catalog facts when the revision started (model.TableFacts)
+    tables: dict[str, TableFacts] = field(default_factory=dict)
+
+    def table(self, name: str | None) -> TableFacts | None:
+        """The catalog facts of a table (qualified name, ``public.`` optional), or None."""
+        if not name:
+            return None
+        return self.tables.get(name) or self.tables.get(name.removeprefix("public."))
+
+    def column_type(self, table: str | None, column: str) -> str | None:
+        """The SQL type of ``table.column`` (``format_type``: ``character varying(20)``), or None."""
+        t = self.table(table)
+        return t.columns.get(column) if t else None
+
+    def primary_key(self, table: str | None) -> tuple[str, ...]:
+        t = self.table(table)
+        return t.primary_key if t else ()
 
 
 def calls_volatile(expr: str, any_volatile: Callable[[list[str]], bool]) -> bool | None:

@@ -43,8 +43,38 @@ class SqlRewrite:
     steps: list[SqlStep] = field(default_factory=list)
 
 
-class Unsupported(Exception):
-    """The SQL is recognised but cannot be rewritten (the message says why)."""
+def render_steps(steps: list[SqlStep]) -> str:
+    """Alembic code running ``steps`` in order: autocommit steps grouped in
+    ``autocommit_block()``s, a VALIDATE as ``op.validate_constraint`` (alembic_guard.ops: its own
+    transaction, lock_timeout, retries). The one rendering of a raw-SQL rewrite: ``fix`` writes it for
+    ``op.execute`` and ``check`` prints it as the hint."""
+    from .steps._common import op_call, pystr
+
+    lines: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if block:
+            lines.append("with op.get_context().autocommit_block():\n" + "\n".join("    " + b for b in block))
+            block.clear()
+
+    for step in steps:
+        if step.validate:
+            flush()
+            name, table, schema = step.validate
+            lines.append(op_call("validate_constraint", pystr(name), pystr(table),
+                                 schema=pystr(schema) if schema else None))
+        elif step.autocommit:
+            block.append(f"op.execute({pystr(step.sql)})")
+        else:
+            flush()
+            lines.append(f"op.execute({pystr(step.sql)})")
+    flush()
+    return "\n".join(lines)
+
+
+from ..recipes.base import Refusal as Unsupported  # noqa: E402  (the legacy name of a refusal)
+
 
 
 def deparse(node: ast.Node) -> str:
@@ -56,19 +86,34 @@ def _qualified(rv: ast.RangeVar) -> tuple[str, str | None]:
     return rv.relname, (rv.schemaname if rv.schemaname and rv.schemaname != "public" else None)
 
 
-def rewrite_sql(sql: str, *, server_version_num: int, matview_has_unique_index=None,
+def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_has_unique_index=None,
                 has_default_partition=None) -> SqlRewrite | None:
     """The online form of ``sql`` (a single statement), or None when it is already online or not a
-    statement this module knows. Raises Unsupported when it is known but cannot be made online
-    (e.g. an unnamed constraint, a matview without a unique index).
+    statement any recipe knows. Raises ``recipes.Refusal`` (or the legacy Unsupported) when it is
+    known but cannot be made online (e.g. an unnamed constraint, a matview without a unique index).
 
-    ``matview_has_unique_index(name) -> bool`` and ``has_default_partition(table) -> bool`` answer
-    catalog questions (the caller reads them from the shadow); None means "assume no".
+    ``facts`` (rewrite.facts.Facts) answers the catalog questions; without it one is built from
+    ``server_version_num``, ``matview_has_unique_index(name) -> bool`` and
+    ``has_default_partition(table) -> bool`` (None means "assume no").
     """
     nodes = parse_all(sql)
     if not nodes or len(nodes) != 1:
         return None
     node = nodes[0]
+    if facts is None:
+        from .facts import Facts
+
+        facts = Facts(server_version_num=server_version_num, matview_has_unique_index=matview_has_unique_index,
+                      has_default_partition=has_default_partition)
+    from ..recipes import for_node
+
+    for r in for_node(node):
+        rw = r.rewrite_sql(node, facts)
+        if rw is not None:
+            return rw
+    server_version_num = facts.server_version_num
+    matview_has_unique_index = facts.matview_has_unique_index
+    has_default_partition = facts.has_default_partition
     if isinstance(node, ast.IndexStmt):
         return _create_index(node)
     if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_INDEX:

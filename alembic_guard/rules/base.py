@@ -61,6 +61,27 @@ class Context:
         """``pg_class.relkind`` of a relation this statement holds a lock on (``p`` = partitioned)."""
         return next((lk.kind for lk in self.obs.locks if lk.relation == relation), None)
 
+    def table(self, relation: str | None):
+        """The catalog facts (model.TableFacts) of a table when the revision started, or None."""
+        return self.revision.tables.get(relation) if relation else None
+
+    def facts(self):
+        """What a recipe's hint needs to know about this statement (rewrite.facts.Facts), from the
+        trace: relations that pre-exist, the catalog when the revision started, the server version."""
+        from ..rewrite.facts import Facts
+
+        tables = self.revision.tables
+        obs = self.obs
+        return Facts(
+            preexisting=self.preexisting,
+            relkind=lambda t: self.relkind(t) or (tables[t].kind if t in tables else None),
+            statements=[self.sql], rewritten=set(obs.rewritten), scanned=set(obs.seq_scans),
+            lock_timeout_ms=obs.lock_timeout_ms or 0, server_version_num=self.server_version_num,
+            matview_has_unique_index=lambda m: bool(tables.get(m)) and tables[m].has_unique_index_without_where(),
+            has_default_partition=lambda t: any(f.parent == t and f.partition_bound == "DEFAULT"
+                                                for f in tables.values()),
+            tables=tables)
+
     def rewritten(self, relation: str | None) -> bool:
         return relation in self.obs.rewritten
 

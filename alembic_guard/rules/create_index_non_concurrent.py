@@ -2,7 +2,7 @@ from pglast import ast
 
 from ..sql import range_name
 from .base import PG_DOCS, Rule, register
-from .render import concurrent_index, table_args
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -17,8 +17,7 @@ class CreateIndexNonConcurrent(Rule):
         "CREATE INDEX CONCURRENTLY takes SHARE UPDATE EXCLUSIVE instead, so reads and writes go on; "
         "it cannot run inside a transaction block, hence Alembic's autocommit_block()."
     )
-    bad_example = 'op.create_index("ix_orders_customer_id", "orders", ["customer_id"])'
-    good_example = concurrent_index("ix_orders_customer_id", "orders", ["customer_id"])
+    bad_example, good_example = example("create-index")
 
     def check(self, ctx):
         node = ctx.node
@@ -33,16 +32,13 @@ class CreateIndexNonConcurrent(Rule):
             # the partition-by-partition recipe in "CREATE INDEX", Notes).
             return
         mode = ctx.strongest_lock(table) or "SHARE"
-        cols = [e.name for e in (node.indexParams or ()) if getattr(e, "name", None)]
-        name = node.idxname or "ix_" + table.split(".")[-1] + "_" + "_".join(cols)
-        unique = ", unique=True" if node.unique else ""
+        from ..recipes.create_index import index_name
+
+        name = index_name(node)
+        fix = hint_for(self.id, ctx)
         if partitioned:
-            fix = (f"# CONCURRENTLY is not allowed on a partitioned table: index ON ONLY the parent, build\n"
-                   f"# each partition's index concurrently, then ATTACH each (import alembic_guard.ops in env.py)\n"
-                   f"op.create_index_concurrently({name!r}, {table_args(table)}, {cols!r}{unique})")
             detail = f"partitioned table {table} and every partition of it hold {mode} while each partition builds"
         else:
-            fix = concurrent_index(name, table, cols, unique=bool(node.unique), node=node)
             detail = f"existing table {table} holds {mode} for the whole build"
         partitions = [lk.relation for lk in ctx.obs.new_locks if lk.kind in ("r", "p") and lk.relation != table]
         yield self.finding(

@@ -248,42 +248,14 @@ def add_column(table: str, column: str, sql_type: str, *, nullable: bool = True,
 
 
 def concurrent_index(name: str, table: str, cols: list[str], *, unique: bool = False, node=None) -> str:
-    """CREATE INDEX CONCURRENTLY in an autocommit block, after dropping an INVALID leftover of an
-    earlier failed build (a plain retry fails on it; IF NOT EXISTS would keep it, invalid).
+    """The create-index recipe's hint (alembic_guard/recipes/create_index.py) for an index ``name``
+    on ``table``: ``node`` (a pglast IndexStmt) when there is one, else one built from the columns."""
+    from ..recipes import recipe
+    from ..recipes.create_index import fresh
+    from ..rewrite.facts import Facts
 
-    ``node``: the statement's pglast IndexStmt. An index with expressions, a WHERE, INCLUDE, an
-    operator class, a collation or another method is written as that statement deparsed with
-    CONCURRENTLY, so none of it is lost; a plain column index as ``op.create_index``."""
-    drop = execute(f"DROP INDEX CONCURRENTLY IF EXISTS {q(_index_schema(table) + name)}")
-    if node is not None and not _plain_index(node):
-        from pglast.stream import RawStream
-        import copy
-
-        concurrent = copy.deepcopy(node)
-        concurrent.concurrent = True
-        concurrent.if_not_exists = False
-        return autocommit_block("# an INVALID leftover of an earlier failed build would block the retry", drop,
-                                execute(RawStream()(concurrent)))
-    flag = ", unique=True" if unique else ""
-    return autocommit_block(
-        "# an INVALID leftover of an earlier failed build would block the retry", drop,
-        f"op.create_index({name!r}, {table_args(table)}, {cols!r}{flag},\n"
-        f"                postgresql_concurrently=True)")
-
-
-def _index_schema(table: str) -> str:
-    return table.split(".", 1)[0] + "." if "." in table else ""
-
-
-def _plain_index(node) -> bool:
-    """Only named columns, default method, opclass, collation and order; no WHERE, INCLUDE, options."""
-    if node.whereClause is not None or node.indexIncludingParams or node.options or node.tableSpace:
-        return False
-    if node.accessMethod not in (None, "btree"):
-        return False
-    for p in node.indexParams or ():
-        if not getattr(p, "name", None) or p.expr is not None or p.opclass or p.collation or p.opclassopts:
-            return False
-        if getattr(p.ordering, "value", 0) or getattr(p.nulls_ordering, "value", 0):
-            return False
-    return True
+    if node is None:
+        node = fresh(f"CREATE {'UNIQUE ' if unique else ''}INDEX {q(name)} ON {q(table)} "
+                     f"({', '.join(q(c) for c in cols)})")
+    hint = recipe("create-index").hint(node, Facts(relkind=lambda t: "r"))
+    return hint.text() if hint else ""

@@ -8,12 +8,18 @@ connection (relations created by earlier revisions of the same open transaction 
   ``FOR ALL TABLES`` and ``FOR TABLES IN SCHEMA``), where dropping the primary key or changing the
   replica identity breaks logical replication of UPDATE/DELETE ("Logical Replication",
   Publication chapter of the PostgreSQL docs).
+- ``table_facts``: per table, its columns with their SQL types (``format_type``), NOT NULL flags,
+  primary key, partition key (``pg_get_partkeydef``) and, for a partition, its bound
+  (``pg_get_expr(relpartbound)``); index and constraint definitions (``pg_get_indexdef``,
+  ``pg_get_constraintdef``). Recipes write their hints and plans with these real names and types
+  instead of placeholders.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..model import TableFacts
 from .catalog import fetch
 
 UNIQUE_KEYS_SQL = """
@@ -49,3 +55,63 @@ def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
 def published_tables(dbapi_conn: Any) -> set[str]:
     """Qualified names of the tables that some publication replicates."""
     return {_qualified(schema, name) for schema, name in fetch(dbapi_conn, PUBLISHED_SQL)}
+
+
+TABLE_FACTS_SQL = """
+select n.nspname, c.relname, c.relkind::text,
+       (select array_agg(a.attname::text || '=' || (case when a.attnotnull then '!' else '' end)
+                         || format_type(a.atttypid, a.atttypmod) order by a.attnum)
+          from pg_catalog.pg_attribute a
+         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
+       (select array_agg(a.attname::text order by k.ord)
+          from pg_catalog.pg_index i, unnest(i.indkey) with ordinality k(attnum, ord)
+          join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
+         where i.indrelid = c.oid and i.indisprimary),
+       case when c.relkind = 'p' then pg_catalog.pg_get_partkeydef(c.oid) end,
+       case when c.relispartition then pg_catalog.pg_get_expr(c.relpartbound, c.oid) end,
+       (select pn.nspname || '.' || pc.relname from pg_catalog.pg_inherits i
+          join pg_catalog.pg_class pc on pc.oid = i.inhparent
+          join pg_catalog.pg_namespace pn on pn.oid = pc.relnamespace
+         where c.relispartition and i.inhrelid = c.oid),
+       (select array_agg(ic.relname::text || '=' || pg_catalog.pg_get_indexdef(i.indexrelid) order by ic.relname)
+          from pg_catalog.pg_index i join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+         where i.indrelid = c.oid),
+       (select array_agg(con.conname::text || '=' || pg_catalog.pg_get_constraintdef(con.oid) order by con.conname)
+          from pg_catalog.pg_constraint con where con.conrelid = c.oid)
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p', 'm') and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
+"""
+
+
+def _array(value: Any) -> list[str]:
+    """A text[] from any driver: a list, or PostgreSQL's ``{a,b}`` text when the driver gives a string."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    import csv
+
+    inner = str(value)[1:-1]
+    return next(csv.reader([inner], escapechar="\\")) if inner else []
+
+
+def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
+    """Qualified table name → its TableFacts (tables, partitioned tables, materialized views)."""
+    out: dict[str, TableFacts] = {}
+    for schema, name, kind, cols, pkey, partkey, bound, parent, indexes, cons in fetch(dbapi_conn, TABLE_FACTS_SQL):
+        columns: dict[str, str] = {}
+        not_null: set[str] = set()
+        for item in _array(cols):
+            col, _, typ = item.partition("=")
+            if typ.startswith("!"):
+                not_null.add(col)
+                typ = typ[1:]
+            columns[col] = typ
+        out[_qualified(schema, name)] = TableFacts(
+            kind=kind, columns=columns, not_null=not_null, primary_key=tuple(_array(pkey)),
+            partition_key=partkey, partition_bound=bound,
+            parent=parent.removeprefix("public.") if parent else None,
+            indexes=dict(i.split("=", 1) for i in _array(indexes)),
+            constraints=dict(c.split("=", 1) for c in _array(cons)))
+    return out

@@ -185,6 +185,7 @@ class Tracer:
                 self._note_version_table()
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
+                rev.tables = keys.table_facts(dbapi)
                 self._forget_released(dbapi)
             if self._last_after is not None and self._current == rev_id:
                 self._note_unseen_changes(before, rev_id)  # between two traced statements of it

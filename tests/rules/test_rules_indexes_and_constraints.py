@@ -233,7 +233,7 @@ CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO (
 def test_create_index_on_partitioned_parent_locks_every_partition(run):
     rev = run('op.create_index("ix_events_tenant", "events", ["tenant"])', extra=PARTITIONED)
     (f,) = findings(rev, "create-index-non-concurrent")
-    assert "partition" in f.message and "create_index_concurrently" in f.fix
+    assert "partition" in f.message and "ON ONLY" in f.fix and "ATTACH PARTITION" in f.fix
     locked = {lk.relation for lk in rev.statements[0].observation.new_locks if lk.mode == "SHARE"}
     assert {"events", "events_2026"} <= locked  # FACTS: SHARE on the parent and every partition
 

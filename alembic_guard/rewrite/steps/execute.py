@@ -6,9 +6,9 @@ from __future__ import annotations
 from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
-from ..sqlrewrite import Unsupported, rewrite_sql
+from ...recipes.base import Refusal
+from ..sqlrewrite import Unsupported, render_steps, rewrite_sql
 from . import raw_update
-from ._common import op_call, pystr
 
 
 def rewrite(call: Call, facts: Facts) -> Outcome | None:
@@ -19,31 +19,11 @@ def rewrite(call: Call, facts: Facts) -> Outcome | None:
     if backfill is not None:
         return backfill
     try:
-        rw = rewrite_sql(sql, server_version_num=facts.server_version_num,
-                         matview_has_unique_index=facts.matview_has_unique_index,
-                         has_default_partition=facts.has_default_partition)
+        rw = rewrite_sql(sql, facts)
+    except Refusal as exc:
+        return Outcome("raw-sql", f"op.execute({sql[:60]!r})", refused=exc.reason, plan=exc.plan)
     except Unsupported as exc:
         return Outcome("raw-sql", f"op.execute({sql[:60]!r})", refused=str(exc))
     if rw is None:
         return None
-    lines: list[str] = []
-    block: list[str] = []
-
-    def flush() -> None:
-        if block:
-            lines.append("with op.get_context().autocommit_block():\n" + "\n".join("    " + b for b in block))
-            block.clear()
-
-    for step in rw.steps:
-        if step.validate:
-            flush()
-            name, table, schema = step.validate
-            lines.append(op_call("validate_constraint", pystr(name), pystr(table),
-                                 schema=pystr(schema) if schema else None))
-        elif step.autocommit:
-            block.append(f"op.execute({pystr(step.sql)})")
-        else:
-            flush()
-            lines.append(f"op.execute({pystr(step.sql)})")
-    flush()
-    return Outcome("raw-sql", rw.what, code="\n".join(lines))
+    return Outcome("raw-sql", rw.what, code=render_steps(rw.steps))

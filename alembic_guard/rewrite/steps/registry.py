@@ -46,7 +46,18 @@ NO_FALLBACK = {"create_index", "drop_index", "execute"}
 
 
 def rewrite_call(call: Call, facts: Facts) -> Outcome | None:
-    """The safe form of ``call`` given ``facts``, a refusal, or None when nothing needs changing."""
+    """The safe form of ``call`` given ``facts``, a refusal, or None when nothing needs changing.
+
+    The recipes that name ``call.name`` in their ``ops`` come first (alembic_guard/recipes); the
+    steps of this package are the ones not moved into a recipe yet; the lock_timeout fallback last."""
+    from ...recipes import for_op
+
+    for r in for_op(call.name):
+        outcome = r.rewrite_op(call, facts)
+        if outcome is not None:
+            return outcome
+        if r.final:
+            return None
     step = STEPS.get(call.name)
     if step is not None:
         outcome = step(call, facts)
