@@ -29,7 +29,7 @@ class CheckOptions:
     to_rev: str | None = None
     shadow: str | None = None  # provider choice, None = auto
     shadow_url: str | None = None
-    pg_version: int | None = None  # preferred major version for local binaries
+    pg_version: int | None = None  # target major version (--target-version); None: the config's, else any
     disabled_rules: list[str] = field(default_factory=list)
     verbose: bool = False
     fail_on: str | None = None  # None: [tool.alembic-guard] fail-on, else "error"
@@ -62,7 +62,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
         sizes = read_stats_file(opts.stats_file or config.stats_file)
     elif opts.stats_url:
         sizes = read_stats_url(opts.stats_url)
-    with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version) as server:
+    with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version or config.target_version) as server:
         with scratch_database(server) as dbname:
             # The revision scripts run only now, connections redirected to the shadow.
             with redirect_connections(server, dbname, project.version_dirs()):

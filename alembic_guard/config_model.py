@@ -50,6 +50,8 @@ class GuardTable(BaseModel):
     fail_on_unknown: StrictBool | None = _alias("fail_on_unknown")
     severity: dict[str, Severity] | None = None
     stats_file: StrictStr | None = _alias("stats_file")
+    # the PostgreSQL major version production runs: the shadow is a server of that major
+    target_version: Annotated[StrictInt, Field(ge=10, le=30)] | None = _alias("target_version")
 
     # the safe operations (settings.py): each duration as NAME_ms or NAME
     lock_timeout_ms: Duration | None = None

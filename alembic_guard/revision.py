@@ -22,12 +22,15 @@ from .shadow import obtain_shadow, scratch_database
 
 def run_revision(config_file: str, message: str, *, section: str = "alembic", x_args: list[str] | None = None,
                  autogenerate: bool = True, rev_id: str | None = None, shadow: str | None = None,
-                 shadow_url: str | None = None, verbose: bool = False) -> list[Path]:
+                 shadow_url: str | None = None, verbose: bool = False, target: int | None = None) -> list[Path]:
     """Write a new revision file; returns its path(s). Raises GuardError (with file and line) when
     env.py or a revision fails on the shadow."""
     project = load_project(config_file, section, x_args)
     config = project.config
-    with obtain_shadow(shadow, shadow_url) as server, scratch_database(server) as dbname:
+    from .check_config import target_version
+
+    major = target_version(config_file, target)
+    with obtain_shadow(shadow, shadow_url, major) as server, scratch_database(server) as dbname:
         with _cwd(Path(config.config_file_name or ".").resolve().parent), _quiet_alembic(verbose), \
                 redirect_connections(server, dbname, project.version_dirs()):
             project.load_revisions()  # a broken graph or failing import: a GuardError, as in check

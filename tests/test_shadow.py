@@ -83,7 +83,7 @@ def test_url_that_is_not_postgres_is_refused():
 def test_no_provider_lists_what_was_tried(monkeypatch, tmp_path):
     monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(tmp_path))
     monkeypatch.setattr("alembic_guard.shadow.providers.binaries.local_bindirs", lambda: [])
-    monkeypatch.setattr("alembic_guard.shadow.providers.binaries.embedded_bindir", lambda: None)
+    monkeypatch.setattr("alembic_guard.shadow.providers.binaries.wheel_bindirs", lambda: [])
     monkeypatch.setattr("alembic_guard.shadow.providers.docker.docker_reachable", lambda: False)
     with pytest.raises(ShadowUnavailable) as info:
         obtain_shadow("auto")

@@ -39,10 +39,17 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
     saved = (getattr(alembic_context, "_proxy", None), getattr(alembic_op, "_proxy", None))
     try:
         project = load_project(str(config.config_file_name), config.config_ini_section)
-        # Prove on the major version of the database autogenerate compared against, when binaries
-        # of it are at hand (the provider chain falls back to what it has).
-        version = getattr(getattr(getattr(context, "connection", None), "dialect", None), "server_version_info", None)
-        major = version[0] if version else None
+        # Prove on the project's target version ([tool.alembic-guard] target-version: strict, as in
+        # check); without one on the major of the database autogenerate compared against when a
+        # server of it is at hand, else on what the provider chain has.
+        from ..check_config import target_version
+        from ..shadow.providers import can_provide
+
+        major = target_version(str(config.config_file_name))
+        if major is None:
+            version = getattr(getattr(getattr(context, "connection", None), "dialect", None),
+                              "server_version_info", None)
+            major = version[0] if version and can_provide(version[0]) else None
         with obtain_shadow(target_major=major) as server:
             # The revision scripts run only now, connections redirected to the shadow.
             with scratch_database(server) as dbname:

@@ -198,7 +198,10 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
     report = FixReport(budget=budget)
     import contextlib
 
-    with (contextlib.nullcontext(server) if server else obtain_shadow(shadow, shadow_url, pg_version)) as server:
+    from ..check_config import target_version
+
+    target = target_version(config_file, pg_version)
+    with (contextlib.nullcontext(server) if server else obtain_shadow(shadow, shadow_url, target)) as server:
         report.server_version, report.provider = server.version, server.provider
         with scratch_database(server) as dbname:
             # The revision scripts run only now, connections redirected to the shadow.

