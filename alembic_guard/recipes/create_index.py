@@ -145,7 +145,8 @@ class CreateIndex(Recipe):
                   'WHERE deleted_at IS NULL")')),
         Example(
             title="a partitioned table: ON ONLY, each partition CONCURRENTLY, ATTACH",
-            setup=('op.execute("CREATE TABLE events (id bigint, at date NOT NULL, kind text) PARTITION BY RANGE (at)")\n'
+            setup=('op.execute("CREATE TABLE events (id bigint, at date NOT NULL, kind text) '
+                   'PARTITION BY RANGE (at)")\n'
                    'op.execute("CREATE TABLE events_2026 PARTITION OF events '
                    'FOR VALUES FROM (\'2026-01-01\') TO (\'2027-01-01\')")'),
             bad='op.create_index("ix_events_kind", "events", ["kind"], postgresql_where=sa.text("kind IS NOT NULL"))',
