@@ -249,6 +249,7 @@ class TableFacts:
     partition_key: str | None = None
     partition_bound: str | None = None
     parent: str | None = None  # a partition's partitioned table (qualified name)
+    row_security: bool = False  # pg_class.relrowsecurity: ENABLE ROW LEVEL SECURITY
     indexes: dict[str, str] = field(default_factory=dict)
     constraints: dict[str, str] = field(default_factory=dict)
 

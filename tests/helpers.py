@@ -22,6 +22,7 @@ from alembic_guard.capture.project import load_project
 from alembic_guard.capture.runner import Runner
 from alembic_guard.judge import judge
 from alembic_guard.model import Finding, RevisionTrace
+from alembic_guard.rules.base import design_rule_ids
 from tests.projects.factory import make_project
 
 # The standard schema of tests/rules (one row per table: empty tables show the same flags).
@@ -48,22 +49,31 @@ def write_project(root: Path, bodies: list[str], *, transaction_per_migration: b
                         per_migration=transaction_per_migration)
 
 
+#: rules the lock-safety tests leave out: the schema design rules (tests/rules/test_schema_design.py
+#: runs them), which the generated revisions trip by construction (downgrade() is ``pass``,
+#: ``sa.Integer`` keys, ``sa.String(n)``)
+BY_CONSTRUCTION = design_rule_ids()
+
+
 def run_revisions(shadow, dbname: str, tmp_path: Path, bodies: list[str], *, setup: str = "",
-                  transaction_per_migration: bool = True) -> list[RevisionTrace]:
-    """Run ``setup`` SQL, then trace every revision body on the shadow and judge it."""
+                  transaction_per_migration: bool = True, disabled: tuple[str, ...] = BY_CONSTRUCTION) \
+        -> list[RevisionTrace]:
+    """Run ``setup`` SQL, then trace every revision body on the shadow and judge it (without the
+    ``disabled`` rules)."""
     if setup:
         with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as c:
             c.execute(setup)
     ini = write_project(tmp_path, bodies, transaction_per_migration=transaction_per_migration)
     project = load_project(str(ini))
     revisions = Runner(project, shadow, dbname).run()
-    judge(revisions, shadow.version_num)
+    judge(revisions, shadow.version_num, disabled=disabled)
     return revisions
 
 
-def run_one(shadow, dbname: str, tmp_path: Path, body: str, *, setup: str = "") -> RevisionTrace:
+def run_one(shadow, dbname: str, tmp_path: Path, body: str, *, setup: str = "",
+            disabled: tuple[str, ...] = BY_CONSTRUCTION) -> RevisionTrace:
     """Run a single revision body; return its trace (asserting it ran without error)."""
-    (rev,) = run_revisions(shadow, dbname, tmp_path, [body], setup=setup)
+    (rev,) = run_revisions(shadow, dbname, tmp_path, [body], setup=setup, disabled=disabled)
     assert rev.error is None, rev.error
     return rev
 

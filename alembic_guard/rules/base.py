@@ -99,6 +99,9 @@ class Rule:
     rationale: ClassVar[str] = ""
     bad_example: ClassVar[str] = ""  # Alembic code the rule reports
     good_example: ClassVar[str] = ""  # the safe alternative
+    # "safety" (locks, rewrites, compatibility with running code) or "design" (schema design
+    # practice: default severity warning or info; they never make a revision unsafe by default)
+    category: ClassVar[str] = "safety"
     # A trace-first rule: reported unless a specific rule's error explains the same lock (judge.py)
     generic: ClassVar[bool] = False
     # Grouping (judge.py): the findings of this rule in one revision that give the same advice become
@@ -148,6 +151,11 @@ def register(cls: type[Rule]) -> type[Rule]:
         raise ValueError(f"duplicate rule id {cls.id}")
     _REGISTRY.append(cls)
     return cls
+
+
+def design_rule_ids() -> tuple[str, ...]:
+    """The ids of the schema design rules (``category = "design"``)."""
+    return tuple(r.id for r in all_rules() if r.category == "design")
 
 
 def all_rules() -> Iterator[Rule]:

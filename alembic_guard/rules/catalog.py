@@ -1,6 +1,13 @@
 """Imports every rule module so that each registers itself (one file per rule)."""
 
 from . import (  # noqa: F401
+    varchar_with_limit,
+    timestamp_without_time_zone,
+    tenant_table_without_rls,
+    missing_downgrade,
+    json_instead_of_jsonb,
+    int32_primary_key,
+    foreign_key_without_index,
     add_column_not_null_without_default,
     add_column_rewrites_table,
     alter_column_type_rewrites,

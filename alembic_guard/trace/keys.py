@@ -58,7 +58,7 @@ def published_tables(dbapi_conn: Any) -> set[str]:
 
 
 TABLE_FACTS_SQL = """
-select n.nspname, c.relname, c.relkind::text,
+select n.nspname, c.relname, c.relkind::text, c.relrowsecurity,
        (select array_agg(a.attname::text || '=' || (case when a.attnotnull then '!' else '' end)
                          || format_type(a.atttypid, a.atttypmod) order by a.attnum)
           from pg_catalog.pg_attribute a
@@ -99,7 +99,7 @@ def _array(value: Any) -> list[str]:
 def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
     """Qualified table name → its TableFacts (tables, partitioned tables, materialized views)."""
     out: dict[str, TableFacts] = {}
-    for schema, name, kind, cols, pkey, partkey, bound, parent, indexes, cons in fetch(dbapi_conn, TABLE_FACTS_SQL):
+    for schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons in fetch(dbapi_conn, TABLE_FACTS_SQL):
         columns: dict[str, str] = {}
         not_null: set[str] = set()
         for item in _array(cols):
@@ -109,7 +109,7 @@ def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
                 typ = typ[1:]
             columns[col] = typ
         out[_qualified(schema, name)] = TableFacts(
-            kind=kind, columns=columns, not_null=not_null, primary_key=tuple(_array(pkey)),
+            kind=kind, row_security=bool(rls), columns=columns, not_null=not_null, primary_key=tuple(_array(pkey)),
             partition_key=partkey, partition_bound=bound,
             parent=parent.removeprefix("public.") if parent else None,
             indexes=dict(i.split("=", 1) for i in _array(indexes)),

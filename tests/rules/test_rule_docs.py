@@ -18,7 +18,7 @@ def test_rule_is_complete(rule):
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.id)
     assert rule.severity in ("error", "warning", "info")
     assert rule.title and len(rule.rationale) > 80
-    assert rule.docs.startswith("https://www.postgresql.org/docs/")
+    assert rule.docs.startswith(("https://www.postgresql.org/docs/", "https://alembic.sqlalchemy.org/"))
     assert rule.bad_example and rule.good_example and rule.bad_example != rule.good_example
     for example in (rule.bad_example, rule.good_example):
         compile(example, rule.id, "exec")  # the examples are valid Python

@@ -1,0 +1,35 @@
+"""Rewrite the Rules and Recipes sections of mkdocs.yml's nav from the generated pages.
+
+    python tools/docs_nav.py    # after python -m alembic_guard.rules.docs / alembic_guard.recipes.docs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = {"Rules": "rules", "Recipes": "recipes"}
+
+
+def section(title: str, folder: str) -> list[str]:
+    pages = sorted(p.stem for p in (ROOT / "docs" / folder).glob("*.md") if p.stem != "README")
+    return [f"  - {title}:", f"      - Overview: {folder}/README.md", *(f"      - {p}: {folder}/{p}.md" for p in pages)]
+
+
+def rewrite(text: str) -> str:
+    lines = text.splitlines()
+    for title, folder in SECTIONS.items():
+        head = next((i for i, ln in enumerate(lines) if ln.strip() in (f"- {title}:", f"- {title}: {folder}/README.md")),
+                    None)
+        if head is None:
+            continue
+        end = head + 1
+        while end < len(lines) and lines[end].startswith("      "):
+            end += 1
+        lines[head:end] = section(title, folder)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    path = ROOT / "mkdocs.yml"
+    path.write_text(rewrite(path.read_text()))
