@@ -19,8 +19,8 @@ def section(title: str, folder: str) -> list[str]:
 def rewrite(text: str) -> str:
     lines = text.splitlines()
     for title, folder in SECTIONS.items():
-        head = next((i for i, ln in enumerate(lines) if ln.strip() in (f"- {title}:", f"- {title}: {folder}/README.md")),
-                    None)
+        heads = (f"- {title}:", f"- {title}: {folder}/README.md")
+        head = next((i for i, ln in enumerate(lines) if ln.strip() in heads), None)
         if head is None:
             continue
         end = head + 1

@@ -99,7 +99,8 @@ def _array(value: Any) -> list[str]:
 def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
     """Qualified table name → its TableFacts (tables, partitioned tables, materialized views)."""
     out: dict[str, TableFacts] = {}
-    for schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons in fetch(dbapi_conn, TABLE_FACTS_SQL):
+    for row in fetch(dbapi_conn, TABLE_FACTS_SQL):
+        schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row
         columns: dict[str, str] = {}
         not_null: set[str] = set()
         for item in _array(cols):
