@@ -45,15 +45,16 @@ class Project:
     def revisions_loaded(self) -> bool:
         return "_revision_map" in self.script.revision_map.__dict__
 
-    def load_revisions(self) -> None:
+    def load_revisions(self, *, real_database: bool = False) -> None:
         """Import the revision scripts and build the revision map. Only inside ``redirect_connections``
-        (their top-level code may connect); a no-op once loaded.
+        (their top-level code may connect), unless ``real_database``: the user's own upgrade
+        (``alembic-guard upgrade``), where connecting to their database is the point; a no-op once loaded.
 
         Raises GuardError for a broken revision graph (naming the config file) or a revision module
         that fails at import time (naming the innermost project file and line)."""
         if self.revisions_loaded:
             return
-        if redirect.active() is None:
+        if redirect.active() is None and not real_database:
             raise RuntimeError("revision scripts are loaded only inside redirect_connections()")
         cwd = os.getcwd()
         config_path = str(Path(self.config.config_file_name or ".").resolve())
