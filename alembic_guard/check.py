@@ -76,6 +76,11 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
                         config=str(project.config.config_file_name), revisions=revisions,
                         tool_errors=list(runner.tool_errors), notes=list(runner.notes),
                         transaction_mode=getattr(runner, "transaction_mode", ""))
+    from .doctor import diagnose
+
+    files = [f for d in project.version_dirs() for f in sorted(Path(d).rglob("*.py"))]
+    report.notes += [f"env.py doctor: {f.path}:{f.line}: [{f.id}] {f.message} (alembic-guard doctor shows the fix)"
+                     for f in diagnose(project.env_path, files)]
     report.notes += baseline_step(report.revisions, baseline=baseline, write=opts.write_baseline, root=root)
     if changed is not None:
         keep_changed(report, changed, project.revision_paths(), root)

@@ -28,7 +28,7 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 STEPS = ACTION["runs"]["steps"]
 SIMPLE_EXPR = re.compile(r"\$\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 
-SAFE = 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))'
+SAFE = 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True))'
 UNSAFE = 'op.create_index("ix_t", "t", ["id"])'
 SAFE_TOO = 'op.add_column("t", sa.Column("note", sa.Text))'
 
