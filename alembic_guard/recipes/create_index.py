@@ -182,11 +182,13 @@ class CreateIndex(Recipe):
             name = index_name(node)
             cols = [p.name for p in node.indexParams]
             flag = ", unique=True" if node.unique else ""
-            from ..rules.render import autocommit_block, execute, table_args
+            from ..rules.render import autocommit_block, execute
 
+            schema, _, bare = table.rpartition(".")
+            in_schema = f", schema={schema!r}" if schema else ""  # a keyword: after the columns
             return Hint(code=autocommit_block(
                 LEFTOVER, execute(drop_leftover_sql(name, table)),
-                f"op.create_index({name!r}, {table_args(table)}, {cols!r}{flag},\n"
+                f"op.create_index({name!r}, {bare!r}, {cols!r}{flag}{in_schema},\n"
                 f"                postgresql_concurrently=True)"))
         steps = concurrent_steps(node, facts)
         return Hint(code=LEFTOVER + "\n" + render_steps(steps))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, ObjectType, ReindexObjectType
+from pglast.enums import AlterTableType, ConstrType
 from pglast.stream import RawStream
 
 from ..sql.parse import range_name
@@ -111,90 +111,9 @@ def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_ha
         rw = r.rewrite_sql(node, facts)
         if rw is not None:
             return rw
-    server_version_num = facts.server_version_num
-    matview_has_unique_index = facts.matview_has_unique_index
-    has_default_partition = facts.has_default_partition
-    if isinstance(node, ast.IndexStmt):
-        return _create_index(node)
-    if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_INDEX:
-        return _drop_index(node)
-    if isinstance(node, ast.RefreshMatViewStmt):
-        return _refresh(node, matview_has_unique_index)
-    if isinstance(node, ast.ReindexStmt):
-        return _reindex(node, server_version_num)
     if isinstance(node, ast.AlterTableStmt):
-        return _alter_table(node, server_version_num, has_default_partition)
+        return _alter_table(node, facts.server_version_num, facts.has_default_partition)
     return None
-
-
-def _create_index(node: ast.IndexStmt) -> SqlRewrite | None:
-    if node.concurrent:
-        return None
-    if not node.idxname:
-        raise Unsupported("the CREATE INDEX has no name: name the index so that a rerun can find and "
-                          "drop an INVALID leftover")
-    table, schema = _qualified(node.relation)
-    if not node.relation.inh:
-        raise Unsupported("CREATE INDEX … ON ONLY builds no index on the partitions; it needs no CONCURRENTLY")
-    node.concurrent = True
-    node.if_not_exists = False
-    drop = _drop_index_sql(([schema] if schema else []) + [node.idxname])
-    return SqlRewrite(
-        what=f"CREATE INDEX {node.idxname} on {table} → CONCURRENTLY, outside the transaction "
-             "(an INVALID leftover of an interrupted run is dropped first)",
-        steps=[SqlStep(drop, autocommit=True), SqlStep(deparse(node), autocommit=True)])
-
-
-def _drop_index_sql(parts: list[str]) -> str:
-    """``DROP INDEX CONCURRENTLY IF EXISTS <name>`` for a (schema, name) / (name) list, checked by the parser."""
-    from pglast.stream import maybe_double_quote_name as q
-
-    sql = "DROP INDEX CONCURRENTLY IF EXISTS " + ".".join(q(p) for p in parts)
-    return deparse(parse_all(sql)[0])
-
-
-def _drop_index(node: ast.DropStmt) -> SqlRewrite | None:
-    if node.concurrent:
-        return None
-    if node.behavior and getattr(node.behavior, "name", str(node.behavior)).endswith("CASCADE"):
-        raise Unsupported("DROP INDEX … CASCADE cannot run CONCURRENTLY")
-    steps = []
-    names = []
-    for obj in node.objects:
-        parts = [s.sval for s in obj]
-        steps.append(SqlStep(_drop_index_sql(parts), autocommit=True))
-        names.append(".".join(parts))
-    return SqlRewrite(what=f"DROP INDEX {', '.join(names)} → CONCURRENTLY IF EXISTS, outside the transaction",
-                      steps=steps)
-
-
-def _refresh(node: ast.RefreshMatViewStmt, has_unique) -> SqlRewrite | None:
-    if node.concurrent:
-        return None
-    if node.skipData:
-        return None  # WITH NO DATA empties the view: nothing to do concurrently
-    name = range_name(node.relation)
-    if has_unique is None or not has_unique(name):
-        raise Unsupported(f"REFRESH MATERIALIZED VIEW {name} CONCURRENTLY needs a unique index on the view "
-                          "without a WHERE clause (and a populated view); create one first")
-    node.concurrent = True
-    return SqlRewrite(what=f"REFRESH MATERIALIZED VIEW {name} → CONCURRENTLY (EXCLUSIVE instead of "
-                           "ACCESS EXCLUSIVE: readers of the view go on)", steps=[SqlStep(deparse(node))])
-
-
-def _reindex(node: ast.ReindexStmt, version: int) -> SqlRewrite | None:
-    if version and version < 120000:
-        raise Unsupported("REINDEX CONCURRENTLY needs PostgreSQL 12")
-    params = list(node.params or ())
-    if any(isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in params):
-        return None
-    if node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM,):
-        raise Unsupported("system catalogs cannot be reindexed concurrently")
-    params.append(parse_all("REINDEX (CONCURRENTLY) INDEX x")[0].params[0])
-    node.params = params
-    target = range_name(node.relation) if node.relation else node.name
-    return SqlRewrite(what=f"REINDEX {target} → CONCURRENTLY, outside the transaction",
-                      steps=[SqlStep(deparse(node), autocommit=True)])
 
 
 def _alter_table(node: ast.AlterTableStmt, version: int, has_default_partition) -> SqlRewrite | None:

@@ -5,7 +5,8 @@ from pglast.visitors import Visitor
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute, lines, q
+from .recipe_hint import example, hint_for
+from .render import autocommit_block, lines
 
 
 def _with_params_as_null(sql: str):
@@ -105,11 +106,8 @@ class ConcurrentIndexInvalidLeftover(Rule):
     bad_example = lines(
         autocommit_block('op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n'
                          '                postgresql_concurrently=True, if_not_exists=True)'))
-    good_example = lines(
-        autocommit_block(
-            "# a leftover INVALID index of an earlier failed attempt is dropped first",
-            'op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_orders_customer_id")',
-            'op.create_index("ix_orders_customer_id", "orders", ["customer_id"], postgresql_concurrently=True)'),
+    good_example = lines(  # the create-index recipe's safe form drops a leftover first
+        example("create-index")[1],
         '# or (alembic_guard.ops): op.create_index_concurrently("ix_orders_customer_id", "orders", ["customer_id"])')
     group_as = "concurrent index builds do not handle an INVALID leftover of an earlier failed attempt"
     group_tail = ("a failed attempt leaves an INVALID index that a retry keeps (IF NOT EXISTS), fails on, or "
@@ -144,12 +142,10 @@ class ConcurrentIndexInvalidLeftover(Rule):
             detail = f"unnamed on {table}, the retry builds another"
             name = f"{table.split('.')[-1]}_idx"
             index = name
-        fix = autocommit_block(
-            f"# drop an INVALID leftover of an earlier failed attempt first (a valid {name} is dropped too:",
-            "# or check pg_index.indisvalid and skip when valid)",
-            execute(f"DROP INDEX CONCURRENTLY IF EXISTS {q(index)}"),
-            execute(ctx.sql.strip().rstrip(";")) if node.idxname else f"# … CREATE INDEX CONCURRENTLY {name} …")
+        # the create-index recipe's safe form: drop a leftover first, then build (IF NOT EXISTS dropped)
+        fix = hint_for(self.id, ctx, recipe_id="create-index")
         yield self.finding(
             ctx, msg, table=table, detail=detail,
-            fix=lines(fix, f"# or in one call (alembic_guard.ops): op.create_index_concurrently({name!r}, "
-                           f"{table!r}, [...]) drops only an INVALID leftover and keeps a valid one"))
+            fix=lines(fix, f"# (a valid {name} is dropped and rebuilt too; in one call, alembic_guard.ops' "
+                           f"op.create_index_concurrently({name!r}, {table!r}, [...]) drops only an INVALID "
+                           "leftover and keeps a valid one)"))

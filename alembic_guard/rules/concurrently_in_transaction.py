@@ -1,27 +1,13 @@
 from pglast import ast
 
-from ..sql import range_name, subtype
+from ..recipes.concurrently_in_transaction import concurrent_what
+from ..sql import range_name
 from ._common import names_of
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, concurrent_index, execute
+from .recipe_hint import example, hint_for
+from .render import autocommit_block
 
 NOT_IN_TRANSACTION = "25001"  # active_sql_transaction: "cannot run inside a transaction block"
-
-
-def concurrent_what(node) -> str | None:
-    """What kind of CONCURRENTLY statement ``node`` is (None when it is not one)."""
-    if isinstance(node, ast.IndexStmt) and node.concurrent:
-        return "CREATE INDEX CONCURRENTLY"
-    if isinstance(node, ast.DropStmt) and node.concurrent:
-        return "DROP INDEX CONCURRENTLY"
-    if isinstance(node, ast.ReindexStmt) and any(
-            getattr(p, "defname", "") == "concurrently" for p in (node.params or ())):
-        return "REINDEX CONCURRENTLY"
-    if isinstance(node, ast.AlterTableStmt):
-        for cmd in node.cmds or ():
-            if subtype(cmd) == "AT_DetachPartition" and getattr(cmd.def_, "concurrent", False):
-                return "DETACH PARTITION CONCURRENTLY"
-    return None
 
 
 @register
@@ -38,9 +24,7 @@ class ConcurrentlyInTransaction(Rule):
         "the revision fails in production. Run the statement in "
         "op.get_context().autocommit_block(), in a revision of its own or at the end of one."
     )
-    bad_example = 'op.create_index("ix_orders_customer_id", "orders", ["customer_id"],\n' \
-                  '                postgresql_concurrently=True)'
-    good_example = concurrent_index("ix_orders_customer_id", "orders", ["customer_id"])
+    bad_example, good_example = example("concurrently-in-transaction")
 
     def check(self, ctx):
         node = ctx.node
@@ -60,8 +44,8 @@ class ConcurrentlyInTransaction(Rule):
             table = range_name(node.relation)
         elif isinstance(node, ast.DropStmt) and node.objects:
             table = names_of(node.objects[0])
-        fix = autocommit_block(execute(ctx.sql.rstrip(";")) if "\n" not in ctx.sql
-                               else f"op.execute({ctx.sql.rstrip(';')!r})")
+        # (a statement pglast cannot read, e.g. with driver parameters, is moved as written)
+        fix = hint_for(self.id, ctx) or autocommit_block(f"op.execute({ctx.sql.strip().rstrip(';')!r})")
         yield self.finding(
             ctx, f"{what} runs inside the migration's transaction block; PostgreSQL refuses it "
                  f"(\"cannot run inside a transaction block\") and the revision fails. "

@@ -3,14 +3,7 @@ from pglast import ast
 from ..model import LOCK_STRENGTH
 from ._common import TABLE_KINDS, failed, names_of
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, table_kw
-
-
-def _split(name: str) -> tuple[str, str | None]:
-    if "." in name:
-        schema, idx = name.split(".", 1)
-        return idx, schema
-    return name, None
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -26,10 +19,7 @@ class DropIndexNonConcurrent(Rule):
         "waits for running transactions instead of blocking new ones; it cannot run in a transaction "
         "block (autocommit_block) and cannot drop an index that backs a constraint."
     )
-    bad_example = 'op.drop_index("ix_orders_customer_id", table_name="orders")'
-    good_example = autocommit_block(
-        'op.drop_index("ix_orders_customer_id", table_name="orders",\n'
-        '              postgresql_concurrently=True, if_exists=True)')
+    bad_example, good_example = example("drop-index")
 
     def check(self, ctx):
         node = ctx.node
@@ -37,6 +27,7 @@ class DropIndexNonConcurrent(Rule):
             return
         if getattr(node.removeType, "name", "") != "OBJECT_INDEX":
             return
+        fix = hint_for(self.id, ctx)
         for obj in node.objects or ():
             index = names_of(obj)
             if not ctx.preexisting(index):
@@ -47,12 +38,6 @@ class DropIndexNonConcurrent(Rule):
             tables.sort(key=lambda lk: -LOCK_STRENGTH.get(lk.mode, 0))
             table = tables[0].relation if tables else None
             mode = tables[0].mode if tables else "ACCESS EXCLUSIVE"
-            idx, schema = _split(index)
-            where = ", " + table_kw(table) if table else ""
-            schema_kw = f", schema={schema!r}" if schema and (not table or "." not in table) else ""
-            fix = autocommit_block(
-                f"op.drop_index({idx!r}{where}{schema_kw},\n"
-                f"              postgresql_concurrently=True, if_exists=True)")
             on = f" on {table}" if table else ""
             yield self.finding(
                 ctx, f"DROP INDEX {index} takes {mode}{on}: every query on {table or 'the table'}, "

@@ -3,7 +3,7 @@ from pglast import ast
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute, q
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -17,23 +17,17 @@ class RefreshMaterializedViewNonConcurrent(Rule):
         "EXCLUSIVE: every reader of the view waits for the whole query. REFRESH … CONCURRENTLY takes "
         "EXCLUSIVE instead, so reads go on; it needs a unique index (without WHERE) on the view."
     )
-    bad_example = 'op.execute("REFRESH MATERIALIZED VIEW order_totals")'
-    good_example = lines_example = (
-        '# needs a unique index on the view, e.g. CREATE UNIQUE INDEX ON order_totals (customer_id)\n'
-        'op.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY order_totals")')
+    bad_example, good_example = example("refresh-materialized-view")
 
     def check(self, ctx):
         node = ctx.node
         if failed(ctx) or not isinstance(node, ast.RefreshMatViewStmt) or node.concurrent:
             return
+        if node.skipData:
+            return  # WITH NO DATA only empties the view, at once: no query runs under the lock
         view = range_name(node.relation)
         if not ctx.preexisting(view):
             return
-        fix = (f"# needs a unique index without WHERE on {view}\n"
-               + execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {q(view)}"))
         yield self.finding(
             ctx, f"REFRESH MATERIALIZED VIEW {view} takes ACCESS EXCLUSIVE on it: every query reading {view} "
-                 f"waits for the whole refresh.", table=view, fix=fix)
-
-
-del autocommit_block
+                 f"waits for the whole refresh.", table=view, fix=hint_for(self.id, ctx))

@@ -3,7 +3,7 @@ from pglast import ast
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -18,8 +18,7 @@ class ReindexNonConcurrent(Rule):
         "REINDEX … CONCURRENTLY (PostgreSQL 12+) rebuilds under SHARE UPDATE EXCLUSIVE; it cannot run "
         "inside a transaction block."
     )
-    bad_example = 'op.execute("REINDEX TABLE orders")'
-    good_example = autocommit_block('op.execute("REINDEX TABLE CONCURRENTLY orders")')
+    bad_example, good_example = example("reindex")
 
     def check(self, ctx):
         node = ctx.node
@@ -33,7 +32,7 @@ class ReindexNonConcurrent(Rule):
             return
         if kind in ("SYSTEM",):
             return
-        fix = autocommit_block(execute(f"REINDEX {kind} CONCURRENTLY {target}"))
+        fix = hint_for(self.id, ctx)
         yield self.finding(
             ctx, f"REINDEX {kind} {target} rebuilds under SHARE on the table and ACCESS EXCLUSIVE on each "
                  f"index: writes, and reads that use the indexes, wait for the rebuild.",

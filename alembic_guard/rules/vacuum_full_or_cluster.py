@@ -2,6 +2,7 @@ from pglast import ast
 
 from ..sql import range_name
 from .base import PG_DOCS, Rule, register
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -15,8 +16,7 @@ class VacuumFullOrCluster(Rule):
         "every query, SELECT included, waits for the full copy. Use pg_repack or pg_squeeze, which "
         "rebuild online, and leave plain VACUUM / ANALYZE (SHARE UPDATE EXCLUSIVE) to autovacuum."
     )
-    bad_example = 'with op.get_context().autocommit_block():\n    op.execute("VACUUM FULL orders")'
-    good_example = "# pg_repack --table=orders (online rebuild, outside the migration)"
+    bad_example, good_example = example("vacuum-full-or-cluster")
 
     def check(self, ctx):
         node = ctx.node
@@ -37,4 +37,4 @@ class VacuumFullOrCluster(Rule):
         yield self.finding(
             ctx, f"{what} rewrites {target} and its indexes under ACCESS EXCLUSIVE: every query waits for the "
                  f"whole copy.", table=first,
-            fix=f"# pg_repack --table={first or '<table>'}  (online rebuild, outside the migration)")
+            fix=hint_for(self.id, ctx))

@@ -31,10 +31,39 @@ def test_rewrites(sql, expected):
                                         has_default_partition=lambda t: False).steps] == expected
 
 
-@pytest.mark.parametrize("sql", ["CREATE INDEX CONCURRENTLY ix ON t (a)", "DROP INDEX CONCURRENTLY ix",
-                                 "SELECT 1", "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"])
+@pytest.mark.parametrize("sql", ["SELECT 1", "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID",
+                                 "REFRESH MATERIALIZED VIEW mv WITH NO DATA", "ANALYZE t"])
 def test_already_online_or_unknown(sql):
     assert rewrite_sql(sql, server_version_num=180000) is None
+
+
+@pytest.mark.parametrize("sql, expected", [
+    # online, but refused inside the migration transaction (SQLSTATE 25001): moved out of it, with a
+    # leftover of a failed build dropped first
+    ("CREATE INDEX CONCURRENTLY ix ON t (a)",
+     ["DROP INDEX CONCURRENTLY IF EXISTS ix", "CREATE INDEX CONCURRENTLY ix ON t (a)"]),
+    ("DROP INDEX CONCURRENTLY ix", ["DROP INDEX CONCURRENTLY IF EXISTS ix"]),
+    ("REINDEX (CONCURRENTLY) INDEX s.ix", ["REINDEX (CONCURRENTLY) INDEX s.ix"]),
+    ("ALTER TABLE t DETACH PARTITION t_1 CONCURRENTLY", ["ALTER TABLE t DETACH PARTITION t_1 CONCURRENTLY"]),
+    ("VACUUM (ANALYZE) t", ["VACUUM(ANALYZE) t"]),
+])
+def test_concurrently_moves_out_of_the_transaction(sql, expected):
+    rw = rewrite_sql(sql, server_version_num=180000)
+    assert [s.sql for s in rw.steps] == expected and all(s.autocommit for s in rw.steps)
+
+
+@pytest.mark.parametrize("sql, why", [
+    ("DROP INDEX ix CASCADE", "CASCADE"),
+    ("VACUUM FULL t", "ACCESS EXCLUSIVE"),
+    ("CLUSTER t USING ix", "ACCESS EXCLUSIVE"),
+    ("REINDEX SYSTEM db", "system catalogs"),
+])
+def test_refused_with_a_reason_and_plan(sql, why):
+    from alembic_guard.recipes import Refusal
+
+    with pytest.raises(Refusal, match=why) as exc:
+        rewrite_sql(sql, server_version_num=180000)
+    assert exc.value.plan or "system" in why
 
 
 @pytest.mark.parametrize("sql, why", [

@@ -50,7 +50,7 @@ def test_reindex(run):
     rev = run(ex("REINDEX TABLE t"))
     (f,) = findings(rev, "reindex-non-concurrent")
     assert f.severity == "error" and "REINDEX TABLE t" in f.message, describe(rev)
-    assert f.fix == AUTOCOMMIT + 'op.execute("REINDEX TABLE CONCURRENTLY t")'
+    assert f.fix == AUTOCOMMIT + 'op.execute("REINDEX (CONCURRENTLY) TABLE t")'
     assert rules_fired(rev, "error") == {"reindex-non-concurrent"}
 
 

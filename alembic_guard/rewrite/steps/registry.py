@@ -16,7 +16,6 @@ from . import (
     create_primary_key,
     create_unique_constraint,
     drop_column,
-    drop_index,
     drop_table,
     execute,
     lock_timeout,
@@ -28,7 +27,6 @@ Step = Callable[[Call, Facts], Outcome | None]
 #: operation name → its step
 STEPS: dict[str, Step] = {
     "create_index": create_index.rewrite,
-    "drop_index": drop_index.rewrite,
     "create_foreign_key": create_foreign_key.rewrite,
     "create_check_constraint": create_check_constraint.rewrite,
     "create_unique_constraint": create_unique_constraint.rewrite,
@@ -42,7 +40,7 @@ STEPS: dict[str, Step] = {
 }
 
 #: operations whose step has the last word: no lock_timeout fallback when it returns None
-NO_FALLBACK = {"create_index", "drop_index", "execute"}
+NO_FALLBACK = {"create_index", "execute"}
 
 
 def rewrite_call(call: Call, facts: Facts) -> Outcome | None:
