@@ -8,7 +8,6 @@ from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
 from . import (
-    add_column,
     alter_column,
     create_check_constraint,
     create_foreign_key,
@@ -34,7 +33,6 @@ STEPS: dict[str, Step] = {
     "create_unique_constraint": create_unique_constraint.rewrite,
     "create_primary_key": create_primary_key.rewrite,
     "alter_column": alter_column.rewrite,
-    "add_column": add_column.rewrite,
     "execute": execute.rewrite,
     "drop_column": drop_column.rewrite,
     "drop_table": drop_table.rewrite,
