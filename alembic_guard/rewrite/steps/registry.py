@@ -14,12 +14,9 @@ from . import (
     create_index,
     create_primary_key,
     create_unique_constraint,
-    drop_column,
     drop_index,
-    drop_table,
     execute,
     lock_timeout,
-    rename_table,
 )
 
 Step = Callable[[Call, Facts], Outcome | None]
@@ -34,9 +31,6 @@ STEPS: dict[str, Step] = {
     "create_primary_key": create_primary_key.rewrite,
     "alter_column": alter_column.rewrite,
     "execute": execute.rewrite,
-    "drop_column": drop_column.rewrite,
-    "drop_table": drop_table.rewrite,
-    "rename_table": rename_table.rewrite,
 }
 
 #: operations whose step has the last word: no lock_timeout fallback when it returns None
