@@ -74,6 +74,9 @@ def change_type_plan(node: ast.AlterTableStmt, cmd: ast.AlterTableCmd, facts) ->
               backfill_call(table, tmp, deparse(conv))]
     if was_not_null:
         expand.append(set_not_null_call(table, tmp))
+    elif tf is None:  # the catalog is unknown here: say what to check
+        expand.append(set_not_null_call(table, tmp) + f"  # if {col} is NOT NULL")
+        expand.append(f"# one CREATE INDEX CONCURRENTLY per index on {col}, on {tmp}")
     for name, index in indexes:
         new_name = ident63(f"{name}_new")
         expand.append(autocommit([f"DROP INDEX CONCURRENTLY IF EXISTS {sql_name(in_schema(table, new_name))}",

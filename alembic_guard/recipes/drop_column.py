@@ -76,8 +76,8 @@ class DropColumn(Recipe):
         cmd = dropped_column(node)
         if cmd is None or not facts.preexisting(range_name(node.relation)):
             return None
-        raise Refusal(f"dropping {range_name(node.relation)}.{cmd.name} breaks running code that still uses it; "
-                      "drop it after a deploy that stopped using it", drop_plan(node, cmd, facts))
+        raise Refusal(f"dropping a column breaks running code that still uses it ({range_name(node.relation)}."
+                      f"{cmd.name}); drop it after a deploy that stopped using it", drop_plan(node, cmd, facts))
 
     def rewrite_op(self, call, facts):
         node = statement_nodes(facts, ast.AlterTableStmt, lambda n: dropped_column(n) is not None)

@@ -56,6 +56,9 @@ def rename_plan(node: ast.RenameStmt, facts) -> list[PlanStep]:
               backfill_call(table, new, quote_ident(old))]
     if tf and old in tf.not_null:
         expand.append(set_not_null_call(table, new))
+    elif tf is None:  # the catalog is unknown here: say what to check
+        expand.append(set_not_null_call(table, new) + f"  # if {old} is NOT NULL")
+        expand.append(f"# one CREATE INDEX CONCURRENTLY per index on {old}, on {new}")
     for name, index in indexes_on(facts, table, old):
         new_name = ident63(name.replace(old, new) if old in name else f"{name}_{new}")
         expand.append(autocommit([f"DROP INDEX CONCURRENTLY IF EXISTS {sql_name(in_schema(table, new_name))}",
