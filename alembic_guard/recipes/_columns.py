@@ -184,3 +184,20 @@ def autocommit(statements: list[str]) -> str:
 
     return "with op.get_context().autocommit_block():\n" + "\n".join(
         f"    op.execute({pystr(s)})" for s in statements)
+
+
+def per_command_hint(recipe, node, facts):
+    """The hint of an ALTER TABLE with several commands: the recipe's hint of each command as a
+    statement of its own (those that have one), in order; None when none has."""
+    from .base import Hint, Recipe
+
+    if not isinstance(node, ast.AlterTableStmt) or len(node.cmds or ()) < 2:
+        return Recipe.hint(recipe, node, facts)
+    texts = []
+    for cmd in node.cmds:
+        single = copy.deepcopy(node)
+        single.cmds = (copy.deepcopy(cmd),)
+        hint = Recipe.hint(recipe, single, facts)
+        if hint is not None:
+            texts.append(hint.text())
+    return Hint(code="\n".join(texts)) if texts else None

@@ -22,8 +22,8 @@ from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
 from ..rewrite.steps._common import op_call, pystr
 from ..sql.parse import quote_ident, range_name
-from ._columns import base_name, in_schema, lock_timeout_call, outcome_of, sql_name, statement_nodes, \
-    sync_trigger
+from ._columns import (base_name, in_schema, lock_timeout_call, outcome_of, per_command_hint, sql_name,
+                       statement_nodes, sync_trigger)
 from .base import Example, Recipe, Refusal
 
 SERIAL_TYPES = {"serial": "integer", "serial4": "integer", "serial2": "smallint", "smallserial": "smallint",
@@ -225,6 +225,9 @@ class AddColumn(Recipe):
                   '            skip_unchanged=False)\n'
                   'op.set_not_null_safely("orders", "seq")')),
     )
+
+    def hint(self, node, facts):
+        return per_command_hint(self, node, facts)
 
     def rewrite_sql(self, node, facts) -> SqlRewrite | None:
         coldef = added_column(node)

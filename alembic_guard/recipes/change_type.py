@@ -23,8 +23,8 @@ from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, deparse
 from ..sql.parse import quote_ident, range_name
 from ._columns import (autocommit, base_name, drop_sync_trigger, expression_on, foreign_keys, ident63, in_schema,
-                       index_on_new_column, indexes_on, lock_timeout_call, outcome_of, sql_name, statement_nodes,
-                       sync_trigger)
+                       index_on_new_column, indexes_on, lock_timeout_call, outcome_of, per_command_hint, sql_name,
+                       statement_nodes, sync_trigger)
 from .add_column import backfill_call, set_not_null_call
 from .base import Example, Recipe, Refusal
 
@@ -146,6 +146,9 @@ class ChangeType(Recipe):
                   '    op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_orders_customer_id_new '
                   'ON public.orders USING btree (customer_id_new)")')),
     )
+
+    def hint(self, node, facts):
+        return per_command_hint(self, node, facts)
 
     def rewrite_sql(self, node, facts) -> SqlRewrite | None:
         cmd = type_change(node)

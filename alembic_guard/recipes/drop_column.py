@@ -16,7 +16,8 @@ from pglast.enums import AlterTableType
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, deparse
 from ..sql.parse import quote_ident, range_name
-from ._columns import autocommit, in_schema, indexes_on, lock_timeout_call, outcome_of, sql_name, statement_nodes
+from ._columns import (autocommit, in_schema, indexes_on, lock_timeout_call, outcome_of, per_command_hint, sql_name,
+                       statement_nodes)
 from .base import Example, Recipe, Refusal
 
 
@@ -71,6 +72,9 @@ class DropColumn(Recipe):
                   'op.run_with_lock_timeout("ALTER TABLE orders DROP COLUMN IF EXISTS note")'
                   '  # alembic-guard: ignore[drop-column] unused since release 42')),
     )
+
+    def hint(self, node, facts):
+        return per_command_hint(self, node, facts)
 
     def rewrite_sql(self, node, facts) -> SqlRewrite | None:
         cmd = dropped_column(node)
