@@ -119,7 +119,7 @@ def rewrite_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, fa
     generated = constraint(coldef, ConstrType.CONSTR_GENERATED)
     if generated is not None:
         fn = f"{base_name(table)}_{col}_compute"[:63]
-        computed = _prefixed(generated.raw_expr, facts, table)
+        computed = _prefixed(generated.raw_expr)
         plain = deparse(generated.raw_expr)
         return [
             PlanStep(f"expand: add {col} as a plain column, computed by a trigger for new rows, "
@@ -149,15 +149,20 @@ def rewrite_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, fa
     ]
 
 
-def _prefixed(expr, facts, table) -> str:
-    """The generated expression with every column reference read from ``NEW`` (for the trigger)."""
-    from ._columns import _ColumnUse
+def _prefixed(expr) -> str:
+    """The generated expression with every column reference read from ``NEW`` (for the trigger): a
+    generated column can only refer to columns of its own row."""
+    from pglast.visitors import Visitor
 
-    expr = copy.deepcopy(expr)
-    wrapper = ast.ResTarget(val=expr)
-    tf = facts.table(table)
-    for column in (tf.columns if tf else {}):
-        _ColumnUse(column, prefix="new")(wrapper)
+    class FromNew(Visitor):
+        def visit_ColumnRef(self, ancestors, node):  # noqa: N802
+            fields = list(node.fields or ())
+            if len(fields) == 1 and isinstance(fields[0], ast.String):
+                return ast.ColumnRef(fields=(ast.String(sval="new"), fields[0]))
+            return None
+
+    wrapper = ast.ResTarget(val=copy.deepcopy(expr))
+    FromNew()(wrapper)
     return deparse(wrapper.val)
 
 
@@ -276,7 +281,9 @@ class AddColumn(Recipe):
         node = statement_nodes(facts, ast.AlterTableStmt, lambda n: added_column(n) is not None)
         if node is None:
             return None
-        col = added_column(node).colname
+        coldef = added_column(node)
+        col = coldef.colname
         table = range_name(node.relation)
-        kind = "add-not-null-column" if not fills_every_row(added_column(node)) else "add-column-volatile-default"
+        kind = ("add-column-volatile-default" if constraint(coldef, ConstrType.CONSTR_DEFAULT) is not None else
+                "add-not-null-column" if not fills_every_row(coldef) else "add-column-rewrites-table")
         return outcome_of(self, node, facts, kind, f"ADD COLUMN {table}.{col}")

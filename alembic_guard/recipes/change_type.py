@@ -17,14 +17,14 @@ from __future__ import annotations
 import copy
 
 from pglast import ast
-from pglast.enums import AlterTableType
+from pglast.enums import AlterTableType, ConstrType
 
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, deparse
 from ..sql.parse import quote_ident, range_name
-from ._columns import (autocommit, base_name, drop_sync_trigger, expression_on, foreign_keys, ident63, in_schema,
-                       index_on_new_column, indexes_on, lock_timeout_call, outcome_of, per_command_hint, sql_name,
-                       statement_nodes, sync_trigger)
+from ._columns import (autocommit, base_name, constraint_node, drop_sync_trigger, expression_on, foreign_keys,
+                       ident63, in_schema, index_on_new_column, indexes_on, lock_timeout_call, outcome_of,
+                       per_command_hint, sql_name, statement_nodes, sync_trigger)
 from .add_column import backfill_call, set_not_null_call
 from .base import Example, Recipe, Refusal
 
@@ -85,10 +85,16 @@ def change_type_plan(node: ast.AlterTableStmt, cmd: ast.AlterTableCmd, facts) ->
     swap = [f"ALTER TABLE {rel} RENAME COLUMN {quote_ident(col)} TO {quote_ident(old)}",
             f"ALTER TABLE {rel} RENAME COLUMN {quote_ident(tmp)} TO {quote_ident(col)}",
             *drop_sync_trigger(table, trigger)]
+    manual: list[str] = []
     for name, index in indexes:
         new_name = ident63(f"{name}_new")
         if (name, index) in constraint_indexes:
-            kind = "PRIMARY KEY" if index.primary or (tf and tf.primary_key == (col,)) else "UNIQUE"
+            con = constraint_node(tf.constraints[name])
+            kind = {ConstrType.CONSTR_PRIMARY: "PRIMARY KEY", ConstrType.CONSTR_UNIQUE: "UNIQUE"}.get(
+                con.contype if con is not None else None)
+            if kind is None:  # an exclusion constraint cannot be attached to an index: rebuilt by hand
+                manual.append(f"# {name} backs a constraint USING INDEX cannot attach: re-create it on {col} after")
+                continue
             swap += [f"ALTER TABLE {rel} DROP CONSTRAINT {quote_ident(name)}",
                      f"ALTER TABLE {rel} ADD CONSTRAINT {quote_ident(name)} {kind} USING INDEX {quote_ident(new_name)}"]
         else:
@@ -101,7 +107,7 @@ def change_type_plan(node: ast.AlterTableStmt, cmd: ast.AlterTableCmd, facts) ->
     notes = "\n".join(
         [f"# first drop {fk} on {holder} (it references {col}); re-add it NOT VALID + VALIDATE after the swap"
          for holder, fk in referencing]
-        + [f"# and move {col}'s default or identity sequence to the new column (ALTER SEQUENCE … OWNED BY)"])
+        + manual + [f"# and move {col}'s default or identity sequence to the new column (ALTER SEQUENCE … OWNED BY)"])
     old_type = facts.column_type(table, col)
     return [
         PlanStep(f"expand: add {tmp} {typ} next to {col}" + (f" {old_type}" if old_type else "")
