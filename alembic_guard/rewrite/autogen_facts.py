@@ -57,6 +57,21 @@ class DbFacts:
             self.kinds[q] = kind
         self.version_num = int(connection.execute(text("SHOW server_version_num")).scalar())
 
+    @property
+    def catalog(self) -> dict:
+        """Qualified table name → model.TableFacts (column types, NOT NULL, indexes, constraints), for
+        the recipes' plans; read once."""
+        if not hasattr(self, "_catalog"):
+            from ..trace.keys import table_facts
+
+            self._catalog = {}
+            if self.connection is not None:
+                try:
+                    self._catalog = table_facts(self.connection.connection.dbapi_connection)
+                except Exception:  # a catalog the query cannot read: plans fall back to placeholders
+                    self._catalog = {}
+        return self._catalog
+
     def volatile(self, expr: str) -> bool | None:
         if self.connection is None:
             return None

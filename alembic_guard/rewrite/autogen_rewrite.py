@@ -54,6 +54,7 @@ def outcome_for(op: ops.MigrateOperation, autogen: AutogenContext, db: DbFacts, 
         server_version_num=db.version_num,
         volatile=db.volatile,
         access_exclusive=isinstance(op, AEL_OPS),
+        tables=db.catalog,
     )
     if isinstance(op, ops.AddColumnOp):
         facts.rewritten = None  # volatility decides

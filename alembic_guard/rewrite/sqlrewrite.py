@@ -33,6 +33,7 @@ class SqlStep:
     sql: str
     autocommit: bool = False
     validate: tuple[str, str, str | None] | None = None  # (constraint, table, schema): use op.validate_constraint
+    code: str | None = None  # Alembic code that runs ``sql`` (e.g. op.run_with_lock_timeout, op.backfill)
 
 
 @dataclass
@@ -59,7 +60,10 @@ def render_steps(steps: list[SqlStep]) -> str:
             block.clear()
 
     for step in steps:
-        if step.validate:
+        if step.code:
+            flush()
+            lines.append(step.code)
+        elif step.validate:
             flush()
             name, table, schema = step.validate
             lines.append(op_call("validate_constraint", pystr(name), pystr(table),
@@ -151,44 +155,6 @@ def _alter_table(node: ast.AlterTableStmt, version: int, has_default_partition) 
                                                    f"{pglast.stream.maybe_double_quote_name(con.conname)}",
                                                    validate=(con.conname, table, schema))])
     return None
-
-
-def add_column_parts(sql: str) -> tuple[str, str | None, bool, str | None] | None:
-    """For ``ALTER TABLE t ADD COLUMN c type [DEFAULT d] [NOT NULL]`` (one command): the statement
-    without DEFAULT and NOT NULL and with IF NOT EXISTS, the column name, whether it was NOT NULL,
-    and the default expression (SQL) — or None when ``sql`` is something else or the column has
-    other constraints (inline UNIQUE, PRIMARY KEY, REFERENCES, CHECK, GENERATED, IDENTITY)."""
-    nodes = parse_all(sql)
-    if not nodes or len(nodes) != 1 or not isinstance(nodes[0], ast.AlterTableStmt):
-        return None
-    node = nodes[0]
-    cmds = list(node.cmds or ())
-    if len(cmds) != 1 or cmds[0].subtype != AlterTableType.AT_AddColumn:
-        return None
-    coldef = cmds[0].def_
-    default = None
-    not_null = False
-    kept = []
-    for con in coldef.constraints or ():
-        if con.contype == ConstrType.CONSTR_DEFAULT:
-            default = deparse(con.raw_expr)
-        elif con.contype == ConstrType.CONSTR_NOTNULL:
-            not_null = True
-        elif con.contype == ConstrType.CONSTR_NULL:
-            continue
-        else:
-            return None
-    coldef.constraints = kept or None
-    cmds[0].missing_ok = True
-    return deparse(node), default, not_null, coldef.colname
-
-
-def set_default_sql(table_sql_from: str, column: str, default: str) -> str:
-    """``ALTER TABLE <same table as table_sql_from> ALTER COLUMN column SET DEFAULT default``."""
-    node = parse_all(table_sql_from)[0]
-    from pglast.stream import maybe_double_quote_name as q
-
-    return f"ALTER TABLE {deparse(node.relation)} ALTER COLUMN {q(column)} SET DEFAULT {default}"
 
 
 def statement_tables(sql: str) -> list[str]:

@@ -2,9 +2,9 @@ from pglast import ast
 
 from ..sql import parse_one, range_name, type_name
 from ._common import column_constraints, failed, table_commands
-from .add_column_rewrites_table import SERIAL_TYPES
+from ..recipes.add_column import SERIAL_TYPES
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, add_column, batched_backfill, lines, not_null_via_check
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -22,11 +22,7 @@ class AddColumnNotNullWithoutDefault(Rule):
         "reported when an earlier statement of the revision emptied the table (TRUNCATE, or DELETE "
         "without WHERE) and none wrote rows back."
     )
-    bad_example = 'op.add_column("orders", sa.Column("status", sa.Text, nullable=False))'
-    good_example = lines(
-        LOCK_TIMEOUT,
-        'op.add_column("orders", sa.Column("status", sa.Text, nullable=False, server_default="new"))',
-    )
+    bad_example, good_example = example("add-column", 1)
 
     def check(self, ctx):
         if failed(ctx):
@@ -43,15 +39,7 @@ class AddColumnNotNullWithoutDefault(Rule):
                 continue
             col = coldef.colname
             tname = type_name(coldef.typeName)
-            fix = lines(
-                "# either a non-volatile default (catalog only, no rewrite):",
-                LOCK_TIMEOUT,
-                add_column(table, col, tname, nullable=False, server_default_code="'<constant>'"),
-                "# or nullable first, then backfill and NOT NULL via a validated CHECK:",
-                add_column(table, col, tname),
-                batched_backfill(table, col, "<value>"),
-                not_null_via_check(table, col, pg_version=ctx.server_version_num),
-            )
+            fix = hint_for(self.id, ctx)
             yield self.finding(
                 ctx, f"ADD COLUMN {col} {tname} NOT NULL on existing table {table} has no DEFAULT: it fails "
                      f"(\"column {col} contains null values\") as soon as {table} has a row, and INSERTs "

@@ -1,10 +1,8 @@
+from ..recipes.add_column import SERIAL_TYPES
 from ..sql import type_name
 from ._common import column_constraints, failed, sql_text, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import (LOCK_TIMEOUT, add_column, batched_backfill, execute, lines, not_null_via_check, q,
-                     table_args)
-
-SERIAL_TYPES = ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
+from .recipe_hint import example, hint_for
 
 
 def rewrite_cause(coldef) -> tuple[str, str | None]:
@@ -42,15 +40,7 @@ class AddColumnRewritesTable(Rule):
         "rows). Add the column nullable, set the default for new rows, backfill in batches, then "
         "add NOT NULL through a validated CHECK."
     )
-    bad_example = ('op.add_column("orders", sa.Column("public_id", sa.Uuid, nullable=False,\n'
-                   '                                  server_default=sa.text("gen_random_uuid()")))')
-    good_example = lines(
-        LOCK_TIMEOUT,
-        'op.add_column("orders", sa.Column("public_id", sa.Uuid, nullable=True))',
-        'op.alter_column("orders", "public_id", server_default=sa.text("gen_random_uuid()"))',
-        "# then, outside the transaction, backfill existing rows in batches and add NOT NULL",
-        "# through CHECK (public_id IS NOT NULL) NOT VALID → VALIDATE → SET NOT NULL",
-    )
+    bad_example, good_example = example("add-column", 0)
 
     def check(self, ctx):
         if failed(ctx):
@@ -60,28 +50,9 @@ class AddColumnRewritesTable(Rule):
                 continue
             coldef = cmd.def_
             col = coldef.colname
-            why, default = rewrite_cause(coldef)
-            tname = type_name(coldef.typeName)
+            why, _default = rewrite_cause(coldef)
             lock = table_lock(ctx, table)
-            steps = [LOCK_TIMEOUT,
-                     add_column(table, col, tname)]
-            if default:
-                steps.append(f"op.alter_column({table_args(table)}, {col!r}, server_default=sa.text({default!r}))")
-                value = default
-            elif tname.lower() in SERIAL_TYPES or "IDENTITY" in why:
-                seq = f"{table.split('.')[-1]}_{col}_seq"
-                steps.insert(1, execute(f"CREATE SEQUENCE IF NOT EXISTS {q(seq)}"))
-                steps.append(f"op.alter_column({table_args(table)}, {col!r}, "
-                             f"server_default=sa.text(\"nextval('{seq}')\"))")
-                steps.append(execute(f"ALTER SEQUENCE {q(seq)} OWNED BY {q(table)}.{q(col)}"))
-                value = f"nextval('{seq}')"
-            else:
-                steps.append("# a BEFORE INSERT OR UPDATE trigger computes the value for new rows")
-                value = "<expression>"
-            fix = lines(*steps,
-                        "# existing rows: batched, outside the migration transaction",
-                        batched_backfill(table, col, value),
-                        not_null_via_check(table, col, pg_version=ctx.server_version_num))
+            fix = hint_for(self.id, ctx)
             yield self.finding(
                 ctx, f"ADD COLUMN {col} rewrote {table} and its indexes under {lock}: {why}. "
                      f"Reads and writes on {table} wait for the whole rewrite.",

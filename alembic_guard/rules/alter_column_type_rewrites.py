@@ -1,32 +1,8 @@
 from ..sql import type_name
 from ._common import failed, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, add_column, autocommit_block, execute, lines, q
-
-
-def expand_contract(table: str, column: str, new_type: str) -> str:
-    t, c = q(table), q(column)
-    new = f"{column}_new"
-    base = table.split(".")[-1]
-    fn = f"{base}_{column}_sync"
-    return lines(
-        "# 1. expand (one revision): the new column, kept in sync by a trigger",
-        LOCK_TIMEOUT,
-        add_column(table, new, new_type),
-        execute(f"CREATE FUNCTION {q(fn)}() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$BEGIN NEW.{q(new)} := NEW.{c}; RETURN NEW; END$$"),
-        execute(f"CREATE TRIGGER {q(fn)} BEFORE INSERT OR UPDATE ON {t} "
-                f"FOR EACH ROW EXECUTE FUNCTION {q(fn)}()"),
-        f"# 2. backfill {new} in keyset batches outside the transaction (op.backfill / a batched loop)",
-        "# 3. build the new column's indexes and constraints concurrently, e.g.",
-        autocommit_block(
-            f"op.create_index('ix_{base}_{new}', {table!r}, [{new!r}], postgresql_concurrently=True)"),
-        "# 4. swap in one short transaction (lock_timeout set), then drop the old column later",
-        LOCK_TIMEOUT,
-        execute(f"ALTER TABLE {t} RENAME COLUMN {c} TO {q(column + '_old')}"),
-        execute(f"ALTER TABLE {t} RENAME COLUMN {q(new)} TO {c}"),
-        execute(f"DROP TRIGGER {q(fn)} ON {t}"),
-    )
+from .recipe_hint import example, hint_for
+from .render import LOCK_TIMEOUT, execute, lines
 
 
 @register
@@ -44,8 +20,7 @@ class AlterColumnTypeRewrites(Rule):
         "names in one short transaction, and dropping the old column later. Binary-coercible changes "
         "are instant and not reported."
     )
-    bad_example = 'op.alter_column("orders", "id", type_=sa.BigInteger, existing_type=sa.Integer)'
-    good_example = expand_contract("orders", "id", "bigint")
+    bad_example, good_example = example("change-type")
 
     def check(self, ctx):
         if failed(ctx):
@@ -73,4 +48,4 @@ class AlterColumnTypeRewrites(Rule):
             yield self.finding(
                 ctx, f"ALTER COLUMN {column} TYPE {new_type} {what} under {lock}: reads and writes on "
                      f"{table} wait for all of it.", table=table,
-                fix=expand_contract(table, column, new_type))
+                fix=hint_for(self.id, ctx))

@@ -1,6 +1,6 @@
 from ._common import failed, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, lines, table_args
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -16,11 +16,7 @@ class DropColumn(Rule):
         "the column in the code and deploy, drop dependent indexes concurrently, then drop the column "
         "with lock_timeout in a later release (suppress this finding there, with the reason)."
     )
-    bad_example = 'op.drop_column("orders", "note")'
-    good_example = lines(
-        "# after a release whose code no longer reads or writes orders.note:",
-        LOCK_TIMEOUT,
-        'op.drop_column("orders", "note")  # alembic-guard: ignore[drop-column] unused since release 42')
+    bad_example, good_example = example("drop-column")
 
     def check(self, ctx):
         if failed(ctx):
@@ -29,12 +25,7 @@ class DropColumn(Rule):
             if not ctx.preexisting(table):
                 continue
             col = cmd.name
-            fix = lines(
-                f"# 1. deploy code that no longer uses {table}.{col} (ORM: remove it from the model)",
-                "# 2. then, in a later revision:",
-                LOCK_TIMEOUT,
-                f"op.drop_column({table_args(table)}, {col!r})"
-                f"  # alembic-guard: ignore[drop-column] <why no code uses it>")
+            fix = hint_for(self.id, ctx)
             yield self.finding(
                 ctx, f"DROP COLUMN {table}.{col} (under {table_lock(ctx, table)}) breaks application code "
                      f"still reading or writing {col}, and its data is lost.", table=table, fix=fix)

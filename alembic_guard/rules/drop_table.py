@@ -2,7 +2,7 @@ from pglast import ast
 
 from ._common import TABLE_KINDS, failed, is_version_table, names_of
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, lines, q, execute
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -17,12 +17,7 @@ class DropTable(Rule):
         "the FK triggers), so queries on those tables wait too. Stop using the table first, drop its "
         "foreign keys one by one with lock_timeout, then drop it in a later release."
     )
-    bad_example = 'op.drop_table("legacy_orders")'
-    good_example = lines(
-        "# after a release that no longer uses legacy_orders, drop its FKs first (lock_timeout + retry):",
-        LOCK_TIMEOUT,
-        'op.drop_constraint("legacy_orders_customer_id_fkey", "legacy_orders", type_="foreignkey")',
-        'op.drop_table("legacy_orders")  # alembic-guard: ignore[drop-table] unused since release 42')
+    bad_example, good_example = example("drop-table")
 
     def check(self, ctx):
         node = ctx.node
@@ -37,11 +32,7 @@ class DropTable(Rule):
                              and lk.relation not in dropped and not is_version_table(lk.relation)})
             also = f"; it also takes ACCESS EXCLUSIVE on {', '.join(others)} (referenced by its foreign keys)" \
                 if others else ""
-            fix = lines(
-                f"# 1. deploy code that no longer uses {table}",
-                "# 2. drop its foreign keys one by one, each with lock_timeout (and retry)",
-                LOCK_TIMEOUT,
-                execute(f"DROP TABLE {q(table)}") + "  # alembic-guard: ignore[drop-table] <why it is unused>")
+            fix = hint_for(self.id, ctx)
             yield self.finding(
                 ctx, f"DROP TABLE {table} destroys its data and breaks code still using it{also}.",
                 table=table, fix=fix)

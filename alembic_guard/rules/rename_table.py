@@ -1,22 +1,10 @@
 from pglast import ast
 
-from ..sql import range_name
+from ..recipes.rename_table import bridged
+from ..sql import parse_one, range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, execute, lines, q
-
-
-def rename_plan(old: str, new: str) -> str:
-    schema = old.rsplit(".", 1)[0] + "." if "." in old else ""
-    new_q = schema + new
-    return lines(
-        "# one transaction: rename, and keep the old name working as an updatable view",
-        LOCK_TIMEOUT,
-        f"op.rename_table({old.split('.')[-1]!r}, {new!r}" + (f", schema={old.split('.')[0]!r})" if schema else ")"),
-        execute(f"CREATE VIEW {q(old)} AS SELECT * FROM {q(new_q)}"),
-        f"# a later revision, once no running code uses {old!r}:",
-        execute(f"DROP VIEW {q(old)}"),
-    )
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -31,16 +19,22 @@ class RenameTable(Rule):
         "as the rename, create a view with the old name (CREATE VIEW old AS SELECT * FROM new, which is "
         "automatically updatable), and drop the view in a later release."
     )
-    bad_example = 'op.rename_table("customers", "clients")'
-    good_example = rename_plan("customers", "clients")
+    bad_example, good_example = example("rename-table")
 
     def check(self, ctx):
         node = ctx.node
         if failed(ctx) or not isinstance(node, ast.RenameStmt) or node.renameType.name != "OBJECT_TABLE":
             return
         table = range_name(node.relation)
-        if not ctx.preexisting(table):
-            return
+        if not ctx.preexisting(table) or bridged(node, _later_nodes(ctx)):
+            return  # the bridge: a view under the old name, created in the same revision
         yield self.finding(
             ctx, f"RENAME TABLE {table} TO {node.newname} breaks the application code still running, "
-                 f"which queries {table}.", table=table, fix=rename_plan(table, node.newname))
+                 f"which queries {table}.", table=table, fix=hint_for(self.id, ctx))
+
+
+def _later_nodes(ctx):
+    """The parsed statements of the revision after this one."""
+    statements = ctx.revision.statements
+    index = next((i for i, st in enumerate(statements) if st is ctx.statement), len(statements))
+    return [parse_one(st.sql) for st in statements[index + 1:]]

@@ -208,45 +208,6 @@ def not_null_via_check(table: str, column: str, *, pg_version: int = 0) -> str:
         if pg_version >= 180000 else "")
 
 
-_SA_TYPES = {
-    "smallint": "sa.SmallInteger()", "integer": "sa.Integer()", "bigint": "sa.BigInteger()",
-    "text": "sa.Text()", "varchar": "sa.String()", "uuid": "sa.Uuid()", "boolean": "sa.Boolean()",
-    "timestamptz": "sa.DateTime(timezone=True)", "timestamp with time zone": "sa.DateTime(timezone=True)",
-    "timestamp": "sa.DateTime()", "timestamp without time zone": "sa.DateTime()", "date": "sa.Date()",
-    "double precision": "sa.Double()", "real": "sa.REAL()", "jsonb": "sa.dialects.postgresql.JSONB()",
-    "json": "sa.JSON()", "numeric": "sa.Numeric()", "serial": "sa.Integer()", "bigserial": "sa.BigInteger()",
-    "smallserial": "sa.SmallInteger()",
-}
-
-
-def sa_type(sql_type: str) -> str | None:
-    """The SQLAlchemy type for a SQL type name (``varchar(20)`` → ``sa.String(20)``), or None."""
-    t = sql_type.lower().replace("pg_catalog.", "").strip()
-    base, _, args = t.partition("(")
-    base = base.strip()
-    if base in ("varchar", "character varying") and args:
-        return f"sa.String({args.rstrip(')')})"
-    if base == "numeric" and args:
-        return f"sa.Numeric({args.rstrip(')')})"
-    return _SA_TYPES.get(base) if not args else None
-
-
-def add_column(table: str, column: str, sql_type: str, *, nullable: bool = True,
-               server_default: str | None = None, server_default_code: str | None = None) -> str:
-    """``op.add_column(...)`` when the type maps to SQLAlchemy, else the equivalent ``op.execute``."""
-    sa_t = sa_type(sql_type)
-    if sa_t is None:
-        default = f" DEFAULT {server_default or server_default_code}" if server_default or server_default_code else ""
-        nn = "" if nullable else " NOT NULL"
-        return execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type}{default}{nn}")
-    extra = ""
-    if server_default:
-        extra = f", server_default=sa.text({server_default!r})"
-    if server_default_code:
-        extra = f", server_default={server_default_code}"
-    return f"op.add_column({table_args(table)}, sa.Column({column!r}, {sa_t}, nullable={nullable}{extra}))"
-
-
 def concurrent_index(name: str, table: str, cols: list[str], *, unique: bool = False, node=None) -> str:
     """The create-index recipe's hint (alembic_guard/recipes/create_index.py) for an index ``name``
     on ``table``: ``node`` (a pglast IndexStmt) when there is one, else one built from the columns."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_guard.rewrite.sqlrewrite import Unsupported, add_column_parts, parse_all, rewrite_sql
+from alembic_guard.rewrite.facts import Facts
+from alembic_guard.rewrite.sqlrewrite import Unsupported, parse_all, render_steps, rewrite_sql
 
 CASES = [
     ("CREATE INDEX ix_a ON t (a) WHERE a > 1",
@@ -82,7 +83,26 @@ def test_detach_with_default_partition_is_refused():
                     has_default_partition=lambda t: True)
 
 
-def test_add_column_parts():
-    assert add_column_parts("ALTER TABLE o ADD COLUMN p uuid DEFAULT gen_random_uuid() NOT NULL") == \
-        ("ALTER TABLE o ADD COLUMN IF NOT EXISTS p uuid", "gen_random_uuid()", True, "p")
-    assert add_column_parts("ALTER TABLE o ADD COLUMN p int UNIQUE") is None
+def test_add_column_with_a_volatile_default():  # the add-column recipe, through the parser
+    rw = rewrite_sql("ALTER TABLE o ADD COLUMN p uuid DEFAULT gen_random_uuid() NOT NULL", Facts(rewritten={"o"}))
+    code = render_steps(rw.steps)
+    assert '"ALTER TABLE o ADD COLUMN IF NOT EXISTS p uuid",' in code
+    assert '"ALTER TABLE o ALTER COLUMN p SET DEFAULT gen_random_uuid()",' in code
+    assert 'op.set_not_null_safely("o", "p")' in code and "op.backfill(" in code
+    # an inline constraint is the constraint recipes' case; a default that did not rewrite needs nothing
+    assert rewrite_sql("ALTER TABLE o ADD COLUMN p int UNIQUE", Facts(rewritten={"o"})) is None
+    assert rewrite_sql("ALTER TABLE o ADD COLUMN p int DEFAULT 0", Facts(rewritten=set())) is None
+
+
+def test_rewriting_type_change_is_refused_with_the_real_types_and_indexes():
+    from alembic_guard.model import TableFacts
+
+    facts = Facts(rewritten={"o"}, tables={"o": TableFacts(
+        columns={"id": "integer", "n": "integer"}, not_null={"n"},
+        indexes={"ix_n": "CREATE INDEX ix_n ON public.o USING btree (n) WHERE (n > 0)"})})
+    with pytest.raises(Unsupported, match="rewrites o") as refused:
+        rewrite_sql("ALTER TABLE o ALTER COLUMN n TYPE bigint USING n + 1", facts)
+    plan = "\n".join(step.code for step in refused.value.plan)
+    assert "ADD COLUMN IF NOT EXISTS n_new bigint" in plan and "NEW.n_new := new.n + 1;" in plan
+    assert 'op.backfill("o", {"n_new": "n + 1"})' in plan and 'op.set_not_null_safely("o", "n_new")' in plan
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_n_new ON public.o (n_new) WHERE n_new > 0" in plan

@@ -8,39 +8,29 @@ from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
 from . import (
-    add_column,
     alter_column,
     create_check_constraint,
     create_foreign_key,
-    create_index,
     create_primary_key,
     create_unique_constraint,
-    drop_column,
-    drop_table,
     execute,
     lock_timeout,
-    rename_table,
 )
 
 Step = Callable[[Call, Facts], Outcome | None]
 
 #: operation name → its step
 STEPS: dict[str, Step] = {
-    "create_index": create_index.rewrite,
     "create_foreign_key": create_foreign_key.rewrite,
     "create_check_constraint": create_check_constraint.rewrite,
     "create_unique_constraint": create_unique_constraint.rewrite,
     "create_primary_key": create_primary_key.rewrite,
     "alter_column": alter_column.rewrite,
-    "add_column": add_column.rewrite,
     "execute": execute.rewrite,
-    "drop_column": drop_column.rewrite,
-    "drop_table": drop_table.rewrite,
-    "rename_table": rename_table.rewrite,
 }
 
 #: operations whose step has the last word: no lock_timeout fallback when it returns None
-NO_FALLBACK = {"create_index", "execute"}
+NO_FALLBACK = {"execute"}
 
 
 def rewrite_call(call: Call, facts: Facts) -> Outcome | None:
