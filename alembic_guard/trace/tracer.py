@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 from pglast import ast
 
 from ..capture.origin import RevisionFiles
-from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
+from ..locks import covered_by
+from ..model import Lock, Relation, RevisionTrace, Statement
 from ..sql.parse import parse_all
 from . import catalog, keys, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
