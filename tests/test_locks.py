@@ -95,7 +95,7 @@ def test_covered_by_on_the_server(sessions):
         for other in MODES:
             if other in CONFLICTS[held]:
                 continue  # the other session could not hold it beside us
-            assert not (wanted in CONFLICTS[other]), (held, wanted, other)
+            assert wanted not in CONFLICTS[other], (held, wanted, other)
     # and one pair checked end to end: holding SHARE ROW EXCLUSIVE, SHARE is granted even while a third
     # session holds ROW SHARE (the strongest mode compatible with ours)
     holder.execute("LOCK TABLE t IN SHARE ROW EXCLUSIVE MODE")

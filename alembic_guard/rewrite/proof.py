@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..alembic_api import version_locations
 from ..capture.project import Project, load_project, script_directory
 from ..capture.redirect import redirect_connections
 from ..capture.runner import Runner
@@ -140,7 +141,7 @@ def project_copy(project: Project, replace: dict[str, str] | None = None,
         dest = tmp / "script"
         shutil.copytree(script_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         mapping: dict[Path, Path] = {script_dir: dest}
-        version_dirs = [Path(v).resolve() for v in project.script._version_locations]
+        version_dirs = [Path(v).resolve() for v in version_locations(project.script)]
         mapped_versions = []
         for i, vdir in enumerate(version_dirs):
             try:
