@@ -7,7 +7,7 @@ from typing import Any
 
 from pglast import ast
 
-from ..locks import LOCK_STRENGTH, TABLE_KINDS, WRITE_BLOCKING
+from ..locks import LOCK_STRENGTH, TABLE_KINDS
 from ..model import Lock
 from ..sql import alter_commands, constraint_kind, range_name, subtype
 from .base import Context
@@ -85,7 +85,7 @@ def held_from_before(ctx: Context, relation: str | None = None) -> list[Lock]:
     new = {id(lk) for lk in ctx.obs.new_locks}
     out = []
     for lk in ctx.statement.own_locks():
-        if id(lk) in new or lk.mode not in WRITE_BLOCKING or not lk.preexisting:
+        if id(lk) in new or not lk.dangerous or not lk.preexisting:
             continue
         if lk.kind not in TABLE_KINDS or is_version_table(lk.relation):
             continue
