@@ -1,5 +1,6 @@
-"""Command line: ``alembic-guard check`` (and friends). Exit status: 0 nothing reaches --fail-on,
-1 something does, 2 usage or tool error (one paragraph on stderr naming file and line)."""
+"""Command line: options are parsed here and handed to one job per command (alembic_guard.jobs);
+the exit status is exit_policy's: 0 ok, 1 unsafe (per --fail-on), 2 bad input or tool error (one
+paragraph on stderr naming file and line), 130 interrupted."""
 
 from __future__ import annotations
 
@@ -10,29 +11,19 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import GuardError
 from .shadow import PROVIDERS
-
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-
-
-def _fail(err: GuardError) -> None:
-    click.echo(f"alembic-guard: {err.paragraph()}", err=True)
-    sys.exit(2)
 
 
 def _terminate(signum, frame):  # SIGTERM → unwind so every shadow is stopped and temp dir removed
     raise KeyboardInterrupt
 
 
-def _syntax_errors(report) -> list[GuardError]:
-    out = []
-    for rev in report.revisions:
-        for st in rev.statements:
-            if st.observation.sqlstate == "42601":
-                out.append(GuardError(f"SQL that does not parse in revision {rev.revision}: {st.observation.error}",
-                                      path=st.path, line=st.line))
-    return out
+def _run(job) -> None:
+    """Run a job (a callable returning the exit status), then exit with that status."""
+    from .jobs import run_job
+
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(run_job(job))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,55 +72,16 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
           pg_version, disabled, stats_url, stats_file, changed_since, baseline_file, write_baseline,
           show_statements, verbose) -> None:
     """Trace every revision on a shadow PostgreSQL and report its lock risk."""
-    from .check import CheckOptions, run_check
-    from .report import render
-    from .report.text import render_text
-    from .terminal import ProgressLine, color_enabled, terminal_width
+    from .check import CheckOptions
+    from .jobs.check import check_job
 
-    signal.signal(signal.SIGTERM, _terminate)
-    try:  # mistakes that need no shadow are reported before the (slow) run starts
-        _check_disabled(disabled)
-        _check_writable(output)
-    except GuardError as err:
-        _fail(err)
     opts = CheckOptions(config_file=config_file, section=section, x_args=list(x_args), from_rev=from_rev,
                         to_rev=to_rev, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
                         pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
                         fail_on_unknown=fail_on_unknown,
                         stats_url=stats_url, stats_file=stats_file, changed_since=changed_since,
                         baseline=baseline_file, write_baseline=write_baseline)
-    try:
-        with ProgressLine() as progress:
-            report = run_check(opts, progress=progress)
-    except GuardError as err:
-        _fail(err)
-    except KeyboardInterrupt:
-        click.echo("alembic-guard: interrupted; the shadow was stopped and its files removed.", err=True)
-        sys.exit(130)
-    if output:
-        text = render_text(report, show_statements=show_statements) if fmt == "text" else render(report, fmt)
-        try:
-            output.write_text(text)
-        except OSError as exc:
-            _fail(GuardError(f"cannot write the report: {exc.strerror or exc}.", path=str(output)))
-    else:
-        color = color_enabled(sys.stdout)
-        text = render_text(report, color=color, width=terminal_width(),
-                           show_statements=show_statements) if fmt == "text" else render(report, fmt)
-        click.echo(text, nl=False, color=color)  # click would strip the colour FORCE_COLOR asked for
-    errors = _syntax_errors(report)
-    if errors:
-        for err in errors:
-            click.echo(f"alembic-guard: {err.paragraph()}", err=True)
-        sys.exit(2)
-    fail_on = report.fail_on
-    if fail_on != "never":
-        threshold = SEVERITY_RANK[fail_on]
-        if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings() if not f.suppressed) \
-                or any(r.verdict == "error" for r in report.revisions) \
-                or (report.fail_on_unknown and any(r.verdict == "unknown" for r in report.revisions)):
-            sys.exit(1)
-    sys.exit(0)
+    _run(lambda: check_job(opts, fmt=fmt, output=output, show_statements=show_statements))
 
 
 @main.command("revision")
@@ -148,20 +100,11 @@ def revision_command(config_file, section, x_args, message, autogenerate, rev_id
 
     With alembic_guard.process_revision_directives in env.py, unsafe operations come out rewritten
     into safe ones and verified on the shadow."""
-    from .revision import run_revision
+    from .jobs.revision import revision_job
 
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        paths = run_revision(config_file, message, section=section, x_args=list(x_args), autogenerate=autogenerate,
-                             rev_id=rev_id, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
-                             verbose=verbose)
-    except GuardError as err:
-        _fail(err)
-    except KeyboardInterrupt:
-        click.echo("alembic-guard: interrupted; the shadow was stopped and its files removed.", err=True)
-        sys.exit(130)
-    for path in paths:
-        click.echo(f"Generated {path}")
+    _run(lambda: revision_job(config_file, message, section=section, x_args=list(x_args), autogenerate=autogenerate,
+                              rev_id=rev_id, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
+                              verbose=verbose))
 
 
 @main.command("stats")
@@ -169,75 +112,26 @@ def revision_command(config_file, section, x_args, message, autogenerate, rev_id
               help="The production database (read-only connection; only catalog statistics are read).")
 def stats_command(url: str) -> None:
     """Print production table sizes as JSON, for `check --stats-file`."""
-    from .stats import dump_stats, read_stats_url
+    from .jobs.info import stats_job
 
-    try:
-        click.echo(dump_stats(read_stats_url(url)), nl=False)
-    except GuardError as err:
-        _fail(err)
-
-
-def _check_disabled(disabled) -> None:
-    """``--disable`` ids must name rules (did-you-mean otherwise)."""
-    if disabled:
-        from .check_config import check_rule_ids
-
-        check_rule_ids(disabled, "--disable")
-
-
-def _check_writable(output: Path | None) -> None:
-    """``-o`` must be writable before anything runs: its directory exists and may be written."""
-    if output is None:
-        return
-    parent = output.parent
-    if not parent.exists():
-        raise GuardError(f"cannot write the report here: the directory {parent} does not exist.",
-                         path=str(output), hint="Create it first, or name another --output.")
-    if not parent.is_dir():
-        raise GuardError(f"cannot write the report here: {parent} is not a directory.", path=str(output))
-    existed = output.exists()
-    try:  # the one reliable test (permissions, read-only file systems, root): open it for appending
-        with open(output, "a"):
-            pass
-    except OSError as exc:
-        raise GuardError(f"cannot write the report here: {exc.strerror or exc}.", path=str(output)) from None
-    if not existed:
-        output.unlink(missing_ok=True)
+    _run(lambda: stats_job(url))
 
 
 @main.command("explain")
 @click.argument("rule_id", metavar="RULE")
 def explain(rule_id: str) -> None:
     """Print a rule's page (what it reports, why, the safe alternative, how to suppress it)."""
-    from .check_config import rule_ids
-    from .rules import all_rules
-    from .rules.docs import rule_page
-    from .terminal import color_enabled, render_page, terminal_width
+    from .jobs.info import explain_job
 
-    rules = {r.id: r for r in all_rules()}
-    if rule_id not in rules:
-        extra = {"revision-fails": "the revision fails on the shadow PostgreSQL (the finding carries "
-                                   "PostgreSQL's message); it is always an error.",
-                 "suppression-without-reason": "an inline `# alembic-guard: ignore[rule]` comment gives no "
-                                               "reason; write why the statement is safe after the bracket."}
-        if rule_id in extra:
-            click.echo(f"{rule_id}: {extra[rule_id]}")
-            return
-        from .errors import did_you_mean
-
-        _fail(GuardError(f"no rule {rule_id!r}{did_you_mean(rule_id, rule_ids())}.",
-                         hint="`alembic-guard rules` lists every rule id."))
-    color = color_enabled(sys.stdout)
-    click.echo(render_page(rule_page(rules[rule_id]), color=color, width=terminal_width()), nl=False, color=color)
+    _run(lambda: explain_job(rule_id))
 
 
 @main.command("rules")
 def list_rules() -> None:
     """List every rule with its id, default severity and title."""
-    from .rules import all_rules
+    from .jobs.info import rules_job
 
-    for rule in all_rules():
-        click.echo(f"{rule.id:40} {rule.severity:8} {rule.title}")
+    _run(rules_job)
 
 
 @main.command("fix")
@@ -256,12 +150,11 @@ def list_rules() -> None:
 def fix(revisions, write, config_file, section, x_args, fmt, lock_budget_ms, shadow, shadow_url, pg_version) -> None:
     """Rewrite unsafe operations of revisions REV... into safe ones, proven on a shadow PostgreSQL.
     Exit status: 0 all safe or fixed, 1 something stays unsafe (refused or rejected), 2 error."""
-    from .rewrite.cli import fix_command
+    from .jobs.fix import fix_job
 
-    signal.signal(signal.SIGTERM, _terminate)
-    fix_command(list(revisions), write=write, config_file=config_file, section=section, x_args=list(x_args),
-                fmt=fmt, lock_budget_ms=lock_budget_ms, shadow=None if shadow == "auto" else shadow,
-                shadow_url=shadow_url, pg_version=pg_version)
+    _run(lambda: fix_job(list(revisions), write=write, config_file=config_file, section=section, x_args=list(x_args),
+                         fmt=fmt, lock_budget_ms=lock_budget_ms, shadow=None if shadow == "auto" else shadow,
+                         shadow_url=shadow_url, pg_version=pg_version))
 
 
 if __name__ == "__main__":

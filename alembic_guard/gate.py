@@ -1,23 +1,9 @@
-"""Whether a revision fails the check: the rule ``alembic-guard check``'s exit status follows,
-for the integrations that answer per revision (pre-commit hook, pytest plugin)."""
+"""Why a revision fails the check, as plain text, for the integrations that answer per revision
+(pre-commit hook, pytest plugin); whether it fails is exit_policy.revision_fails."""
 
 from __future__ import annotations
 
-from .model import Report, RevisionTrace
-
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-
-
-def revision_fails(report: Report, rev: RevisionTrace) -> bool:
-    """True when ``rev`` alone would make ``check`` exit 1: an unsuppressed finding at or above
-    ``report.fail_on``, verdict ``error``, or verdict ``unknown`` with ``fail_on_unknown``.
-    ``fail_on = "never"`` fails nothing."""
-    if report.fail_on == "never":
-        return False
-    threshold = SEVERITY_RANK.get(report.fail_on, 2)
-    if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in rev.findings if not f.suppressed):
-        return True
-    return rev.verdict == "error" or (report.fail_on_unknown and rev.verdict == "unknown")
+from .model import RevisionTrace
 
 
 def failure_text(rev: RevisionTrace) -> str:

@@ -5,57 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# pg_locks.mode → the name used in the PostgreSQL docs ("Explicit Locking", table-level lock modes).
-LOCK_MODE_NAMES = {
-    "AccessShareLock": "ACCESS SHARE",
-    "RowShareLock": "ROW SHARE",
-    "RowExclusiveLock": "ROW EXCLUSIVE",
-    "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE",
-    "ShareLock": "SHARE",
-    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
-    "ExclusiveLock": "EXCLUSIVE",
-    "AccessExclusiveLock": "ACCESS EXCLUSIVE",
-}
-LOCK_STRENGTH = {name: i for i, name in enumerate(LOCK_MODE_NAMES.values())}
-
-# What ordinary application traffic each mode blocks ("Conflicting Lock Modes" table).
-BLOCKS = {
-    "ACCESS SHARE": "nothing but ACCESS EXCLUSIVE",
-    "ROW SHARE": "EXCLUSIVE and ACCESS EXCLUSIVE only",
-    "ROW EXCLUSIVE": "SHARE and stronger (DDL)",
-    "SHARE UPDATE EXCLUSIVE": "other DDL and VACUUM only; reads and writes continue",
-    "SHARE": "INSERT, UPDATE and DELETE; reads continue",
-    "SHARE ROW EXCLUSIVE": "INSERT, UPDATE, DELETE and most DDL; reads continue",
-    "EXCLUSIVE": "everything except plain SELECT",
-    "ACCESS EXCLUSIVE": "everything, SELECT included",
-}
-# Modes that block ordinary writes (SHARE and stronger): "dangerous" on a live table.
-DANGEROUS_MODES = ("SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")
-
-# Which modes each mode conflicts with ("Conflicting Lock Modes", table 13.2 of the PostgreSQL docs).
-_ORDER = tuple(LOCK_MODE_NAMES.values())
-CONFLICTS: dict[str, frozenset[str]] = {
-    mode: frozenset(_ORDER[i] for i in idx) for mode, idx in {
-        "ACCESS SHARE": (7,),
-        "ROW SHARE": (6, 7),
-        "ROW EXCLUSIVE": (4, 5, 6, 7),
-        "SHARE UPDATE EXCLUSIVE": (3, 4, 5, 6, 7),
-        "SHARE": (2, 3, 5, 6, 7),
-        "SHARE ROW EXCLUSIVE": (2, 3, 4, 5, 6, 7),
-        "EXCLUSIVE": (1, 2, 3, 4, 5, 6, 7),
-        "ACCESS EXCLUSIVE": (0, 1, 2, 3, 4, 5, 6, 7),
-    }.items()}
-
-
-def covered_by(mode: str, held: set[str] | frozenset[str]) -> bool:
-    """True when a transaction already holding ``held`` modes on a relation gets ``mode`` at once.
-
-    Other sessions can only hold modes compatible with every mode we hold, so the request cannot wait
-    when everything ``mode`` conflicts with already conflicts with some held mode."""
-    if mode in held:
-        return True
-    blocked_by_us = frozenset().union(*(CONFLICTS.get(m, frozenset()) for m in held)) if held else frozenset()
-    return CONFLICTS.get(mode, frozenset()) <= blocked_by_us
+from .locks import LOCK_STRENGTH, blocks_traffic
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -102,7 +52,9 @@ class Lock:
 
     @property
     def dangerous(self) -> bool:
-        return self.mode in DANGEROUS_MODES
+        """It stops the relation's ordinary traffic (locks.blocks_traffic: SHARE or stronger; on a
+        materialized view only ACCESS EXCLUSIVE)."""
+        return blocks_traffic(self.mode, self.kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"relation": self.relation, "mode": self.mode, "preexisting": self.preexisting}

@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .check import CheckOptions, run_check
     from .errors import GuardError
-    from .gate import revision_fails
+    from .exit_policy import BAD_INPUT, INTERRUPTED, OK, UNSAFE, revision_fails
     from .report.text import render_text
 
-    status = 0
+    status = OK
     for ini, files in group_by_config(args.files, args.config).items():
         opts = CheckOptions(config_file=str(ini), section=args.section, x_args=list(args.x_args),
                             shadow=None if args.shadow in (None, "auto") else args.shadow,
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             report = run_check(opts)
         except GuardError as err:
             print(f"alembic-guard: {err.paragraph()}", file=sys.stderr)
-            return 2
+            return BAD_INPUT
         except KeyboardInterrupt:
             print("alembic-guard: interrupted; the shadow was stopped and its files removed.", file=sys.stderr)
-            return 130
+            return INTERRUPTED
         if files:
             wanted = set(files)
             revisions = [r for r in report.revisions if r.path and Path(r.path).resolve() in wanted]
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             report = dataclasses.replace(report, revisions=revisions)
         sys.stdout.write(render_text(report, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
         if any(revision_fails(report, r) for r in report.revisions):
-            status = max(status, 1)
+            status = max(status, UNSAFE)
     return status
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from .errors import GuardError
-from .gate import failure_text, revision_fails
+from .exit_policy import revision_fails
+from .gate import failure_text
 from .model import Report, RevisionTrace
 
 _REPORT = pytest.StashKey[object]()

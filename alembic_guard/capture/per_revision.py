@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from ..alembic_api import forced_transaction_per_migration
+
 _requested: list[bool] = []  # transaction_per_migration as env.py passed it, last configure() first
 
 
@@ -25,18 +27,8 @@ def requested_per_migration() -> bool | None:
 
 @contextlib.contextmanager
 def transaction_per_revision() -> Iterator[None]:
-    from alembic.runtime.environment import EnvironmentContext
-
-    original = EnvironmentContext.configure
-
-    def configure(self, *args, **kw):
-        _requested.append(bool(kw.get("transaction_per_migration", False)))
-        kw["transaction_per_migration"] = True
-        return original(self, *args, **kw)
-
-    EnvironmentContext.configure = configure  # type: ignore[method-assign]
     try:
-        yield
+        with forced_transaction_per_migration(_requested.append):
+            yield
     finally:
-        EnvironmentContext.configure = original  # type: ignore[method-assign]
         _requested.clear()

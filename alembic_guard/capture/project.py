@@ -19,6 +19,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 from alembic.util import CommandError
 
+from ..alembic_api import revision_loader, revision_map_loaded, version_locations
 from ..errors import GuardError
 from . import redirect
 
@@ -39,11 +40,11 @@ class Project:
 
     def version_dirs(self) -> list[Path]:
         """The project's version locations (where its revision scripts are)."""
-        return [Path(v) for v in self.script._version_locations]
+        return [Path(v) for v in version_locations(self.script)]
 
     @property
     def revisions_loaded(self) -> bool:
-        return "_revision_map" in self.script.revision_map.__dict__
+        return revision_map_loaded(self.script)
 
     def load_revisions(self, *, real_database: bool = False) -> None:
         """Import the revision scripts and build the revision map. Only inside ``redirect_connections``
@@ -81,7 +82,7 @@ def script_directory(config: Config) -> ScriptDirectory:
     """``ScriptDirectory.from_config(config)`` whose revision map loads only while a redirect is
     active (RuntimeError otherwise): no revision script runs where it could reach a real database."""
     script = ScriptDirectory.from_config(config)
-    load = script._load_revisions
+    load = revision_loader(script)
 
     def guarded():
         if redirect.active() is None:
@@ -143,7 +144,7 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
         env_path = Path(script.dir) / "env.py"
         if env_path.exists():
             _compile(env_path)
-        for version_dir in script._version_locations:
+        for version_dir in version_locations(script):
             for file in sorted(Path(version_dir).glob("*.py")):
                 _compile(file)
     except CommandError as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 from alembic import command
 
+from ..alembic_api import down_revisions
 from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
@@ -154,7 +155,7 @@ class Runner:
         """Revisions that have ``rev`` among their ancestors."""
         children: dict[str, set[str]] = {}
         for sc in self.project.script.walk_revisions():
-            for parent in sc._all_down_revisions:
+            for parent in down_revisions(sc):
                 children.setdefault(parent, set()).add(sc.revision)
         out: set[str] = set()
         todo = [rev]
@@ -262,7 +263,7 @@ class Runner:
         tracer.frozen |= {r for r, t in self.revisions.items() if t.traced or r == rev_id}
         script = self.project.script.get_revision(rev_id)
         try:
-            for parent in script._all_down_revisions:
+            for parent in down_revisions(script):
                 if parent not in self._ancestors_applied():
                     self._reapply(parent)
             command.stamp(self.project.config, rev_id)

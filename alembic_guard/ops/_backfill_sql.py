@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import GuardError
+from ._runner import Runner
 from ._sql import SqlText, fragment, ident, ident_list, qualified
-
-if TYPE_CHECKING:
-    from ._runner import Runner
 
 log = logging.getLogger("alembic_guard.ops")
 

@@ -9,13 +9,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-if TYPE_CHECKING:
-    from ._runner import Runner
 
 log = logging.getLogger("alembic_guard.ops")
 
@@ -76,7 +74,7 @@ class _BlockerProbe:
 
     INTERVAL = 10.0
 
-    def __init__(self, runner: Runner):
+    def __init__(self, runner: BlockerLookups):
         self.runner = runner
         self._cond = threading.Condition()
         self._current: _Attempt | None = None

@@ -8,15 +8,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 
 from ..errors import GuardError
 from ..settings import Settings
-
-if TYPE_CHECKING:
-    from ._blockers import _BlockerProbe
+from ._blockers import _BlockerProbe
 
 log = logging.getLogger("alembic_guard.ops")
 

@@ -21,19 +21,18 @@ work already done), and an interrupted ``alembic upgrade`` can simply be run aga
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar, Union
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from sqlalchemy import text
 
+from ..alembic_api import alembic_transaction_open, connection_in_transaction, in_external_transaction, offline_output
 from ..errors import GuardError
 from ._blockers import BlockerLookups, _BlockerProbe
 from ._offline import render_autocommit, render_transaction
 from ._options import settings_for_context
 from ._retry import retry_step
-
-T = TypeVar("T")
-Work = Union[Sequence[str], Callable[[Any], T]]
+from ._work import T, Work
 
 
 class Runner(BlockerLookups):
@@ -108,8 +107,8 @@ class Runner(BlockerLookups):
             self._after_enter()
             yield
             return
-        if ctx._in_connection_transaction() and getattr(ctx, "_transaction", None) is None:
-            if not getattr(ctx, "_in_external_transaction", True):
+        if connection_in_transaction(ctx) and not alembic_transaction_open(ctx):
+            if not in_external_transaction(ctx):
                 # transactional_ddl=False: SQLAlchemy autobegan a transaction Alembic commits itself
                 self.conn.commit()
                 with ctx.autocommit_block():
@@ -144,16 +143,16 @@ class Runner(BlockerLookups):
 
     def emit(self, sql: str) -> None:
         """Offline: write one statement (``;`` added) to the script."""
-        self.ctx.impl.output_buffer.write(sql.rstrip().rstrip(";") + ";\n")
+        offline_output(self.ctx).write(sql.rstrip().rstrip(";") + ";\n")
 
     def comment(self, line: str) -> None:
         """Offline: write ``-- line`` (each line of a multi-line text) to the script."""
         for part in line.splitlines() or [""]:
-            self.ctx.impl.output_buffer.write(f"-- {part}".rstrip() + "\n")
+            offline_output(self.ctx).write(f"-- {part}".rstrip() + "\n")
 
     def blank(self) -> None:
         if self.offline:
-            self.ctx.impl.output_buffer.write("\n")
+            offline_output(self.ctx).write("\n")
 
     def timeouts(self, blocking: bool, lock_timeout_ms: int | None = None,
                  statement_timeout_ms: int | None = None) -> tuple[int, int]:
@@ -230,11 +229,8 @@ class Runner(BlockerLookups):
     def _do(self, work: Work, conn: Any) -> Any:
         if callable(work):
             return work(conn)
-        for statement in work:
-            if self.offline:
-                self.emit(statement)
-            else:
-                self.run(statement)
+        for statement in work:  # online: offline runs render through _offline
+            self.run(statement)
         return None
 
     def _rollback_quietly(self) -> None:

@@ -13,6 +13,7 @@ from . import _catalog as catalog
 from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import SqlText, column_or_expression, derived_name, fragment, ident, ident_list, qualified
+from .drop_index_concurrently import DropIndexConcurrentlyOp
 
 log = logging.getLogger("alembic_guard.ops")
 
@@ -241,6 +242,4 @@ class CreateIndexConcurrentlyOp(GuardOp):
                                      attempts=attempts, **settings))
 
     def reverse(self) -> GuardOp:
-        from .drop_index_concurrently import DropIndexConcurrentlyOp
-
         return DropIndexConcurrentlyOp(self.args[0], table_name=self.args[1], schema=self.kwargs.get("schema"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from alembic.operations import ops
 
+from ..alembic_api import proxies_restored
 from .autogen_rewrite import originals
 from .proof import LockBudget
 
@@ -25,9 +26,11 @@ def revision_source(rev_id: str, down: str | tuple | None, upgrade_ops: ops.Upgr
 
 def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget):
     """Prove the rewritten ``script.upgrade_ops`` against its original on a shadow. Returns a Proof."""
-    import alembic.context as alembic_context
-    import alembic.op as alembic_op
+    with proxies_restored():  # the nested Alembic runs replace the outer run's alembic.context and op
+        return _verify(context, script, tables, budget)
 
+
+def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget):
     from ..capture.project import load_project
     from ..shadow import obtain_shadow, scratch_database
     from .proof import Proof, load_revisions, project_copy, prove
@@ -36,7 +39,6 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
     config = config or getattr(context, "opts", {}).get("config")
     if config is None or not config.config_file_name:
         return Proof(error="the Alembic config is unknown, nothing to apply the revision to")
-    saved = (getattr(alembic_context, "_proxy", None), getattr(alembic_op, "_proxy", None))
     try:
         project = load_project(str(config.config_file_name), config.config_ini_section)
         # Prove on the project's target version ([tool.alembic-guard] target-version: strict, as in
@@ -66,7 +68,3 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
                              rewritten=b, tables=tables or None, budget=budget)
     except Exception as exc:  # no shadow, broken project: the rewrite stays unverified
         return Proof(error=f"{type(exc).__name__}: {exc}")
-    finally:
-        for proxy in saved:
-            if proxy is not None:
-                proxy._install_proxy()

@@ -7,14 +7,15 @@ import psycopg
 
 from ..model import RevisionTrace, Statement
 from .facts import Facts, calls_volatile
-from .proof import TABLE_KINDS, LockBudget, dangerous
+from ..locks import TABLE_KINDS
+from .proof import LockBudget
 
 
 def evidence(rev: RevisionTrace, st: Statement, budget: LockBudget) -> list[str]:
     """What the trace says is dangerous about ``st`` (empty: nothing)."""
     out = []
     for lk in st.observation.new_locks:
-        if not lk.preexisting or not dangerous(lk):
+        if not lk.preexisting or lk.kind not in TABLE_KINDS or not lk.dangerous:
             continue
         under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
         if any(lk.relation in s.observation.rewritten for s in under):

@@ -25,7 +25,7 @@ from ..capture.redirect import redirect_connections
 from ..capture.runner import Runner
 from ..errors import GuardError
 from ..judge import judge
-from ..model import RevisionTrace
+from ..model import Finding, RevisionTrace
 from ..shadow import ShadowServer, obtain_shadow, scratch_database
 from . import plans
 from .edit import HEADER, apply_rewrites, locate, statement_call
@@ -43,7 +43,7 @@ __all__ = ["HEADER", "FixReport", "LineRewrite", "RevisionFix", "ShadowFacts", "
 class LineRewrite:
     """One rewritten (or refused) op call of a revision."""
 
-    line: int
+    line: int  # the statement's first line
     kind: str
     what: str
     trigger: str  # the findings / trace evidence that selected the line
@@ -53,6 +53,10 @@ class LineRewrite:
     plan: list[plans.PlanStep] = field(default_factory=list)
     accepted: bool = False
     rejected_because: list[str] = field(default_factory=list)
+    end: int = 0  # the statement's last line (0: the same as ``line``)
+
+    def covers(self, line: int) -> bool:
+        return self.line <= line <= max(self.end, self.line)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class RevisionFix:
     rewrites: list[LineRewrite] = field(default_factory=list)
     proof: Proof | None = None
     note: str | None = None  # e.g. "safe: nothing to rewrite"
+    findings: list[Finding] = field(default_factory=list)  # the judge's findings on the original
 
     @property
     def diff(self) -> str:
@@ -107,7 +112,7 @@ def plan_revision(rev: RevisionTrace, shadow: ShadowFacts, budget: LockBudget) \
         hit = next(((s, a, b, ac) for s, a, b, ac in found if a <= line <= b), None)
         if hit is None or id(hit[0]) in done:
             continue
-        stmt, start, _end, in_autocommit = hit
+        stmt, start, end, in_autocommit = hit
         call_node = statement_call(stmt)
         call: Call | None = call_from_cst(call_node, module) if call_node is not None else None
         before = module.code_for_node(stmt).strip("\n")
@@ -117,7 +122,7 @@ def plan_revision(rev: RevisionTrace, shadow: ShadowFacts, budget: LockBudget) \
         if outcome is None:
             continue
         done.add(id(stmt))
-        out.append((start, outcome, LineRewrite(line=start, kind=outcome.kind, what=outcome.what,
+        out.append((start, outcome, LineRewrite(line=start, end=end, kind=outcome.kind, what=outcome.what,
                                                trigger="; ".join(reasons), before=before, after=outcome.code,
                                                refused=outcome.refused, plan=outcome.plan)))
     return source, out
@@ -138,9 +143,11 @@ def fix_revision(project: Project, server: ShadowServer, rev: RevisionTrace, sha
     """Plan, apply and prove the rewrites of one traced revision (see module doc)."""
     source, planned = plan_revision(rev, shadow, budget)
     result = RevisionFix(revision=rev.revision, path=rev.path, source=source,
-                         rewrites=[lr for _, _, lr in planned])
+                         rewrites=[lr for _, _, lr in planned], findings=list(rev.findings))
     if not planned:
-        result.note = "nothing to rewrite: no finding and no dangerous lock on an existing table"
+        unsafe = any(f.severity == "error" and not f.suppressed for f in rev.findings)
+        result.note = ("not fixed: no rewrite is known for its unsafe statements" if unsafe else
+                       "nothing to rewrite: no finding and no dangerous lock on an existing table")
         return result
     refusals = [(s, o) for s, o, _ in planned if not o.code]
     candidates = [(s, o, lr) for s, o, lr in planned if o.code]
@@ -221,7 +228,8 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
                 if rev is None or (rev.error and not unrunnable) or rev.skipped:
                     why = (rev.error or rev.skipped) if rev else "not traced"
                     report.revisions.append(RevisionFix(rev_id, rev.path if rev else "", "",
-                                                        note=f"not fixed: {why}"))
+                                                        note=f"not fixed: {why}",
+                                                        findings=list(rev.findings) if rev else []))
                     continue
                 report.revisions.append(fix_revision(project, server, rev, facts, budget))
     if write:

@@ -18,21 +18,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..alembic_api import version_locations
 from ..capture.project import Project, load_project, script_directory
 from ..capture.redirect import redirect_connections
 from ..capture.runner import Runner
 from ..errors import GuardError
-from ..model import DANGEROUS_MODES, RevisionTrace
+from ..locks import TABLE_KINDS
+from ..model import RevisionTrace
 from ..schema_compare import compare_catalogs, read_catalog
 from ..shadow import ShadowServer, scratch_database
 from .seed import seed_tables
 
-TABLE_KINDS = ("r", "p", "m")
-
-
 @dataclass(frozen=True)
 class LockBudget:
-    """How much a dangerous lock (SHARE or stronger, ``model.DANGEROUS_MODES``) on a pre-existing
+    """How much a dangerous lock (``Lock.dangerous``: locks.blocks_traffic) on a pre-existing
     table may cost in a rewrite: held at most ``max_held_ms`` milliseconds in total on the (seeded,
     small) shadow, and no table rewrite / sequential scan of that table while it is held (unless
     ``allow_rewrite`` / ``allow_scan``)."""
@@ -90,15 +89,6 @@ class Proof:
         return out
 
 
-def dangerous(lock) -> bool:
-    """SHARE or stronger (model.DANGEROUS_MODES) on a table-like relation. EXCLUSIVE on a
-    materialized view is not: it blocks only writes, and a matview has no writer but REFRESH
-    (REFRESH … CONCURRENTLY takes exactly that lock so that readers go on)."""
-    if lock.kind not in TABLE_KINDS or lock.mode not in DANGEROUS_MODES:
-        return False
-    return not (lock.kind == "m" and lock.mode == "EXCLUSIVE")
-
-
 def describe_locks(rev: RevisionTrace, dangerous_only: bool = True) -> list[str]:
     """One line per lock a revision took on a pre-existing table, e.g.
     ``SHARE on orders, held 1.2 ms over 1 statement(s) (scan)``."""
@@ -107,7 +97,7 @@ def describe_locks(rev: RevisionTrace, dangerous_only: bool = True) -> list[str]
         for lk in st.observation.new_locks:
             if lk.kind not in TABLE_KINDS or not lk.preexisting:
                 continue
-            if dangerous_only and not dangerous(lk):
+            if dangerous_only and not lk.dangerous:
                 continue
             under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
             extra = []
@@ -126,7 +116,7 @@ def lock_problems(rev: RevisionTrace, budget: LockBudget) -> list[str]:
     problems = []
     for st in rev.statements:
         for lk in st.observation.new_locks:
-            if not lk.preexisting or not dangerous(lk):
+            if not lk.preexisting or lk.kind not in TABLE_KINDS or not lk.dangerous:
                 continue
             under = rev.statements[lk.statement_index:lk.statement_index + max(lk.held_statements, 1)]
             if lk.held_ms > budget.max_held_ms:
@@ -151,7 +141,7 @@ def project_copy(project: Project, replace: dict[str, str] | None = None,
         dest = tmp / "script"
         shutil.copytree(script_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         mapping: dict[Path, Path] = {script_dir: dest}
-        version_dirs = [Path(v).resolve() for v in project.script._version_locations]
+        version_dirs = [Path(v).resolve() for v in version_locations(project.script)]
         mapped_versions = []
         for i, vdir in enumerate(version_dirs):
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .fix import FixReport, LineRewrite, RevisionFix
 from .plans import render_plan
 
@@ -12,15 +14,69 @@ def status(fx: RevisionFix) -> str:
         return "not fixed" if fx.note.startswith("not fixed") else "unchanged"
     accepted = [r for r in fx.rewrites if r.accepted]
     if accepted and len(accepted) == len(fx.rewrites):
-        return "rewritten"
+        return "partly rewritten" if still_unsafe(fx) else "rewritten"
     if accepted:
         return "partly rewritten"
     return "refused"
 
 
-def remaining_unsafe(report: FixReport) -> bool:
-    """True when a requested revision still has an unsafe line after the fix (refused, rejected)."""
-    return any(status(fx) in ("refused", "partly rewritten", "not fixed") for fx in report.revisions)
+@dataclass(frozen=True)
+class StillUnsafe:
+    """What keeps a revision unsafe after ``fix``: a finding (``rule``, ``line``) and why it remains."""
+
+    rule: str
+    line: int | None
+    reason: str
+
+    def text(self) -> str:
+        return f"{self.rule}" + (f" line {self.line}" if self.line else "") + f": {self.reason}"
+
+
+def _why_not(lr: LineRewrite) -> str | None:
+    """None when ``lr`` was rewritten and accepted, else why its line stays as it was."""
+    if lr.accepted:
+        return None
+    if lr.refused:
+        return f"refused: {lr.refused}" + (" (see its expand/contract plan)" if lr.plan else "")
+    return "the proof rejected the rewrite: " + ("; ".join(lr.rejected_because) or "no reason given")
+
+
+def still_unsafe(fx: RevisionFix) -> list[StillUnsafe]:
+    """Every reason ``fx``'s revision is unsafe after the fix: each line of an unsuppressed error
+    finding that no accepted rewrite covers (with the refusal or the proof's rejection of the rewrite
+    there, or "no rewrite"), and each refused or rejected rewrite no such finding names (it was chosen
+    for the trace's evidence). Empty: every unsafe line was rewritten and proven."""
+    out: list[StillUnsafe] = []
+    answered: set[int] = set()
+    for f in fx.findings:
+        if f.suppressed or f.severity != "error":
+            continue
+        for line in (f.lines or [f.line]):
+            if line is None:
+                out.append(StillUnsafe(f.rule, None, "the finding names no line of the revision to rewrite"))
+                continue
+            lr = next((r for r in fx.rewrites if r.covers(line)), None)
+            if lr is not None:
+                answered.add(id(lr))
+            why = _why_not(lr) if lr is not None else (
+                "no rewrite: " + fx.note.removeprefix("not fixed: ") if fx.note and fx.note.startswith("not fixed")
+                else "no rewrite is known for this statement")
+            if why:
+                out.append(StillUnsafe(f.rule, line, why))
+    for lr in fx.rewrites:
+        why = _why_not(lr)
+        if why and id(lr) not in answered:
+            out.append(StillUnsafe(lr.trigger or lr.kind, lr.line, why))
+    if not out and fx.note and fx.note.startswith("not fixed"):
+        out.append(StillUnsafe("revision-fails", None, fx.note))
+    return out
+
+
+def _still_unsafe_text(fx: RevisionFix) -> list[str]:
+    remaining = still_unsafe(fx)
+    if not remaining:
+        return []
+    return ["  still unsafe:"] + [f"    - {r.text()}" for r in remaining]
 
 
 def _line_text(lr: LineRewrite) -> list[str]:
@@ -56,6 +112,7 @@ def render_fix_text(report: FixReport, *, written: bool = False) -> str:
             seeded = ", ".join(f"{t} {n}" for t, n in p.seeded.items())
             lines.append(f"  verification on PostgreSQL {p.server_version} (seeded rows: {seeded or 'none'}): "
                          + p.verdict())
+        lines += _still_unsafe_text(fx)
         if fx.diff:
             # not indented: the report as a whole is a patch `git apply` accepts (text around it is ignored)
             lines.append("")
@@ -65,7 +122,8 @@ def render_fix_text(report: FixReport, *, written: bool = False) -> str:
         lines.append("")
     n = len(report.revisions)
     changed = sum(1 for fx in report.revisions if fx.diff)
-    lines.append(f"{n} revision(s): {changed} changed" + ("" if written or not changed else
+    unsafe = sum(1 for fx in report.revisions if still_unsafe(fx))
+    lines.append(f"{n} revision(s): {changed} changed, {unsafe} still unsafe" + ("" if written or not changed else
                                                             " (dry run; --write writes the files)"))
     return "\n".join(lines) + "\n"
 
@@ -98,6 +156,9 @@ def render_fix_markdown(report: FixReport, *, written: bool = False) -> str:
             out += [f"- {x}" for x in p.locks_after] or ["- none"]
             out += ["", f"**Verification** on PostgreSQL {p.server_version}: " +
                     p.verdict() + ".", ""]
+        remaining = still_unsafe(fx)
+        if remaining:
+            out += ["**Still unsafe:**", ""] + [f"- {r.text()}" for r in remaining] + [""]
         if fx.diff:
             out += ["```diff", fx.diff.rstrip("\n"), "```", ""]
         for lr in fx.rewrites:

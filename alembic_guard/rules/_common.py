@@ -7,11 +7,11 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import DANGEROUS_MODES, LOCK_STRENGTH, Lock
+from ..locks import LOCK_STRENGTH, TABLE_KINDS
+from ..model import Lock
 from ..sql import alter_commands, constraint_kind, range_name, subtype
 from .base import Context
 
-TABLE_KINDS = ("r", "p", "m")  # tables, partitioned tables, materialized views
 VERSION_TABLES = ("alembic_version",)
 
 
@@ -85,7 +85,7 @@ def held_from_before(ctx: Context, relation: str | None = None) -> list[Lock]:
     new = {id(lk) for lk in ctx.obs.new_locks}
     out = []
     for lk in ctx.statement.own_locks():
-        if id(lk) in new or lk.mode not in DANGEROUS_MODES or not lk.preexisting:
+        if id(lk) in new or not lk.dangerous or not lk.preexisting:
             continue
         if lk.kind not in TABLE_KINDS or is_version_table(lk.relation):
             continue

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..model import DANGEROUS_MODES, Finding, Lock, RevisionTrace, Statement
+from ..locks import WRITE_BLOCKING, strongest
+from ..model import Finding, Lock, RevisionTrace, Statement
 
 PG_DOCS = "https://www.postgresql.org/docs/current/"
 
@@ -49,13 +50,10 @@ class Context:
         """Locks this revision holds on ``relation`` right after this statement (a lock an earlier
         revision of the same transaction took does not count: deployed alone it would not be held)."""
         return [lk for lk in self.statement.own_locks()
-                if lk.relation == relation and (lk.mode in DANGEROUS_MODES or not dangerous_only)]
+                if lk.relation == relation and (lk.mode in WRITE_BLOCKING or not dangerous_only)]
 
     def strongest_lock(self, relation: str | None) -> str | None:
-        from ..model import LOCK_STRENGTH
-
-        modes = [lk.mode for lk in self.statement.own_locks() if lk.relation == relation]
-        return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 0)) if modes else None
+        return strongest(lk.mode for lk in self.statement.own_locks() if lk.relation == relation)
 
     def relkind(self, relation: str | None) -> str | None:
         """``pg_class.relkind`` of a relation this statement holds a lock on (``p`` = partitioned)."""

@@ -3,7 +3,7 @@ work proportional to a table's size is an error."""
 
 from pglast import ast
 
-from ..model import BLOCKS, LOCK_STRENGTH
+from ..locks import BLOCKS, LOCK_STRENGTH
 from ._common import TABLE_KINDS, failed, is_version_table, where
 from .base import PG_DOCS, Rule, register
 
@@ -13,10 +13,9 @@ def blocking_locks(ctx):
     the strongest per table: ``{oid: Lock}``."""
     out = {}
     for lk in ctx.statement.own_locks():
+        # lk.dangerous: on a materialized view only a lock that blocks its readers (locks.blocks_traffic)
         if not (lk.dangerous and lk.preexisting and lk.kind in TABLE_KINDS) or is_version_table(lk.relation):
             continue
-        if lk.kind == "m" and lk.mode != "ACCESS EXCLUSIVE":
-            continue  # nobody writes to a materialized view: only a lock that blocks its readers counts
         best = out.get(lk.oid)
         if best is None or LOCK_STRENGTH.get(lk.mode, 0) > LOCK_STRENGTH.get(best.mode, 0):
             out[lk.oid] = lk

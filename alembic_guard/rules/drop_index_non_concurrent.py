@@ -1,6 +1,6 @@
 from pglast import ast
 
-from ..model import LOCK_STRENGTH
+from ..locks import LOCK_STRENGTH
 from ._common import TABLE_KINDS, failed, names_of
 from .base import PG_DOCS, Rule, register
 from .recipe_hint import example, hint_for

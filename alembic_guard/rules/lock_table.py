@@ -1,15 +1,10 @@
 from pglast import ast
 
-from ..model import BLOCKS, DANGEROUS_MODES
+from ..locks import BLOCKS, BY_NUMBER, WRITE_BLOCKING
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
 from .render import LOCK_TIMEOUT, lines
-
-# LockStmt.mode is PostgreSQL's LOCKMODE number (storage/lockdefs.h); LOCK TABLE without IN … MODE
-# takes ACCESS EXCLUSIVE.
-LOCK_MODES = {1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE UPDATE EXCLUSIVE", 5: "SHARE",
-              6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
 
 
 @register
@@ -42,8 +37,8 @@ class LockTable(Rule):
         node = ctx.node
         if failed(ctx) or not isinstance(node, ast.LockStmt) or not ctx.statement.in_transaction:
             return
-        mode = LOCK_MODES.get(node.mode, "ACCESS EXCLUSIVE")
-        if mode not in DANGEROUS_MODES:
+        mode = BY_NUMBER.get(node.mode, "ACCESS EXCLUSIVE")
+        if mode not in WRITE_BLOCKING:
             return
         timeout = ctx.obs.lock_timeout_ms
         for rv in node.relations or ():

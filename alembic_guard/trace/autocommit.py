@@ -27,7 +27,7 @@ import psycopg
 from pglast import ast
 from pglast.enums import ReindexObjectType
 
-from ..model import LOCK_MODE_NAMES
+from ..locks import docs_name
 from .catalog import fetch
 from .locks import LOCKS_SQL
 
@@ -150,7 +150,7 @@ class LockSampler:
             except psycopg.Error:
                 return
             self.samples += 1
-            self._seen.update((int(oid), LOCK_MODE_NAMES.get(mode, mode)) for oid, mode in rows)
+            self._seen.update((int(oid), docs_name(mode)) for oid, mode in rows)
             self._stop.wait(self._interval)
 
     def stop(self) -> set[tuple[int, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ..model import LOCK_MODE_NAMES
+from ..locks import docs_name
 
 LOCKS_SQL = """
 select relation::bigint, mode from pg_catalog.pg_locks
@@ -28,7 +28,7 @@ class LockReader:
         """Every granted ``(relation OID, mode)`` held by ``pid`` (docs mode names). A backend can
         hold several modes on one relation, e.g. ACCESS EXCLUSIVE from one revision and SHARE from a
         later one in the same transaction."""
-        return {(int(oid), LOCK_MODE_NAMES.get(mode, mode))
+        return {(int(oid), docs_name(mode))
                 for oid, mode in self._conn.execute(LOCKS_SQL, (pid,)).fetchall()}
 
     def close(self) -> None:

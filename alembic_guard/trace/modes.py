@@ -12,6 +12,14 @@ run as with ``transaction_per_migration=True``.
 
 from __future__ import annotations
 
+from ..alembic_api import (
+    alembic_transaction_open,
+    current_context,
+    in_external_transaction,
+    per_migration_configured,
+    transactional_ddl,
+)
+
 PER_MIGRATION = "transaction per migration"
 ONE_TRANSACTION = "one transaction around all revisions"
 EXTERNAL = "a transaction env.py opened (Alembic commits nothing itself)"
@@ -24,13 +32,10 @@ def detect_mode() -> tuple[str, bool]:
     Not certain inside an ``autocommit_block()``: there Alembic committed its transaction (set
     ``_transaction`` to None) and put the connection in AUTOCOMMIT for the block, which looks like an
     autocommit env.py. The caller asks again at a later statement."""
-    try:
-        from alembic import context as alembic_context
-
-        mc = alembic_context.get_context()
-    except Exception:  # noqa: BLE001 - not inside env.py's run
+    mc = current_context()
+    if mc is None:  # not inside env.py's run
         return "", False
-    if getattr(mc, "_in_external_transaction", False):
+    if in_external_transaction(mc):
         return EXTERNAL, True
     autocommit = False
     try:
@@ -40,11 +45,11 @@ def detect_mode() -> tuple[str, bool]:
     except Exception:  # noqa: BLE001 - a driver that cannot say
         pass
     if autocommit:
-        return NO_TRANSACTION, getattr(mc, "_transaction", None) is not None
-    if not getattr(mc.impl, "transactional_ddl", True):
+        return NO_TRANSACTION, alembic_transaction_open(mc)
+    if not transactional_ddl(mc):
         return PER_MIGRATION, True
     from ..capture.per_revision import requested_per_migration
 
     asked = requested_per_migration()  # check traces per revision; the report names what env.py asked
-    per_migration = getattr(mc, "_transaction_per_migration", False) if asked is None else asked
+    per_migration = per_migration_configured(mc) if asked is None else asked
     return (PER_MIGRATION if per_migration else ONE_TRANSACTION), True

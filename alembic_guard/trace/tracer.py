@@ -22,7 +22,9 @@ from sqlalchemy.engine import Engine
 from pglast import ast
 
 from ..capture.origin import RevisionFiles
-from ..model import Lock, Relation, RevisionTrace, Statement, covered_by
+from ..alembic_api import current_context
+from ..locks import covered_by
+from ..model import Lock, Relation, RevisionTrace, Statement
 from ..sql.parse import parse_all
 from . import catalog, keys, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
@@ -355,12 +357,8 @@ class Tracer:
         rev.unseen.extend(r for r in reasons if r not in rev.unseen)
 
     def _version_table(self) -> str:
-        try:
-            from alembic import context as alembic_context
-
-            return alembic_context.get_context().version_table
-        except Exception:  # noqa: BLE001 - outside env.py's run
-            return "alembic_version"
+        mc = current_context()
+        return mc.version_table if mc is not None else "alembic_version"
 
     def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str) -> None:
         """Schema changes since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
@@ -424,11 +422,8 @@ class Tracer:
 
     def _note_version_table(self) -> None:
         """Alembic's own version table is not the user's: never report locks on it."""
-        try:
-            from alembic import context as alembic_context
-
-            mc = alembic_context.get_context()
-        except Exception:  # not inside env.py's run (should not happen)
+        mc = current_context()
+        if mc is None:  # not inside env.py's run (should not happen)
             return
         name = mc.version_table
         schema = mc.version_table_schema

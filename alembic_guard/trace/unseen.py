@@ -6,7 +6,8 @@ returns the reasons to add to ``RevisionTrace.unseen`` (any makes the verdict "u
 
 from __future__ import annotations
 
-from ..model import DANGEROUS_MODES, Observation, Relation
+from ..locks import blocks_traffic
+from ..model import Observation, Relation
 
 RAW_CURSOR = "(a raw DBAPI cursor?)"
 
@@ -30,7 +31,8 @@ def unexplained_work(last: dict[int, Relation], now: dict[int, Relation], held: 
     took (``known``), and tables scanned or written (``pg_stat_xact_user_tables``) since ``last``."""
     out = []
     locked = sorted({now[oid].qualified for oid, mode in held
-                     if oid in last and oid in now and (oid, mode) not in known and mode in DANGEROUS_MODES
+                     if oid in last and oid in now and (oid, mode) not in known
+                     and blocks_traffic(mode, now[oid].kind)
                      and now[oid].qualified not in ignore})
     if locked:
         out.append(f"write-blocking locks on {', '.join(locked[:5])} were taken outside the traced statements "

@@ -18,7 +18,7 @@ def ex(sql: str) -> str:
 
 def locks(rev, index=-1) -> dict[str, str]:
     """The strongest mode held on each relation after the statement (a backend can hold several)."""
-    from alembic_guard.model import LOCK_STRENGTH
+    from alembic_guard.locks import LOCK_STRENGTH
 
     out: dict[str, str] = {}
     for lk in rev.statements[index].observation.locks:

@@ -1,0 +1,68 @@
+"""``alembic-guard check``: trace, judge, render, write the report; the exit status from exit_policy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..check import CheckOptions, run_check
+from ..errors import GuardError
+from ..exit_policy import bad_sql, check_exit
+from . import report_error
+
+
+def check_job(opts: CheckOptions, *, fmt: str, output: Path | None, show_statements: bool) -> int:
+    """Run ``check`` with ``opts``; print (or write to ``output``) the report in ``fmt``."""
+    from ..report import render
+    from ..report.text import render_text
+    from ..terminal import ProgressLine, color_enabled, terminal_width
+
+    # mistakes that need no shadow are reported before the (slow) run starts
+    _check_disabled(opts.disabled_rules)
+    _check_writable(output)
+    with ProgressLine() as progress:
+        report = run_check(opts, progress=progress)
+    if output:
+        text = render_text(report, show_statements=show_statements) if fmt == "text" else render(report, fmt)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise GuardError(f"cannot write the report: {exc.strerror or exc}.", path=str(output)) from None
+    else:
+        color = color_enabled(sys.stdout)
+        text = render_text(report, color=color, width=terminal_width(),
+                           show_statements=show_statements) if fmt == "text" else render(report, fmt)
+        click.echo(text, nl=False, color=color)  # click would strip the colour FORCE_COLOR asked for
+    for err in bad_sql(report):
+        report_error(err)
+    return check_exit(report)
+
+
+def _check_disabled(disabled) -> None:
+    """``--disable`` ids must name rules (did-you-mean otherwise)."""
+    if disabled:
+        from ..check_config import check_rule_ids
+
+        check_rule_ids(disabled, "--disable")
+
+
+def _check_writable(output: Path | None) -> None:
+    """``-o`` must be writable before anything runs: its directory exists and may be written."""
+    if output is None:
+        return
+    parent = output.parent
+    if not parent.exists():
+        raise GuardError(f"cannot write the report here: the directory {parent} does not exist.",
+                         path=str(output), hint="Create it first, or name another --output.")
+    if not parent.is_dir():
+        raise GuardError(f"cannot write the report here: {parent} is not a directory.", path=str(output))
+    existed = output.exists()
+    try:  # the one reliable test (permissions, read-only file systems, root): open it for appending
+        with open(output, "a"):
+            pass
+    except OSError as exc:
+        raise GuardError(f"cannot write the report here: {exc.strerror or exc}.", path=str(output)) from None
+    if not existed:
+        output.unlink(missing_ok=True)
