@@ -53,7 +53,9 @@ def main() -> None:
 @click.option("--shadow-url", metavar="URL",
               help="A PostgreSQL server to use as shadow; a scratch database is created and dropped in it. "
                    "Env: ALEMBIC_GUARD_SHADOW_URL.")
-@click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")
+@click.option("--target-version", "--pg-version", "pg_version", type=int, metavar="MAJOR",
+              help="The PostgreSQL major production runs: the shadow is a server of exactly that major, or exit 2 "
+                   "(default: [tool.alembic-guard] target-version, else any).")
 @click.option("--disable", "disabled", multiple=True, metavar="RULE", help="Do not run this rule.")
 @click.option("--stats-url", metavar="URL", envvar="ALEMBIC_GUARD_STATS_URL",
               help="Read table sizes from this (production) server, read-only, to size the findings.")
@@ -94,8 +96,10 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
 @click.option("--rev-id", help="Revision id to use instead of a generated one.")
 @click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None)
 @click.option("--shadow-url", metavar="URL")
+@click.option("--target-version", "target", type=int, metavar="MAJOR",
+              help="The shadow's PostgreSQL major (default: [tool.alembic-guard] target-version, else any).")
 @click.option("-v", "--verbose", is_flag=True)
-def revision_command(config_file, section, x_args, message, autogenerate, rev_id, shadow, shadow_url, verbose):
+def revision_command(config_file, section, x_args, message, autogenerate, rev_id, shadow, shadow_url, target, verbose):
     """`alembic revision --autogenerate` against a shadow upgraded to head: no database of yours needed.
 
     With alembic_guard.process_revision_directives in env.py, unsafe operations come out rewritten
@@ -104,7 +108,60 @@ def revision_command(config_file, section, x_args, message, autogenerate, rev_id
 
     _run(lambda: revision_job(config_file, message, section=section, x_args=list(x_args), autogenerate=autogenerate,
                               rev_id=rev_id, shadow=None if shadow == "auto" else shadow, shadow_url=shadow_url,
-                              verbose=verbose))
+                              verbose=verbose, target=target))
+
+
+@main.command("upgrade")
+@click.argument("target", default="heads")
+@click.option("-c", "--config", "config_file", default="alembic.ini", show_default=True)
+@click.option("-n", "--name", "section", default="alembic", show_default=True)
+@click.option("-x", "x_args", multiple=True, metavar="KEY=VALUE")
+@click.option("--dry-run", is_flag=True, help="Print the plan (revisions, timeouts, check verdicts); change nothing.")
+@click.option("--lock-timeout", "lock_timeout", metavar="DURATION",
+              help="lock_timeout per revision, e.g. 2s (default: [tool.alembic-guard] lock_timeout, 1s); a "
+                   "revision's own alembic_guard = {'lock_timeout': ...} wins.")
+@click.option("--statement-timeout", "statement_timeout", metavar="DURATION",
+              help="statement_timeout per revision (default: none).")
+@click.option("--wait-for-blockers", "wait_for_blockers", metavar="DURATION", default=None,
+              help="Before a retry, wait up to this long for the sessions that held the lock to finish.")
+@click.option("--allow-unsafe", "allow_unsafe", multiple=True, metavar="REV",
+              help="Apply REV although check judged it unsafe.")
+@click.option("--no-check", is_flag=True, help="Do not judge the pending revisions on a shadow first.")
+@click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None)
+@click.option("--shadow-url", metavar="URL")
+def upgrade_command(target, config_file, section, x_args, dry_run, lock_timeout, statement_timeout,
+                    wait_for_blockers, allow_unsafe, no_check, shadow, shadow_url):
+    """Run the project's own `alembic upgrade` one revision at a time against its database: lock_timeout
+    per revision, retries with backoff while a session holds a conflicting lock (the blocker is named),
+    a stop at a revision `check` judged unsafe, and a rerun resumes where it stopped."""
+    from .deploy.run import UpgradeOptions
+    from .jobs.upgrade import upgrade_job
+    from .settings import parse_duration_ms
+
+    def ms(value, name):
+        return parse_duration_ms(value, name) if value is not None else None
+
+    def job():
+        opts = UpgradeOptions(
+            config_file=config_file, section=section, x_args=list(x_args), target=target, dry_run=dry_run,
+            lock_timeout_ms=ms(lock_timeout, "--lock-timeout"), statement_timeout_ms=ms(statement_timeout,
+                                                                                       "--statement-timeout"),
+            wait_for_blockers_s=(ms(wait_for_blockers, "--wait-for-blockers") or 0) / 1000,
+            allow_unsafe=list(allow_unsafe), check=not no_check, shadow=None if shadow == "auto" else shadow,
+            shadow_url=shadow_url)
+        return upgrade_job(opts)
+
+    _run(job)
+
+
+@main.command("doctor")
+@click.option("-c", "--config", "config_file", default="alembic.ini", show_default=True)
+@click.option("-n", "--name", "section", default="alembic", show_default=True)
+def doctor_command(config_file, section):
+    """Find the env.py patterns that silently break migration safety, each with the corrected code."""
+    from .jobs.doctor import doctor_job
+
+    _run(lambda: doctor_job(config_file, section))
 
 
 @main.command("stats")
@@ -146,7 +203,9 @@ def list_rules() -> None:
                    "(ms, on the shadow).")
 @click.option("--shadow", type=click.Choice(["auto", *PROVIDERS]), default=None, help="Shadow provider.")
 @click.option("--shadow-url", metavar="URL", help="A PostgreSQL server to use as shadow.")
-@click.option("--pg-version", type=int, help="Preferred PostgreSQL major version among local binaries.")
+@click.option("--target-version", "--pg-version", "pg_version", type=int, metavar="MAJOR",
+              help="The PostgreSQL major production runs: the shadow is a server of exactly that major, or exit 2 "
+                   "(default: [tool.alembic-guard] target-version, else any).")
 def fix(revisions, write, config_file, section, x_args, fmt, lock_budget_ms, shadow, shadow_url, pg_version) -> None:
     """Rewrite unsafe operations of revisions REV... into safe ones, proven on a shadow PostgreSQL.
     Exit status: 0 all safe or fixed, 1 something stays unsafe (refused or rejected), 2 error."""

@@ -59,3 +59,14 @@ def fix_exit(report: FixReport) -> int:
     from .rewrite.report import still_unsafe  # lazily: libcst and the rewrite machinery load slowly
 
     return UNSAFE if any(still_unsafe(fx) for fx in report.revisions) else OK
+
+
+def upgrade_exit(result) -> int:
+    """``upgrade``: 1 when it stopped before the target (a revision check judged unsafe, a revision
+    that failed or still waited for its lock after every retry), else 0 (dry run included)."""
+    return OK if result.ok else UNSAFE
+
+
+def doctor_exit(findings: list) -> int:
+    """``doctor``: 1 when env.py has a pattern that breaks migration safety, else 0."""
+    return UNSAFE if findings else OK

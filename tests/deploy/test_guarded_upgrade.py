@@ -123,3 +123,24 @@ def test_dry_run_changes_nothing(shadow, dbname, tmp_path):
     assert [s.revision for s in result.plan] == ["r1", "r2"] and not result.applied
     with psycopg.connect(shadow.conninfo(dbname)) as c:
         assert c.execute("SELECT to_regclass('accounts')").fetchone()[0] is None
+
+
+def test_cli_dry_run_then_upgrade(shadow, dbname, tmp_path):
+    from tests.test_cli import run_cli
+
+    ini = _project(tmp_path, shadow, dbname, [("r1", R1), ("r2", R2)])
+    r = run_cli("upgrade", "-c", ini, "--dry-run", "--no-check", "--lock-timeout", "2s")
+    assert r.returncode == 0, r.stderr
+    assert "r1" in r.stdout and "r2" in r.stdout and "lock_timeout 2000 ms" in r.stdout
+    r = run_cli("upgrade", "-c", ini, "--no-check")
+    assert r.returncode == 0, r.stderr
+    assert "2 revision(s) applied" in r.stdout
+    assert _applied(shadow.conninfo(dbname)) == (["r1", "r2"], "r2")
+
+
+def test_cli_doctor_names_the_line(tmp_path):
+    from tests.test_cli import run_cli
+
+    ini = make_project(tmp_path, [("r1", R1)], env="ini_no_logging")
+    r = run_cli("doctor", "-c", str(ini))
+    assert r.returncode == 1 and "env.py:" in r.stdout and "[no-lock-timeout]" in r.stdout, r.stdout
