@@ -41,7 +41,8 @@ class CheckOptions:
     write_baseline: str | None = None  # write today's findings there (and accept them)
 
 
-def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None) -> Report:
+def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None,
+              project=None) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
 
     The shadow server and its scratch database are always stopped/dropped, also on errors and Ctrl-C.
@@ -50,7 +51,8 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
     ``progress(n, total, revision, message)`` is called as the trace starts each revision.
     """
     t0 = time.perf_counter()
-    project = load_project(opts.config_file, opts.section, opts.x_args)
+    # ``project``: an already loaded one (e.g. a temporary copy with a revision added, mcp_server.py)
+    project = project or load_project(opts.config_file, opts.section, opts.x_args)
     config = load_check_config(Path(project.config.config_file_name or ".").parent)
     check_suppressions(project.version_dirs())
     root = Path(opts.config_file).resolve().parent

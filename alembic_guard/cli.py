@@ -164,6 +164,19 @@ def doctor_command(config_file, section):
     _run(lambda: doctor_job(config_file, section))
 
 
+@main.command("mcp")
+def mcp_command():
+    """Serve check_revision, explain_rule and fix_revision to a coding agent over MCP (stdio)."""
+    from .jobs import run_job
+    from .mcp_server import serve
+
+    def job():
+        serve()
+        return 0
+
+    sys.exit(run_job(job))
+
+
 @main.command("stats")
 @click.option("--url", required=True, envvar="ALEMBIC_GUARD_STATS_URL", metavar="URL",
               help="The production database (read-only connection; only catalog statistics are read).")

@@ -296,3 +296,8 @@ def test_cli_formats(fmt, tmp_path):
         assert first_error.startswith("::error file=examples/shop/migrations/versions/0002_")
     else:
         validate(json.loads(text), GITLAB_CODE_QUALITY_SCHEMA)
+
+
+def test_json_report_matches_the_published_schema(shop_report):
+    schema = json.loads((ROOT / "docs" / "report.schema.json").read_text())
+    validate(json.loads(render(shop_report, "json")), schema)
