@@ -4,7 +4,8 @@ from ..sql import parse_one, range_name, type_name
 from ._common import column_constraints, failed, table_commands
 from .add_column_rewrites_table import SERIAL_TYPES
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, add_column, batched_backfill, lines, not_null_via_check
+from ..recipes.backfill import batched_backfill
+from .render import LOCK_TIMEOUT, add_column, lines, not_null_via_check
 
 
 @register

@@ -1,7 +1,8 @@
 from ..sql import type_name
 from ._common import column_constraints, failed, sql_text, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import (LOCK_TIMEOUT, add_column, batched_backfill, execute, lines, not_null_via_check, q,
+from ..recipes.backfill import batched_backfill
+from .render import (LOCK_TIMEOUT, add_column, execute, lines, not_null_via_check, q,
                      table_args)
 
 SERIAL_TYPES = ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")

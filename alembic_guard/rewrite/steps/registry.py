@@ -19,7 +19,6 @@ from . import (
     drop_index,
     drop_table,
     execute,
-    lock_timeout,
     rename_table,
 )
 
@@ -63,4 +62,6 @@ def rewrite_call(call: Call, facts: Facts) -> Outcome | None:
         outcome = step(call, facts)
         if outcome is not None or call.name in NO_FALLBACK:
             return outcome
-    return lock_timeout.rewrite(call, facts)
+    from ...recipes.lock_timeout import LockTimeout
+
+    return LockTimeout().rewrite_op(call, facts)
