@@ -277,15 +277,27 @@ def no_key_plan(node: Any, table: str, facts) -> list[PlanStep]:
         code = keyset_loop(work, table, tuple(cols), primary=False)
     steps.append(PlanStep(f"then batch the {'UPDATE' if isinstance(node, ast.UpdateStmt) else 'DELETE'} on it, "
                           "outside the migration transaction", code))
-    if isinstance(node, ast.DeleteStmt) and (facts.relkind(table) or (t.kind if t else "r")) != "p":
-        steps.append(PlanStep("or, without a key, delete in ctid batches (a ctid is unique within one table: "
-                              "run it on each inheritance child)", ctid_delete(copy.deepcopy(node), table)))
+    if isinstance(node, ast.DeleteStmt):
+        if (facts.relkind(table) or (t.kind if t else "r")) != "p":
+            steps.append(PlanStep("or, without a key, delete in ctid batches (a ctid is unique within one table: "
+                                  "run it on each inheritance child)", ctid_delete(copy.deepcopy(node), table)))
+        else:
+            # a ctid names a row within one partition only: one ctid walk per partition
+            parts = sorted(n for n, f in facts.tables.items() if f.parent == table)
+            steps.append(PlanStep(
+                f"or, without a key, delete from each partition of the partitioned table {table} on its own, in "
+                "ctid batches (a ctid is unique within one partition only)",
+                "\n".join(ctid_delete(copy.deepcopy(node), p) for p in parts) or
+                f"# {table} has no partitions in the catalog"))
     return steps
 
 
 def ctid_delete(node: ast.DeleteStmt, table: str) -> str:
     """A DELETE repeated in batches of ``BATCH`` rows picked by ctid (the row's address; a row
     updated meanwhile moves and is found by a later pass) until it deletes nothing."""
+    if range_name(node.relation) != table:  # one partition of the statement's partitioned table
+        schema, _, name = table.rpartition(".")
+        node.relation.relname, node.relation.schemaname = name, schema or None
     rel = node.relation
     ref = quote_ident(rel.alias.aliasname) if rel.alias is not None else q(range_name(rel))
     picked = parse_all(f"SELECT {ref}.ctid FROM x LIMIT {BATCH}")[0]

@@ -148,7 +148,11 @@ class Backfill(Recipe):
         except Refusal as exc:
             return Hint(refused=exc.reason, plan=exc.plan)
         code = outcome.code or ""
-        return Hint(code=(b.OPS_IMPORT + "\n" + code) if "op.backfill(" in code else code)
+        if outcome.kind == "batched-backfill":
+            key, primary = b.batch_key(facts, range_name(node.relation))
+            code = (f"{b.OPS_IMPORT}\n# keyset batches on {b.key_words(key, primary)}, one short transaction each, "
+                    f"outside the migration transaction\n{code}")
+        return Hint(code=code)
 
     def rewrite_op(self, call: Call, facts) -> Outcome | None:
         """``op.execute("UPDATE …" / "DELETE …")`` of a full table that existed before the revision."""
