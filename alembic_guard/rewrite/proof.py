@@ -51,6 +51,7 @@ class Proof:
 
     server_version: str = ""
     differences: list[str] = field(default_factory=list)
+    data_differences: list[str] = field(default_factory=list)  # the seeded tables' rows (data_differences)
     lock_problems: list[str] = field(default_factory=list)
     locks_before: list[str] = field(default_factory=list)
     locks_after: list[str] = field(default_factory=list)
@@ -66,8 +67,8 @@ class Proof:
     @property
     def accepted(self) -> bool:
         original_failed = self.original_error and not self.original_unrunnable
-        return not (self.differences or self.lock_problems or original_failed or self.rewrite_error
-                    or self.error)
+        return not (self.differences or self.data_differences or self.lock_problems or original_failed
+                    or self.rewrite_error or self.error)
 
     def verdict(self) -> str:
         """One line for the reports: what was proven, or why the rewrite was not accepted."""
@@ -88,6 +89,7 @@ class Proof:
         if self.rewrite_error:
             out.append(f"the rewritten revision fails on the seeded shadow: {self.rewrite_error}")
         out += [f"schema differs: {d}" for d in self.differences]
+        out += [f"data differs: {d}" for d in self.data_differences]
         out += [f"lock over budget: {p}" for p in self.lock_problems]
         return out
 
@@ -249,7 +251,7 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
                 conninfo_b = server.conninfo(db_b)
                 proof.differences = compare_catalogs(read_catalog(conninfo_a), read_catalog(conninfo_b))
                 if not proof.differences:
-                    proof.differences = data_differences(conninfo_a, conninfo_b, sorted(proof.seeded))
+                    proof.data_differences = data_differences(conninfo_a, conninfo_b, sorted(proof.seeded))
     return proof
 
 
@@ -291,17 +293,17 @@ def data_differences(conninfo_a: str, conninfo_b: str, tables: list[str]) -> lis
             if fa is None or fb is None:
                 continue
             if fa[0] != fb[0]:
-                out.append(f"data of {table}: {fa[0]} rows after the original, {fb[0]} after the rewrite")
+                out.append(f"{table}: {fa[0]} rows after the original, {fb[0]} after the rewrite")
                 continue
             for name, (typ, filled_a, sum_a, distinct_a) in fa[1].items():
                 if name not in fb[1]:
                     continue
                 _, filled_b, sum_b, distinct_b = fb[1][name]
                 if filled_a != filled_b:
-                    out.append(f"data of {table}.{name}: {filled_a} non-NULL values after the original, "
+                    out.append(f"{table}.{name}: {filled_a} non-NULL values after the original, "
                                f"{filled_b} after the rewrite")
                 elif sum_a != sum_b and typ not in CLOCK_TYPES and not (distinct_a == distinct_b == filled_a):
-                    out.append(f"data of {table}.{name}: different values after the original and the rewrite")
+                    out.append(f"{table}.{name}: different values after the original and the rewrite")
     return out
 
 
