@@ -47,19 +47,20 @@ class Backfill(Recipe):
                   'op.backfill("orders", {"status": "\'new\'"}, where="status IS NULL")')),
         Example(
             title="UPDATE … FROM: the statement as written, one key batch per round",
-            setup=('op.execute("CREATE TABLE customers (id bigint PRIMARY KEY, country text NOT NULL)")\n'
+            setup=('op.execute("CREATE TABLE customers (id bigint PRIMARY KEY, region text NOT NULL)")\n'
                    'op.execute("CREATE TABLE orders (id bigint PRIMARY KEY, '
                    'customer_id bigint NOT NULL REFERENCES customers (id), country text)")'),
-            bad=('op.execute("UPDATE orders AS o SET country = c.country FROM customers AS c '
-                 'WHERE o.customer_id = c.id AND o.country IS NULL")'),
+            bad=('op.execute("UPDATE orders AS o SET country = c.region FROM customers AS c '
+                 'WHERE o.customer_id = c.id AND o.country IS DISTINCT FROM c.region")'),
             good=("with op.get_context().autocommit_block():\n"
                   "    last = None\n"
                   "    while True:\n"
                   "        last = op.get_bind().execute(sa.text(\n"
                   '            "WITH batch AS MATERIALIZED (SELECT id FROM orders WHERE :first OR id > :k0 "\n'
-                  '            "ORDER BY id LIMIT 5000), done AS (UPDATE orders AS o SET country = c.country "\n'
+                  '            "ORDER BY id LIMIT 5000), done AS (UPDATE orders AS o SET country = c.region "\n'
                   '            "FROM customers AS c WHERE o.id IN (SELECT id FROM batch) AND (o.customer_id = c.id "\n'
-                  '            "AND o.country IS NULL)) SELECT id FROM batch ORDER BY id DESC LIMIT 1"),\n'
+                  '            "AND o.country IS DISTINCT FROM c.region)) SELECT id FROM batch ORDER BY id DESC "\n'
+                  '            "LIMIT 1"),\n'
                   '            {"first": last is None, "k0": last[0] if last else None}).first()\n'
                   "        if last is None:\n"
                   "            break")),

@@ -2,8 +2,9 @@
 
 A rewrite is proven on seeded tables: many statements behave differently on a non-empty table (SET
 NOT NULL, ADD COLUMN … NOT NULL, a volatile default, VALIDATE, a unique index, an UPDATE or DELETE),
-and a batched rewrite must cross more than one batch. Each table gets ONE ``INSERT … SELECT … FROM
-generate_series(1, n) g`` (no row-by-row inserts), its values built from the catalog:
+and a batched rewrite should cross more than one batch (op.backfill walks 1000 keys a batch).
+Each table gets ONE ``INSERT … SELECT … FROM generate_series(1, n) g`` (no row-by-row inserts),
+its values built from the catalog:
 
 - a value of the column's type from ``g`` (distinct per row, so unique columns and keys hold);
 - a foreign key takes the values of existing rows of the referenced table (parents are seeded
