@@ -77,7 +77,7 @@ class Proof:
         if self.original_unrunnable:
             return ("the original cannot run (CONCURRENTLY inside a transaction block); the rewrite runs, "
                     "locks within budget")
-        return "same final schema, locks within budget"
+        return "same final schema and seeded data, locks within budget"
 
     def reasons(self) -> list[str]:
         """Why the rewrite was not accepted (empty when accepted)."""
