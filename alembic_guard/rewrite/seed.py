@@ -172,7 +172,8 @@ def _candidates(conn: psycopg.Connection, table: str) -> tuple[dict[str, list[st
 CONSTRAINT_COLUMNS_SQL = """
 SELECT a.attname FROM pg_constraint con
 JOIN pg_attribute a ON a.attrelid = %(t)s::regclass AND a.attnum > 0
- AND a.attname IN (SELECT ca.attname FROM pg_attribute ca WHERE ca.attrelid = con.conrelid AND ca.attnum = ANY (con.conkey))
+ AND a.attname IN (SELECT ca.attname FROM pg_attribute ca
+                   WHERE ca.attrelid = con.conrelid AND ca.attnum = ANY (con.conkey))
 WHERE con.conname = %(c)s
   AND (con.conrelid = %(t)s::regclass OR con.conrelid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass)))
 UNION
