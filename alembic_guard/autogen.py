@@ -19,8 +19,10 @@ expand/contract plan. Then, unless ``verify=False`` (or ``ALEMBIC_GUARD_VERIFY=0
 and the rewritten revision are applied from the current head on two scratch databases of a shadow
 PostgreSQL (never the database autogenerate compared against); only when the final catalogs are equal
 and no dangerous lock exceeds the budget are the rewrites kept, and the revision gets a header
-comment naming the PostgreSQL version. Otherwise the original operations are kept and the reason is
-written into the revision and to stderr.
+comment naming the PostgreSQL version. Every rewrite that holds is kept even when another operation
+of the revision cannot be rewritten or its rewrite fails its proof (rewrite.autogen_choose); each
+operation left unsafe is named in the header ("STILL UNSAFE"), next to the operation itself, on
+stderr and on the ``alembic_guard.autogen`` logger.
 
 This module is the hook and its public API; the work is in alembic_guard.rewrite: autogen_facts (the
 compared database's catalog), autogen_rewrite (rewriting an OpContainer), autogen_verify (the proof),
@@ -29,6 +31,7 @@ autogen_ops (the operations that render the rewrites).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -38,15 +41,16 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 
 from .rewrite.autogen_facts import DbFacts, op_sql, qualified
-from .rewrite.autogen_ops import CommentOp
-from .rewrite.autogen_rewrite import created_tables, restore, rewrite_container, table_of
-from .rewrite.autogen_verify import verify as verify_on_shadow
+from .rewrite.autogen_choose import choose
+from .rewrite.autogen_ops import CommentOp, RefusedOp
+from .rewrite.autogen_rewrite import created_tables, restore, rewrite_container, slots, table_of
 from .rewrite.outcome import Outcome
 from .rewrite.proof import LockBudget
 
 __all__ = ["Hook", "chain", "make_hook", "op_sql", "process_revision_directives", "rewrite_directives", "wrap"]
 
 Hook = Callable[[Any, Any, list], None]
+log_ = logging.getLogger("alembic_guard.autogen")
 
 
 def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
@@ -72,37 +76,58 @@ def rewrite_directives(context: Any, directives: list, *, verify: bool = True,
             rewrites = [o for _, o in log if o.code]
             if not rewrites:
                 _report(log, None)
+                if log:
+                    up.ops.insert(0, CommentOp(_still_unsafe(up)))
                 continue
             header = f"alembic-guard: rewritten ({', '.join(sorted({o.kind for o in rewrites}))})"
             if verify and os.environ.get("ALEMBIC_GUARD_VERIFY", "1") != "0" and connection is not None:
                 tables = sorted({qualified(*table_of(op)) for op, o in log if o.code and table_of(op)[0]})
-                proof = verify_on_shadow(context, script, tables, budget)
-                if proof.accepted:
-                    lines = [f"{header}; verified on PostgreSQL {proof.server_version}: same final schema as the",
+                choice = choose(context, script, tables, budget)
+                proof = choice.proof
+                if choice.accepted:
+                    kinds = ", ".join(sorted({r.outcome.kind for r in choice.accepted}))
+                    lines = [f"alembic-guard: rewritten ({kinds}); verified on PostgreSQL {proof.server_version}: "
+                             "same final schema as the",
                              "alembic-guard: original operations, no SHARE-or-stronger lock on an existing table "
                              "beyond "
                              f"{budget.max_held_ms:g} ms or during a scan/rewrite."]
+                    if choice.left_out:
+                        lines.append("alembic-guard: (proven without the operations that remain unsafe: they fail "
+                                     "or differ on the seeded shadow as they are)")
                 else:
-                    restore(up)
                     restore(down)
                     lines = ["alembic-guard: rewrites rejected, the original operations are kept:"] + \
                             [f"alembic-guard:   {r}" for r in proof.reasons()[:5]]
-                _report(log, proof)
+                lines += _still_unsafe(up)
+                _report(log, proof, choice)
             else:
-                lines = [f"{header}; not verified on a shadow (verify=False)."]
+                lines = [f"{header}; not verified on a shadow (verify=False)."] + _still_unsafe(up)
                 _report(log, None)
             up.ops.insert(0, CommentOp(lines))
     return done
 
 
-def _report(log: list[tuple[ops.MigrateOperation, Outcome]], proof) -> None:
+def _still_unsafe(container: ops.OpContainer) -> list[str]:
+    """Header lines naming each operation left as it is (refused, or its rewrite did not hold)."""
+    return [f"alembic-guard: STILL UNSAFE: {op.outcome.what}: {op.outcome.refused}"
+            for _, _, op in slots(container, RefusedOp)]
+
+
+def _report(log: list[tuple[ops.MigrateOperation, Outcome]], proof, choice=None) -> None:
+    """What happened to each operation, on stderr and the ``alembic_guard.autogen`` logger."""
     from .rewrite.plans import render_plan
 
-    for _op, outcome in log:
-        if outcome.code:
+    rejected = {id(rw.original): why for rw, why in (choice.rejected.values() if choice else ())}
+    for op, outcome in log:
+        if outcome.code and id(op) in rejected:
+            message = f"STILL UNSAFE ({outcome.what}): its rewrite did not hold: {'; '.join(rejected[id(op)][:2])}"
+            sys.stderr.write(f"  alembic-guard: {message}\n")
+            log_.warning("%s", message)
+        elif outcome.code:
             sys.stderr.write(f"  alembic-guard: {outcome.what}\n")
         else:
-            sys.stderr.write(f"  alembic-guard: NOT rewritten ({outcome.what}): {outcome.refused}\n")
+            sys.stderr.write(f"  alembic-guard: NOT rewritten, STILL UNSAFE ({outcome.what}): {outcome.refused}\n")
+            log_.warning("NOT rewritten, STILL UNSAFE (%s): %s", outcome.what, outcome.refused)
             if outcome.plan:
                 sys.stderr.write("    expand/contract plan:\n" +
                                  "".join(f"      {ln}\n" for ln in render_plan(outcome.plan).splitlines()))

@@ -100,6 +100,37 @@ def originals(container: ops.OpContainer) -> list[ops.MigrateOperation]:
     return out
 
 
+def without(container: ops.OpContainer, dropped: set[int]) -> ops.UpgradeOps:
+    """A copy of ``container``'s operations (recursively) without those whose ``id`` is in
+    ``dropped`` (no mutation): the revision a proof runs when some operations must be left out."""
+    def kept(c: ops.OpContainer) -> list[ops.MigrateOperation]:
+        out: list[ops.MigrateOperation] = []
+        for op in c.ops:
+            if id(op) in dropped:
+                continue
+            if isinstance(op, ops.ModifyTableOps):
+                inner = kept(op)
+                if inner:
+                    out.append(ops.ModifyTableOps(op.table_name, inner, schema=op.schema))
+            else:
+                out.append(op)
+        return out
+
+    return ops.UpgradeOps(ops=kept(container))
+
+
+def slots(container: ops.OpContainer, kind: type) -> list[tuple[ops.OpContainer, int, ops.MigrateOperation]]:
+    """``(container, index, op)`` of every operation of type ``kind`` in ``container`` (recursively),
+    so that it can be swapped for its original and back."""
+    out = []
+    for i, op in enumerate(container.ops):
+        if isinstance(op, ops.ModifyTableOps):
+            out += slots(op, kind)
+        elif isinstance(op, kind):
+            out.append((container, i, op))
+    return out
+
+
 def restore(container: ops.OpContainer) -> None:
     """Put the originals of the RewrittenOps of ``container`` (recursively) back in place."""
     for i, op in enumerate(container.ops):

@@ -24,13 +24,16 @@ def revision_source(rev_id: str, down: str | tuple | None, upgrade_ops: ops.Upgr
             f"def upgrade():\n{body}\n\n\ndef downgrade():\n    pass\n")
 
 
-def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget):
-    """Prove the rewritten ``script.upgrade_ops`` against its original on a shadow. Returns a Proof."""
+def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget,
+           upgrade_ops: ops.UpgradeOps | None = None):
+    """Prove the rewritten ``script.upgrade_ops`` (or ``upgrade_ops``: the same with some operations
+    left out) against its original on a shadow. Returns a Proof."""
     with proxies_restored():  # the nested Alembic runs replace the outer run's alembic.context and op
-        return _verify(context, script, tables, budget)
+        return _verify(context, script, tables, budget, upgrade_ops)
 
 
-def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget):
+def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget,
+            upgrade_ops: ops.UpgradeOps | None = None):
     from ..capture.project import load_project
     from ..shadow import obtain_shadow, scratch_database
     from .proof import Proof, load_revisions, project_copy, prove
@@ -59,8 +62,9 @@ def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget
             heads = project.script.get_heads()
             down = heads[0] if len(heads) == 1 else (tuple(heads) or None)
             rev_id = script.rev_id or "ag_autogen"
-            rewritten = revision_source(rev_id, down, script.upgrade_ops)
-            ups = ops.UpgradeOps(ops=originals(script.upgrade_ops))
+            upgrade_ops = upgrade_ops if upgrade_ops is not None else script.upgrade_ops
+            rewritten = revision_source(rev_id, down, upgrade_ops)
+            ups = ops.UpgradeOps(ops=originals(upgrade_ops))
             original = revision_source(rev_id, down, ups)
             with project_copy(project, add={f"{rev_id}_original.py": original}) as a, \
                     project_copy(project, add={f"{rev_id}_rewritten.py": rewritten}) as b:

@@ -104,7 +104,11 @@ class _Replace(cst.CSTTransformer):
 
 
 def _statements(code: str) -> list[cst.BaseStatement]:
-    return list(cst.parse_module(code + "\n").body)
+    module = cst.parse_module(code + "\n")
+    body = list(module.body)
+    if body and module.header:  # comment lines before the first statement parse as the module's header
+        body[0] = body[0].with_changes(leading_lines=[*module.header, *body[0].leading_lines])
+    return body
 
 
 def apply_rewrites(source: str, chosen: list[tuple[int, Outcome]], header: list[str] | None = None) -> str:

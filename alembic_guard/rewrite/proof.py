@@ -2,10 +2,12 @@
 
 For one revision the original and the rewritten revision file are applied from the same base on two
 scratch databases of one shadow server: the project's revisions up to the base are applied once
-(untraced) in the first database, the tables the revision touches are seeded with a few generic rows,
-and the second database is cloned from it (``CREATE DATABASE … TEMPLATE``). Then each database runs
-its version of the revision through Alembic, traced, and the final catalogs are compared
-(:mod:`alembic_guard.schema_compare`).
+(untraced) in the first database, the tables the revision touches are seeded with a few thousand
+rows shaped by their constraints (rewrite.seed), and the second database is cloned from it
+(``CREATE DATABASE … TEMPLATE``). Then each database runs its version of the revision through
+Alembic, traced, and the final catalogs are compared (:mod:`alembic_guard.schema_compare`), and so
+is the data of the seeded tables (``data_differences``): a rewrite that fails, or does something
+else, only on a non-empty table is rejected.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..locks import TABLE_KINDS
 from ..model import RevisionTrace
 from ..schema_compare import compare_catalogs, read_catalog
 from ..shadow import ShadowServer, scratch_database
-from .seed import seed_tables
+from .seed import DEFAULT_ROWS, seed_tables
 
 @dataclass(frozen=True)
 class LockBudget:
@@ -48,6 +50,7 @@ class Proof:
 
     server_version: str = ""
     differences: list[str] = field(default_factory=list)
+    data_differences: list[str] = field(default_factory=list)  # the seeded tables' rows (data_differences)
     lock_problems: list[str] = field(default_factory=list)
     locks_before: list[str] = field(default_factory=list)
     locks_after: list[str] = field(default_factory=list)
@@ -63,8 +66,8 @@ class Proof:
     @property
     def accepted(self) -> bool:
         original_failed = self.original_error and not self.original_unrunnable
-        return not (self.differences or self.lock_problems or original_failed or self.rewrite_error
-                    or self.error)
+        return not (self.differences or self.data_differences or self.lock_problems or original_failed
+                    or self.rewrite_error or self.error)
 
     def verdict(self) -> str:
         """One line for the reports: what was proven, or why the rewrite was not accepted."""
@@ -73,7 +76,7 @@ class Proof:
         if self.original_unrunnable:
             return ("the original cannot run (CONCURRENTLY inside a transaction block); the rewrite runs, "
                     "locks within budget")
-        return "same final schema, locks within budget"
+        return "same final schema and seeded data, locks within budget"
 
     def reasons(self) -> list[str]:
         """Why the rewrite was not accepted (empty when accepted)."""
@@ -85,6 +88,7 @@ class Proof:
         if self.rewrite_error:
             out.append(f"the rewritten revision fails on the seeded shadow: {self.rewrite_error}")
         out += [f"schema differs: {d}" for d in self.differences]
+        out += [f"data differs: {d}" for d in self.data_differences]
         out += [f"lock over budget: {p}" for p in self.lock_problems]
         return out
 
@@ -196,7 +200,7 @@ def _trace(project: Project, server: ShadowServer, dbname: str, base: str | None
 
 def prove(project: Project, server: ShadowServer, revision: str, base: str | None, *,
           original: Project, rewritten: Project, tables: list[str] | None = None,
-          budget: LockBudget = LockBudget(), seed_rows: int = 3) -> Proof:
+          budget: LockBudget = LockBudget(), seed_rows: int = DEFAULT_ROWS) -> Proof:
     """Apply ``revision`` from ``original`` and from ``rewritten`` (two copies of ``project``) on two
     scratch databases of ``server``, from the same seeded ``base`` (None: an empty database), and
     compare. ``tables`` are seeded (qualified names; default: every table at the base).
@@ -234,8 +238,63 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
             proof.locks_after = describe_locks(after)
             proof.lock_problems = lock_problems(after, budget)
             if not (proof.original_error or proof.rewrite_error):
-                proof.differences = compare_catalogs(read_catalog(conninfo_a), read_catalog(server.conninfo(db_b)))
+                conninfo_b = server.conninfo(db_b)
+                proof.differences = compare_catalogs(read_catalog(conninfo_a), read_catalog(conninfo_b))
+                if not proof.differences:
+                    proof.data_differences = data_differences(conninfo_a, conninfo_b, sorted(proof.seeded))
     return proof
+
+
+#: types whose values an equivalent rewrite may legitimately change: the time of the transaction that
+#: wrote them (``now()`` differs between the original's one transaction and a rewrite's batches)
+CLOCK_TYPES = ("timestamp without time zone", "timestamp with time zone", "time without time zone",
+               "time with time zone")
+
+
+def data_differences(conninfo_a: str, conninfo_b: str, tables: list[str]) -> list[str]:
+    """How the rows of ``tables`` differ between two databases: per table the row count, per column
+    (present in both) the NULL count and a checksum of the values. A checksum difference is not
+    reported for a clock type, nor for a column whose values are all distinct on both sides with the
+    same count (a volatile default such as ``gen_random_uuid()`` gives every row a new value in each
+    run): a rewrite may write different such values and still be the same change."""
+    import psycopg
+    from psycopg import sql
+
+    def fingerprint(conn, table: str):
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            return None
+        cols = conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                            "%s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,)).fetchall()
+        parts = [sql.SQL("count(*)")]
+        for name, _type in cols:
+            c = sql.Identifier(name)
+            parts += [sql.SQL("count({})").format(c),
+                      sql.SQL("md5(string_agg({}::text, ',' ORDER BY {}::text))").format(c, c),
+                      sql.SQL("count(DISTINCT {}::text)").format(c)]
+        row = conn.execute(sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(parts), sql.SQL(conn.execute("SELECT %s::regclass::text", (table,)).fetchone()[0]))
+        ).fetchone()
+        return row[0], {name: (typ, *row[1 + 3 * i:4 + 3 * i]) for i, (name, typ) in enumerate(cols)}
+
+    out = []
+    with psycopg.connect(conninfo_a, autocommit=True) as a, psycopg.connect(conninfo_b, autocommit=True) as b:
+        for table in tables:
+            fa, fb = fingerprint(a, table), fingerprint(b, table)
+            if fa is None or fb is None:
+                continue
+            if fa[0] != fb[0]:
+                out.append(f"{table}: {fa[0]} rows after the original, {fb[0]} after the rewrite")
+                continue
+            for name, (typ, filled_a, sum_a, distinct_a) in fa[1].items():
+                if name not in fb[1]:
+                    continue
+                _, filled_b, sum_b, distinct_b = fb[1][name]
+                if filled_a != filled_b:
+                    out.append(f"{table}.{name}: {filled_a} non-NULL values after the original, "
+                               f"{filled_b} after the rewrite")
+                elif sum_a != sum_b and typ not in CLOCK_TYPES and not (distinct_a == distinct_b == filled_a):
+                    out.append(f"{table}.{name}: different values after the original and the rewrite")
+    return out
 
 
 def _all_tables(conninfo: str, limit: int = 50) -> list[str]:

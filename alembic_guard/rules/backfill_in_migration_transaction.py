@@ -1,11 +1,10 @@
 from pglast import ast
 
 from ..sql import range_name
-from ._common import failed, held_from_before, sql_text, where
-from ._dml import DmlBound, classify
+from ._common import failed, held_from_before, where
+from ._dml import classify
 from .base import PG_DOCS, Rule, register
-from .render import (autocommit_block, backfill_call, backfill_plan_without_key, batched_backfill, batched_delete,
-                     keyset_update, q)
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -31,8 +30,7 @@ class BackfillInMigrationTransaction(Rule):
         "autocommit block, where it is still one statement, so one long transaction holding the lock "
         "of every row it changes. A targeted data fix (`WHERE id = 5`) in the transaction is a warning."
     )
-    bad_example = 'op.execute("UPDATE orders SET status = \'new\' WHERE status IS NULL")'
-    good_example = batched_backfill("orders", "status", "'new'", where="status IS NULL")
+    bad_example, good_example = example("backfill")
 
     def check(self, ctx):
         node = ctx.node
@@ -54,7 +52,7 @@ class BackfillInMigrationTransaction(Rule):
                 ctx, f"{verb} of existing table {table} in an autocommit block is a full-table {what}: "
                      f"{bound.why}. It is still one statement, so one long transaction holding the lock of "
                      f"every row it changes until it ends (and one burst of WAL): batch it.",
-                table=table, fix=_batched_fix(ctx, node, table, keys), severity="error")
+                table=table, fix=hint_for(self.id, ctx), severity="error")
             return
         held = held_from_before(ctx)
         reasons = []
@@ -68,66 +66,7 @@ class BackfillInMigrationTransaction(Rule):
         severity = "error" if not bound.bounded or (held and bound.batch) else "warning"
         if not reasons:
             reasons.append(f"it is targeted ({bound.why}), but its rows stay locked until the migration commits")
-        fix = _batched_fix(ctx, node, table, keys) if not bound.bounded else _own_transaction(node, bound)
         yield self.finding(
             ctx, f"{verb} of existing table {table} runs inside the migration transaction: "
-                 f"{'; '.join(reasons)}.", table=table, fix=fix, severity=severity)
+                 f"{'; '.join(reasons)}.", table=table, fix=hint_for(self.id, ctx), severity=severity)
 
-
-def _own_transaction(node, bound: DmlBound) -> str:
-    """A targeted statement: run it in a short transaction of its own (no earlier lock held)."""
-    return autocommit_block(f"# {bound.why}: a short transaction of its own, after the schema change commits",
-                            f"op.get_bind().exec_driver_sql({sql_text(node)!r})")
-
-
-def _with_sql(node) -> str | None:
-    wc = node.withClause
-    if wc is None:
-        return None
-    ctes = ", ".join(sql_text(c) for c in wc.ctes or ())
-    return ("RECURSIVE " if wc.recursive else "") + ctes
-
-
-def _target(node) -> tuple[str, str]:
-    """The relation as written (``ONLY``, alias kept) and how its columns are qualified."""
-    rel = node.relation
-    table = range_name(rel)
-    written = ("" if rel.inh else "ONLY ") + q(table)
-    if rel.alias is not None:
-        return f"{written} AS {q(rel.alias.aliasname)}", q(rel.alias.aliasname)
-    return written, q(table)
-
-
-def _batched_fix(ctx, node, table: str, keys: list[tuple[str, ...]]) -> str:
-    key = tuple(keys[0]) if keys else None
-    cond = sql_text(node.whereClause) if node.whereClause is not None else None
-    target, ref = _target(node)
-    if isinstance(node, ast.DeleteStmt):
-        using = ", ".join(sql_text(u) for u in node.usingClause) if node.usingClause else None
-        return batched_delete(table=table, target=target, ref=ref, where=cond, key=key, using_sql=using,
-                              with_sql=_with_sql(node), partitioned=ctx.relkind(table) == "p")
-    targets = [t for t in node.targetList or () if isinstance(t, ast.ResTarget)]
-    plain = all(t.name and not t.indirection and not isinstance(t.val, ast.MultiAssignRef) for t in targets)
-    if plain and not node.fromClause and node.relation.alias is None and node.withClause is None \
-            and node.relation.inh:
-        assignments = {t.name: sql_text(t.val) for t in targets}
-        if key is None:
-            return backfill_plan_without_key(table, assignments, where=cond)
-        return backfill_call(table, assignments, where=cond, key=key)
-    set_sql = _set_clause(node)
-    from_sql = ", ".join(sql_text(f) for f in node.fromClause) if node.fromClause else None
-    if key is None:
-        return (f"# {table} has no primary key or unique key: a keyset batch walk needs one. Plan: add a primary "
-                "key first\n# (a unique index built CONCURRENTLY, then op.add_primary_key_using_index), then "
-                "batch this UPDATE\n# on it outside the transaction, one short transaction per batch.")
-    return keyset_update(table=table, target=target, ref=ref, set_sql=set_sql, from_sql=from_sql, where=cond,
-                         key=key, with_sql=_with_sql(node))
-
-
-def _set_clause(node: ast.UpdateStmt) -> str:
-    """The SET list printed back (``a = 1, (b, c) = (2, 3)``, ``j[1] = 4``)."""
-    from pglast.stream import RawStream
-
-    printed = RawStream()(ast.UpdateStmt(relation=ast.RangeVar(relname="x", inh=True, relpersistence="p"),
-                                         targetList=node.targetList))
-    return printed.split(" SET ", 1)[1]

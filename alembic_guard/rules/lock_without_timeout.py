@@ -1,6 +1,7 @@
 from ._common import TABLE_KINDS, failed, is_version_table
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, lines
+from ..recipes.lock_timeout import advice
+from .recipe_hint import example
 
 
 def _unprotected(st, preexisting) -> list:
@@ -26,11 +27,7 @@ class LockWithoutTimeout(Rule):
         "plain SELECTs for 5 s. SET LOCAL lock_timeout (1-2 s) makes the migration give up instead of "
         "stalling traffic; retry it with backoff."
     )
-    bad_example = 'op.add_column("customers", sa.Column("country", sa.String(2), server_default="NL"))'
-    good_example = lines(
-        LOCK_TIMEOUT,
-        'op.add_column("customers", sa.Column("country", sa.String(2), server_default="NL"))',
-        "# and retry the revision with backoff when it fails with SQLSTATE 55P03 (lock_not_available)")
+    bad_example, good_example = example("lock-timeout")
     group_as = "statements take write-blocking locks with no lock_timeout"
     group_tail = "while one waits for its lock, every later query on that table queues behind it."
 
@@ -46,10 +43,9 @@ class LockWithoutTimeout(Rule):
             if lk.relation in earlier or lk.relation in seen:
                 continue
             seen.add(lk.relation)
-            fix = lines(LOCK_TIMEOUT + "  # first statement of upgrade()" if ctx.statement.in_transaction
-                        else "op.execute(\"SET lock_timeout = '2s'\")  # autocommit: per session",
-                        "# … this statement …",
-                        "# retry the migration with backoff on SQLSTATE 55P03 (lock_not_available)")
+            # one advice for every statement of the revision (recipes/lock_timeout.py), so that they
+            # are reported as one finding
+            fix = advice(ctx.statement.in_transaction)
             yield self.finding(
                 ctx, f"takes {lk.mode} on {lk.relation} with no lock_timeout: while it waits for the lock, "
                      f"every later query on {lk.relation} queues behind it.", table=lk.relation, fix=fix,

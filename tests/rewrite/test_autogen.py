@@ -40,11 +40,15 @@ CHANGES = [
 def shop(tmp_path, shadow, dbname, monkeypatch):
     """examples/shop copied to tmp, its revisions applied to the per-test database, a few rows, and
     its models changed (CHANGES)."""
+    return _shop(tmp_path, shadow, dbname, monkeypatch, CHANGES)
+
+
+def _shop(tmp_path, shadow, dbname, monkeypatch, changes):
     root = tmp_path / "shop"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
     models = root / "models.py"
     text = models.read_text()
-    for old, new in CHANGES:
+    for old, new in changes:
         assert old in text
         text = text.replace(old, new)
     models.write_text(text)
@@ -104,6 +108,30 @@ def test_refused_operation_keeps_the_op_with_a_comment(shop, monkeypatch):
     assert "# alembic-guard: NOT rewritten: dropping a column breaks running code" in src
     assert "op.drop_column('orders', 'note')" in src
     assert "not verified on a shadow" in src
+
+
+def test_a_proven_rewrite_is_kept_next_to_an_operation_that_stays_unsafe(tmp_path, shadow, dbname, monkeypatch,
+                                                                         capfd):
+    """One rewritable operation (an index on the live orders table) and one that cannot be rewritten
+    (a NOT NULL column without a default, which fails on the seeded orders in the original too): the
+    proven rewrite is kept, the other operation stays as written and is named as still unsafe in the
+    revision and on stderr."""
+    root, cfg = _shop(tmp_path, shadow, dbname, monkeypatch, [
+        CHANGES[0][:1] + ('    sa.Index("ix_orders_product_id", "product_id"),\n    sa.Index("ix_orders_status", "status"),\n',),
+        ('    sa.Column("note", sa.Text),\n', '    sa.Column("note", sa.Text),\n    sa.Column("tier", sa.Text, nullable=False),\n'),
+    ])
+    command.revision(cfg, message="status index and tier", autogenerate=True, rev_id="0013")
+    src = _generated(root)
+    compile(src, "0013", "exec")
+    upgrade = src.split("def downgrade")[0]
+    assert "op.create_index_concurrently('ix_orders_status', 'orders', ['status'])" in upgrade, src
+    assert "verified on PostgreSQL" in upgrade and "proven without the operations that remain unsafe" in upgrade, src
+    assert "STILL UNSAFE: ADD COLUMN orders.tier NOT NULL without a default" in upgrade, src
+    assert "# alembic-guard: NOT rewritten: a NOT NULL column without a default" in upgrade, src
+    assert "op.add_column('orders', sa.Column('tier', sa.Text(), nullable=False))" in upgrade, src
+    assert "op.create_index('ix_orders_status'" not in upgrade, src
+    err = capfd.readouterr().err
+    assert "STILL UNSAFE (ADD COLUMN orders.tier NOT NULL without a default)" in err, err
 
 
 def test_chain_composes_with_an_alembic_rewriter():

@@ -8,6 +8,7 @@ what ``accepted`` means); the tests also re-check the rewritten files themselves
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,10 @@ REVISIONS = {
     "lock_timeout": 'op.add_column("customers", sa.Column("nickname", sa.Text()))\n'
                     'op.create_index("ix_customers_name", "customers", ["name"])',
     "raw_backfill": 'op.execute("UPDATE orders SET note = \'n/a\' WHERE note IS NULL")',
+    # UPDATE … FROM and DELETE: the statement as written, in keyset batches on the primary key
+    "raw_update_from": 'op.execute("UPDATE orders AS o SET note = c.email FROM customers AS c '
+                       'WHERE o.customer_id = c.id")',
+    "raw_delete": 'op.execute("DELETE FROM events WHERE id % 2 = 0 AND kind LIKE \'k%\'")',
     # fails on the shadow (CONCURRENTLY in the transaction): the revisions after it cannot be proven
     "cic_in_transaction": 'op.create_index("ix_events_kind", "events", ["kind"], postgresql_concurrently=True)',
     "safe_without_timeout": 'op.add_column("products", sa.Column("color", sa.Text()))',
@@ -70,7 +75,8 @@ REVISIONS = {
 ACCEPTED = {"create_index": "create-index-concurrently", "drop_index": "drop-index-concurrently",
             "foreign_key": "add-foreign-key-not-valid", "check": "add-check-not-valid",
             "unique": "add-unique-using-index", "primary_key": "add-primary-key-using-index",
-            "not_null": ["batched-backfill", "set-not-null-via-check"], "raw_backfill": "batched-backfill",
+            "not_null": ["batched-backfill", "set-not-null-via-check"], "raw_backfill": "batched-backfill", "raw_update_from": "batched-update",
+            "raw_delete": "batched-delete",
             "volatile_default": "add-column-volatile-default", "raw_index": "raw-sql", "raw_fk": "raw-sql",
             "raw_drop_index": "raw-sql", "raw_refresh": "raw-sql",
             "lock_timeout": ["lock-timeout-retry", "create-index-concurrently"],
@@ -198,3 +204,12 @@ def test_cli_write_and_byte_identity(project, shadow, tmp_path):
                                                      "--format", "markdown"])
     assert result.exit_code == 0, result.output
     assert "create_index — unchanged" in result.output
+
+
+def test_update_from_and_delete_keep_their_statement_in_keyset_batches(by_rev):
+    src = re.sub(r'"\n *"', "", by_rev["raw_update_from"].new_source)  # the SQL literal's lines joined
+    assert "done AS (UPDATE orders AS o SET note = c.email FROM customers AS c WHERE o.id IN (SELECT id FROM batch) " \
+           "AND o.customer_id = c.id)" in src, src
+    src = re.sub(r'"\n *"', "", by_rev["raw_delete"].new_source)
+    assert "DELETE FROM events WHERE events.id IN (SELECT id FROM batch) AND (id % 2 = 0 AND kind LIKE 'k%')" in src
+    assert by_rev["raw_delete"].proof.seeded.get("events", 0) >= 1000

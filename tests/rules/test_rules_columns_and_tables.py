@@ -213,7 +213,7 @@ def test_update_without_where_is_an_error(run):
     rev = run(TIMEOUT + ex("UPDATE t SET note = 'x'"))
     (f,) = findings(rev, "backfill-in-migration-transaction")
     assert f.severity == "error" and "no WHERE" in f.message, describe(rev)
-    assert "op.backfill('t', set={'note': \"'x'\"}" in f.fix
+    assert 'op.backfill("t", {"note": "\'x\'"})' in f.fix
 
 
 def test_update_after_access_exclusive_is_an_error(run):
@@ -221,7 +221,7 @@ def test_update_after_access_exclusive_is_an_error(run):
               + ex("UPDATE t SET status = 'new' WHERE status IS NULL"))
     (f,) = findings(rev, "backfill-in-migration-transaction")
     assert f.severity == "error" and "ACCESS EXCLUSIVE on t" in f.message and "line" in f.message, describe(rev)
-    assert "where='status IS NULL'" in f.fix
+    assert 'where="status IS NULL"' in f.fix
 
 
 def test_backfill_predicate_is_an_error(run):

@@ -1,5 +1,6 @@
 """``op.execute("<SQL>")`` → its online form (rewrite.sqlrewrite), with autocommit blocks and
-``op.validate_constraint`` where the rewritten SQL needs them."""
+``op.validate_constraint`` where the rewritten SQL needs them. (A full-table UPDATE/DELETE is
+rewritten before this step, by recipes/backfill.py.)"""
 
 from __future__ import annotations
 
@@ -8,16 +9,12 @@ from ..opcall import Call
 from ..outcome import Outcome
 from ...recipes.base import Refusal
 from ..sqlrewrite import Unsupported, render_steps, rewrite_sql
-from . import raw_update
 
 
 def rewrite(call: Call, facts: Facts) -> Outcome | None:
     sql = call.get("sqltext")
     if not isinstance(sql, str):
         return None
-    backfill = raw_update.rewrite(sql, facts)
-    if backfill is not None:
-        return backfill
     try:
         rw = rewrite_sql(sql, facts)
     except Refusal as exc:

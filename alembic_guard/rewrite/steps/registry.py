@@ -14,7 +14,6 @@ from . import (
     create_primary_key,
     create_unique_constraint,
     execute,
-    lock_timeout,
 )
 
 Step = Callable[[Call, Facts], Outcome | None]
@@ -51,4 +50,6 @@ def rewrite_call(call: Call, facts: Facts) -> Outcome | None:
         outcome = step(call, facts)
         if outcome is not None or call.name in NO_FALLBACK:
             return outcome
-    return lock_timeout.rewrite(call, facts)
+    from ...recipes.lock_timeout import LockTimeout
+
+    return LockTimeout().rewrite_op(call, facts)
