@@ -126,12 +126,12 @@ def test_a_proven_rewrite_is_kept_next_to_an_operation_that_stays_unsafe(tmp_pat
     upgrade = src.split("def downgrade")[0]
     assert "op.create_index_concurrently('ix_orders_status', 'orders', ['status'])" in upgrade, src
     assert "verified on PostgreSQL" in upgrade and "proven without the operations that remain unsafe" in upgrade, src
-    assert "STILL UNSAFE: ADD COLUMN orders.tier NOT NULL without a default" in upgrade, src
+    assert "STILL UNSAFE: ADD COLUMN orders.tier: a NOT NULL column without a default" in upgrade, src
     assert "# alembic-guard: NOT rewritten: a NOT NULL column without a default" in upgrade, src
     assert "op.add_column('orders', sa.Column('tier', sa.Text(), nullable=False))" in upgrade, src
     assert "op.create_index('ix_orders_status'" not in upgrade, src
     err = capfd.readouterr().err
-    assert "STILL UNSAFE (ADD COLUMN orders.tier NOT NULL without a default)" in err, err
+    assert "STILL UNSAFE" in err and "ADD COLUMN orders.tier" in err, err
 
 
 def test_chain_composes_with_an_alembic_rewriter():
