@@ -113,7 +113,6 @@ def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_ha
             return rw
     server_version_num = facts.server_version_num
     matview_has_unique_index = facts.matview_has_unique_index
-    has_default_partition = facts.has_default_partition
     if isinstance(node, ast.IndexStmt):
         return _create_index(node)
     if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_INDEX:
@@ -122,8 +121,6 @@ def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_ha
         return _refresh(node, matview_has_unique_index)
     if isinstance(node, ast.ReindexStmt):
         return _reindex(node, server_version_num)
-    if isinstance(node, ast.AlterTableStmt):
-        return _alter_table(node, server_version_num, has_default_partition)
     return None
 
 
@@ -195,43 +192,6 @@ def _reindex(node: ast.ReindexStmt, version: int) -> SqlRewrite | None:
     target = range_name(node.relation) if node.relation else node.name
     return SqlRewrite(what=f"REINDEX {target} → CONCURRENTLY, outside the transaction",
                       steps=[SqlStep(deparse(node), autocommit=True)])
-
-
-def _alter_table(node: ast.AlterTableStmt, version: int, has_default_partition) -> SqlRewrite | None:
-    cmds = [c for c in (node.cmds or ()) if isinstance(c, ast.AlterTableCmd)]
-    if len(cmds) != 1:
-        return None
-    cmd = cmds[0]
-    table, schema = _qualified(node.relation)
-    if cmd.subtype == AlterTableType.AT_DetachPartition:
-        part = cmd.def_
-        if part.concurrent or getattr(part, "finalize", False):
-            return None
-        if version and version < 140000:
-            raise Unsupported("DETACH PARTITION … CONCURRENTLY needs PostgreSQL 14")
-        if has_default_partition is not None and has_default_partition(range_name(node.relation)):
-            raise Unsupported(f"{table} has a DEFAULT partition: DETACH … CONCURRENTLY is not allowed")
-        part.concurrent = True
-        return SqlRewrite(what=f"DETACH PARTITION {range_name(part.name)} from {table} → CONCURRENTLY "
-                               "(SHARE UPDATE EXCLUSIVE on the parent), outside the transaction",
-                          steps=[SqlStep(deparse(node), autocommit=True)])
-    if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-        con = cmd.def_
-        if con.contype not in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK) or con.skip_validation:
-            return None
-        kind = "FOREIGN KEY" if con.contype == ConstrType.CONSTR_FOREIGN else "CHECK"
-        if not con.conname:
-            raise Unsupported(f"the {kind} constraint has no name: name it so that it can be validated "
-                              "in a second step")
-        con.skip_validation = True
-        con.initially_valid = False
-        return SqlRewrite(
-            what=f"ADD {kind} {con.conname} on {table} → NOT VALID, then VALIDATE CONSTRAINT in a "
-                 "transaction of its own (SHARE UPDATE EXCLUSIVE while it scans)",
-            steps=[SqlStep(deparse(node)), SqlStep(f"ALTER TABLE {deparse(node.relation)} VALIDATE CONSTRAINT "
-                                                   f"{pglast.stream.maybe_double_quote_name(con.conname)}",
-                                                   validate=(con.conname, table, schema))])
-    return None
 
 
 def add_column_parts(sql: str) -> tuple[str, str | None, bool, str | None] | None:

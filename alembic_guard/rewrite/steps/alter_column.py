@@ -1,5 +1,5 @@
-"""``op.alter_column`` on an existing table: rename and rewriting type change refused (with a plan),
-``nullable=False`` → ``op.set_not_null_safely`` (other changes of the call stay in an ``op.alter_column``)."""
+"""``op.alter_column`` on an existing table: rename and rewriting type change refused (with a plan)
+(``nullable=False``: alembic_guard/recipes/set_not_null.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from .. import plans
 from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
-from ._common import op_call, qualified, table_of
+from ._common import qualified, table_of
 
 
 def rewrite(call: Call, facts: Facts) -> Outcome | None:
@@ -29,21 +29,6 @@ def rewrite(call: Call, facts: Facts) -> Outcome | None:
             return Outcome("rewriting-type-change", f"ALTER {table}.{column} TYPE {type_src}",
                            refused=f"the type change rewrites {table} and all its indexes under ACCESS EXCLUSIVE",
                            plan=plans.change_type(table, schema, column, type_src, new_sql))
-    if call.get("nullable") is False:
-        others = {k: v for k, v in call.args.items()
-                  if k not in ("table_name", "column_name", "schema", "nullable") and not k.startswith("existing_")}
-        safe = op_call("set_not_null_safely", call.src("table_name"), call.src("column_name"),
-                       schema=call.src("schema"))
-        if others:
-            rest = [v.source for k, v in call.args.items() if k in ("table_name", "column_name")]
-            kw = {k: v.source for k, v in call.args.items() if k not in ("table_name", "column_name", "nullable")}
-            kw.update({k: v.source for k, v in call.kwargs.items()})
-            code = op_call("alter_column", *rest, **kw) + "\n" + safe
-        else:
-            code = safe
-        return Outcome("set-not-null-via-check",
-                       f"SET NOT NULL on {table}.{column} → op.set_not_null_safely (validated constraint first, "
-                       "so SET NOT NULL does not scan under ACCESS EXCLUSIVE)", code=code)
     return None
 
 

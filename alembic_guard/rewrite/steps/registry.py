@@ -10,11 +10,7 @@ from ..outcome import Outcome
 from . import (
     add_column,
     alter_column,
-    create_check_constraint,
-    create_foreign_key,
     create_index,
-    create_primary_key,
-    create_unique_constraint,
     drop_column,
     drop_index,
     drop_table,
@@ -29,10 +25,6 @@ Step = Callable[[Call, Facts], Outcome | None]
 STEPS: dict[str, Step] = {
     "create_index": create_index.rewrite,
     "drop_index": drop_index.rewrite,
-    "create_foreign_key": create_foreign_key.rewrite,
-    "create_check_constraint": create_check_constraint.rewrite,
-    "create_unique_constraint": create_unique_constraint.rewrite,
-    "create_primary_key": create_primary_key.rewrite,
     "alter_column": alter_column.rewrite,
     "add_column": add_column.rewrite,
     "execute": execute.rewrite,
