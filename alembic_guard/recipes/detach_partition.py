@@ -5,6 +5,8 @@ whole partitioned table waits (and queues behind any long query holding a lock o
 takes SHARE UPDATE EXCLUSIVE on the parent instead and waits for running queries in two
 transactions of its own, so it cannot run in a transaction block; it is not allowed when the parent
 has a DEFAULT partition, and an interrupted one is completed with DETACH PARTITION … FINALIZE.
+CONCURRENTLY also leaves a CHECK constraint equal to the partition constraint on the detached table,
+which a plain DETACH does not: the safe form drops it, so both end in the same schema.
 Source: PostgreSQL docs, ALTER TABLE, "DETACH PARTITION".
 """
 
@@ -18,13 +20,38 @@ from pglast.enums import AlterTableType
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
 from ..rewrite.steps._common import pystr
-from ..sql.parse import range_name
-from ._alter_table import commands, find_command
+from ..sql.parse import quote_ident, range_name
+from ._alter_table import commands, find_command, statement
 from .base import Example, Recipe, Refusal
 
 SETUP = ('op.execute("CREATE TABLE measurements (id bigint, logdate date NOT NULL) PARTITION BY RANGE (logdate)")\n'
          'op.execute("CREATE TABLE measurements_2020 PARTITION OF measurements '
          'FOR VALUES FROM (\'2020-01-01\') TO (\'2021-01-01\')")')
+
+
+def leftover_check(facts, parent: str, partition: str) -> str | None:
+    """The name PostgreSQL gives the CHECK that DETACH … CONCURRENTLY adds to the partition
+    (ChooseConstraintName: ``<partition>_<key columns>_check``), from the parent's partition key."""
+    from pglast.visitors import Visitor
+
+    from ..ops.create_index_concurrently import _object_name
+    from ._alter_table import statement
+
+    t = facts.table(parent)
+    if t is None or not t.partition_key:
+        return None
+    columns: list[str] = []
+
+    class Columns(Visitor):
+        def visit_PartitionElem(self, ancestors, elem):  # noqa: N802
+            if elem.name:
+                columns.append(elem.name)
+
+        def visit_ColumnRef(self, ancestors, ref):  # noqa: N802
+            columns.append(ref.fields[-1].sval)
+
+    Columns()(statement(f"CREATE TABLE x () PARTITION BY {t.partition_key}"))
+    return _object_name(partition.split(".")[-1], "_".join(columns), "check")
 
 
 def default_partition(facts, parent: str) -> str | None:
@@ -50,7 +77,10 @@ class DetachPartition(Recipe):
             setup=SETUP,
             bad='op.execute("ALTER TABLE measurements DETACH PARTITION measurements_2020")',
             good=('with op.get_context().autocommit_block():\n'
-                  '    op.execute("ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY")')),
+                  '    op.execute("ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY")\n'
+                  '# the CHECK CONCURRENTLY leaves on the detached table\n'
+                  'op.execute("ALTER TABLE measurements_2020 DROP CONSTRAINT IF EXISTS "\n'
+                  '           "measurements_2020_logdate_check")')),
         Example(
             title="a parent with a DEFAULT partition: no CONCURRENTLY, a plan",
             setup=SETUP + '\nop.execute("CREATE TABLE measurements_default PARTITION OF measurements DEFAULT")',
@@ -80,6 +110,10 @@ class DetachPartition(Recipe):
                 f"op.run_with_lock_timeout({pystr(deparse(node))})")])
         out = copy.deepcopy(node)
         commands(out)[i].def_.concurrent = True
+        steps = [SqlStep(deparse(out), autocommit=True)]
+        check = leftover_check(facts, parent, child)
+        if check:
+            drop = statement(f"ALTER TABLE {deparse(part.name)} DROP CONSTRAINT IF EXISTS {quote_ident(check)}")
+            steps.append(SqlStep(deparse(drop)))
         return SqlRewrite(what=f"DETACH PARTITION {child} from {parent} → CONCURRENTLY (SHARE UPDATE EXCLUSIVE on "
-                               "the parent), outside the transaction",
-                          steps=[SqlStep(deparse(out), autocommit=True)])
+                               "the parent), outside the transaction", steps=steps)
