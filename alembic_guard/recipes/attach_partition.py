@@ -6,7 +6,8 @@ scan is skipped when a valid CHECK constraint of the partition implies the parti
 add ``CHECK (<the bound as a condition on the partition key>) NOT VALID`` (instant), VALIDATE it in
 a transaction of its own (SHARE UPDATE EXCLUSIVE: reads and writes go on), ATTACH (no scan now), drop
 the CHECK. The condition is PostgreSQL's implicit partition constraint: for RANGE, every key column
-NOT NULL and lower <= key < upper (MINVALUE / MAXVALUE ends left open); for LIST, key IN (…), with
+NOT NULL and lower <= key < upper (several columns compared column by column, MINVALUE / MAXVALUE ends
+left open); for LIST, key IN (…), with
 OR key IS NULL when NULL is listed. A DEFAULT partition of the parent is scanned (under ACCESS
 EXCLUSIVE) too, to prove none of its rows belongs to the new partition: a validated CHECK (NOT
 (<condition>)) on it skips that scan the same way. HASH bounds and a DEFAULT partition being
@@ -57,28 +58,49 @@ def _infinite(datum) -> str | None:
     return None
 
 
-def _compare(keys: list[str], datums, lower: bool) -> str | None:
-    """``key >= lower`` / ``key < upper`` (a row comparison for several columns), up to the first
-    MINVALUE/MAXVALUE; None when that end is open."""
-    prefix = []
-    stop = None
+def _finite(datums) -> tuple[list[str], str | None]:
+    """The bound's values up to the first MINVALUE/MAXVALUE (deparsed), and that marker (None: none)."""
+    values = []
     for d in datums:
-        stop = _infinite(d)
-        if stop:
-            break
-        prefix.append(deparse(d))
-    if not prefix:
-        if stop == ("minvalue" if lower else "maxvalue"):
-            return None
-        raise Refusal("the bound starts at MAXVALUE or ends at MINVALUE: the partition is empty")
-    if lower:
-        op = ">" if stop == "maxvalue" else ">="
-    else:
-        op = "<=" if stop == "maxvalue" else "<"
-    n = len(prefix)
-    lhs = keys[0] if n == 1 else f"({', '.join(keys[:n])})"
-    rhs = prefix[0] if n == 1 else f"({', '.join(prefix)})"
-    return f"{lhs} {op} {rhs}"
+        marker = _infinite(d)
+        if marker:
+            return values, marker
+        values.append(deparse(d))
+    return values, None
+
+
+def _lexicographic(keys: list[str], values: list[str], marker: str | None, start: int, lower: bool) -> str | None:
+    """``keys[start:] >= values[start:]`` (or ``<`` for the upper end) spelled out as PostgreSQL
+    spells its partition constraint, one OR arm per column: ``(b > 2) OR (b = 2 AND c >= 3)``. A row
+    comparison ``(b, c) >= (2, 3)`` says the same but PostgreSQL's proof that the CHECK implies the
+    partition constraint does not see through it (ATTACH would scan). None: this end is open."""
+    if len(values) <= start:
+        if not values and marker == ("maxvalue" if lower else "minvalue"):
+            raise Refusal("the bound starts at MAXVALUE or ends at MINVALUE: the partition is empty")
+        return None
+    last_inclusive = (marker != "maxvalue") if lower else (marker == "maxvalue")
+    strict, inclusive = (">", ">=") if lower else ("<", "<=")
+    arms = []
+    for j in range(start, len(values)):
+        op = (inclusive if last_inclusive else strict) if j == len(values) - 1 else strict
+        equal = [f"{keys[k]} = {values[k]}" for k in range(start, j)]
+        arms.append(" AND ".join([*equal, f"{keys[j]} {op} {values[j]}"]))
+    if len(arms) == 1:
+        return arms[0]
+    return "(" + " OR ".join(f"({arm})" if " AND " in arm else arm for arm in arms) + ")"
+
+
+def _range_condition(keys: list[str], bound) -> list[str]:
+    lower, low_marker = _finite(bound.lowerdatums)
+    upper, up_marker = _finite(bound.upperdatums)
+    # leading columns whose lower and upper values are equal: ``a = 1`` (as PostgreSQL writes it)
+    start = 0
+    while start < min(len(lower), len(upper)) - 1 and lower[start] == upper[start]:
+        start += 1
+    parts = [f"{keys[k]} = {lower[k]}" for k in range(start)]
+    parts += [c for c in (_lexicographic(keys, lower, low_marker, start, True),
+                          _lexicographic(keys, upper, up_marker, start, False)) if c]
+    return parts
 
 
 def bound_condition(bound: ast.PartitionBoundSpec, strategy: str, keys: list[str]) -> str:
@@ -89,9 +111,7 @@ def bound_condition(bound: ast.PartitionBoundSpec, strategy: str, keys: list[str
     if strategy == "h" or bound.strategy == "h":
         raise Refusal("a HASH bound has no condition a CHECK can state with the default operators")
     if strategy == "r":
-        parts = [f"{k} IS NOT NULL" for k in keys]
-        parts += [c for c in (_compare(keys, bound.lowerdatums, True), _compare(keys, bound.upperdatums, False)) if c]
-        return " AND ".join(parts)
+        return " AND ".join([f"{k} IS NOT NULL" for k in keys] + _range_condition(keys, bound))
     (key,) = keys
     values = [deparse(d) for d in bound.listdatums if not (isinstance(d, ast.A_Const) and d.isnull)]
     has_null = len(values) < len(bound.listdatums)
@@ -163,6 +183,21 @@ class AttachPartition(Recipe):
                   'op.execute("ALTER TABLE customers ATTACH PARTITION customers_eu FOR VALUES IN (\'eu\', NULL)")\n'
                   'op.execute("ALTER TABLE customers_eu DROP CONSTRAINT customers_eu_partition_bound")\n'
                   'op.execute("ALTER TABLE customers_other DROP CONSTRAINT customers_eu_partition_bound")')),
+        Example(
+            title="a RANGE partition on two columns (the bound spelled out column by column)",
+            setup=('op.execute("CREATE TABLE readings (sensor_id int NOT NULL, seq int NOT NULL) '
+                   'PARTITION BY RANGE (sensor_id, seq)")\n'
+                   'op.execute("CREATE TABLE readings_a (sensor_id int NOT NULL, seq int NOT NULL)")'),
+            bad='op.execute("ALTER TABLE readings ATTACH PARTITION readings_a FOR VALUES FROM (1, 1) TO (3, 4)")',
+            good=('op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
+                  'op.execute("ALTER TABLE readings_a ADD CONSTRAINT readings_a_partition_bound CHECK ('
+                  'sensor_id IS NOT NULL AND seq IS NOT NULL AND (sensor_id > 1 OR (sensor_id = 1 AND seq >= 1)) '
+                  'AND (sensor_id < 3 OR (sensor_id = 3 AND seq < 4))) NOT VALID")\n'
+                  'with op.get_context().autocommit_block():\n'
+                  '    op.execute("ALTER TABLE readings_a VALIDATE CONSTRAINT readings_a_partition_bound")\n'
+                  'op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
+                  'op.execute("ALTER TABLE readings ATTACH PARTITION readings_a FOR VALUES FROM (1, 1) TO (3, 4)")\n'
+                  'op.execute("ALTER TABLE readings_a DROP CONSTRAINT readings_a_partition_bound")')),
         Example(
             title="a HASH partition: no CHECK can state the bound, a plan",
             setup=('op.execute("CREATE TABLE sessions (id bigint, user_id bigint) PARTITION BY HASH (user_id)")\n'
