@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType
 from pglast.stream import RawStream
 
 from ..sql.parse import range_name
@@ -77,7 +76,6 @@ def render_steps(steps: list[SqlStep]) -> str:
     return "\n".join(lines)
 
 
-from ..recipes.base import Refusal as Unsupported  # noqa: E402  (the legacy name of a refusal)
 
 
 
@@ -93,7 +91,7 @@ def _qualified(rv: ast.RangeVar) -> tuple[str, str | None]:
 def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_has_unique_index=None,
                 has_default_partition=None) -> SqlRewrite | None:
     """The online form of ``sql`` (a single statement), or None when it is already online or not a
-    statement any recipe knows. Raises ``recipes.Refusal`` (or the legacy Unsupported) when it is
+    statement any recipe knows. Raises ``recipes.Refusal`` when it is
     known but cannot be made online (e.g. an unnamed constraint, a matview without a unique index).
 
     ``facts`` (rewrite.facts.Facts) answers the catalog questions; without it one is built from
@@ -115,45 +113,6 @@ def rewrite_sql(sql: str, facts=None, *, server_version_num: int = 0, matview_ha
         rw = r.rewrite_sql(node, facts)
         if rw is not None:
             return rw
-    if isinstance(node, ast.AlterTableStmt):
-        return _alter_table(node, facts.server_version_num, facts.has_default_partition)
-    return None
-
-
-def _alter_table(node: ast.AlterTableStmt, version: int, has_default_partition) -> SqlRewrite | None:
-    cmds = [c for c in (node.cmds or ()) if isinstance(c, ast.AlterTableCmd)]
-    if len(cmds) != 1:
-        return None
-    cmd = cmds[0]
-    table, schema = _qualified(node.relation)
-    if cmd.subtype == AlterTableType.AT_DetachPartition:
-        part = cmd.def_
-        if part.concurrent or getattr(part, "finalize", False):
-            return None
-        if version and version < 140000:
-            raise Unsupported("DETACH PARTITION … CONCURRENTLY needs PostgreSQL 14")
-        if has_default_partition is not None and has_default_partition(range_name(node.relation)):
-            raise Unsupported(f"{table} has a DEFAULT partition: DETACH … CONCURRENTLY is not allowed")
-        part.concurrent = True
-        return SqlRewrite(what=f"DETACH PARTITION {range_name(part.name)} from {table} → CONCURRENTLY "
-                               "(SHARE UPDATE EXCLUSIVE on the parent), outside the transaction",
-                          steps=[SqlStep(deparse(node), autocommit=True)])
-    if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-        con = cmd.def_
-        if con.contype not in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK) or con.skip_validation:
-            return None
-        kind = "FOREIGN KEY" if con.contype == ConstrType.CONSTR_FOREIGN else "CHECK"
-        if not con.conname:
-            raise Unsupported(f"the {kind} constraint has no name: name it so that it can be validated "
-                              "in a second step")
-        con.skip_validation = True
-        con.initially_valid = False
-        return SqlRewrite(
-            what=f"ADD {kind} {con.conname} on {table} → NOT VALID, then VALIDATE CONSTRAINT in a "
-                 "transaction of its own (SHARE UPDATE EXCLUSIVE while it scans)",
-            steps=[SqlStep(deparse(node)), SqlStep(f"ALTER TABLE {deparse(node.relation)} VALIDATE CONSTRAINT "
-                                                   f"{pglast.stream.maybe_double_quote_name(con.conname)}",
-                                                   validate=(con.conname, table, schema))])
     return None
 
 

@@ -1,7 +1,7 @@
 from ..sql import range_name
 from ._common import failed, table_commands
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute, q
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -16,9 +16,7 @@ class DetachPartitionNonConcurrent(Rule):
         "SHARE UPDATE EXCLUSIVE on the parent; it cannot run in a transaction block or when the parent "
         "has a DEFAULT partition, and an interrupted one is completed with DETACH … FINALIZE."
     )
-    bad_example = 'op.execute("ALTER TABLE measurements DETACH PARTITION measurements_2020")'
-    good_example = autocommit_block(
-        'op.execute("ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY")')
+    bad_example, good_example = example("detach-partition")
 
     def check(self, ctx):
         if failed(ctx):
@@ -27,7 +25,13 @@ class DetachPartitionNonConcurrent(Rule):
             if cmd.def_.concurrent or not ctx.preexisting(parent):
                 continue
             part = range_name(cmd.def_.name)
-            fix = autocommit_block(execute(f"ALTER TABLE {q(parent)} DETACH PARTITION {q(part)} CONCURRENTLY"))
+            fix = hint_for(self.id, ctx)
+            default = any(t.parent == parent and t.partition_bound == "DEFAULT" for t in ctx.revision.tables.values())
+            # With a DEFAULT partition there is no CONCURRENTLY: under a lock_timeout the plain DETACH
+            # (instant) is the best there is, so only a warning remains.
+            severity = "warning" if default and ctx.obs.lock_timeout_ms else None
             yield self.finding(
                 ctx, f"DETACH PARTITION {part} takes ACCESS EXCLUSIVE on {parent}: every query on {parent} "
-                     f"and all its partitions waits.", table=parent, fix=fix)
+                     f"and all its partitions waits"
+                     + (" (no CONCURRENTLY: the parent has a DEFAULT partition)." if default else "."),
+                table=parent, fix=fix, severity=severity)

@@ -51,27 +51,13 @@ def constraint_name(table: str, *parts: str, suffix: str) -> str:
 
 
 def not_null_via_check(table: str, column: str, *, pg_version: int = 0) -> str:
-    """CHECK (col IS NOT NULL) NOT VALID → VALIDATE outside the transaction → SET NOT NULL → drop CHECK."""
-    ck = constraint_name(table, column, suffix="not_null")
-    t, c = q(table), q(column)
-    return lines(
-        LOCK_TIMEOUT,
-        f"op.create_check_constraint({ck!r}, {table_args(table)}, {f'{c} IS NOT NULL'!r},\n"
-        f"                           postgresql_not_valid=True)",
-        autocommit_block(
-            "# SHARE UPDATE EXCLUSIVE only: reads and writes go on during the scan",
-            execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(ck)}"),
-        ),
-        "# uses the validated CHECK instead of scanning (PostgreSQL >= 12)",
-        LOCK_TIMEOUT,
-        f"op.alter_column({table_args(table)}, {column!r}, nullable=False)",
-        f"op.drop_constraint({ck!r}, {table_args(table)}, type_=\"check\")",
-        f"# or in one call (alembic_guard.ops): op.set_not_null_safely({table_args(table)}, {column!r})",
-    ) + (
-        "\n# PostgreSQL 18 can also do it with one constraint:\n"
-        f"#   ALTER TABLE {t} ADD CONSTRAINT {q(ck)} NOT NULL {c} NOT VALID;  -- then, outside the\n"
-        f"#   transaction: ALTER TABLE {t} VALIDATE CONSTRAINT {q(ck)}"
-        if pg_version >= 180000 else "")
+    """The set-not-null recipe's hint (alembic_guard/recipes/set_not_null.py) for ``table.column``."""
+    from ..recipes import recipe
+    from ..recipes.create_index import fresh
+    from ..rewrite.facts import Facts
+
+    node = fresh(f"ALTER TABLE {q(table)} ALTER COLUMN {q(column)} SET NOT NULL")
+    return recipe("set-not-null").hint(node, Facts(server_version_num=pg_version)).text()
 
 
 def concurrent_index(name: str, table: str, cols: list[str], *, unique: bool = False, node=None) -> str:

@@ -1,7 +1,7 @@
 from ..sql import constraint_kind
 from ._common import failed, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import not_null_via_check
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -18,8 +18,7 @@ class SetNotNullScansTable(Rule):
         "EXCLUSIVE: reads and writes go on), then SET NOT NULL (instant) and drop the CHECK. "
         "PostgreSQL 18 can do the same with ADD CONSTRAINT … NOT NULL col NOT VALID + VALIDATE."
     )
-    bad_example = 'op.alter_column("orders", "status", nullable=False, existing_type=sa.String(20))'
-    good_example = not_null_via_check("orders", "status")
+    bad_example, good_example = example("set-not-null")
 
     def check(self, ctx):
         if failed(ctx):
@@ -39,4 +38,4 @@ class SetNotNullScansTable(Rule):
             yield self.finding(
                 ctx, f"SET NOT NULL on {table}.{column} scans all of {table} under {lock}: reads and writes "
                      f"wait for the scan. No validated CHECK ({column} IS NOT NULL) lets PostgreSQL skip it.",
-                table=table, fix=not_null_via_check(table, column, pg_version=ctx.server_version_num))
+                table=table, fix=hint_for(self.id, ctx))

@@ -1,21 +1,6 @@
 from ._common import added_constraints, failed, table_lock
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, concurrent_index, execute, lines, not_null_via_check, q
-
-
-def unique_fix(table: str, name: str, cols: list[str], primary: bool) -> str:
-    index = name
-    steps = []
-    if primary:
-        steps.append("# make the columns NOT NULL first, through validated CHECKs (no scan under the lock):")
-        steps.extend(not_null_via_check(table, c) for c in cols)
-    steps.append(concurrent_index(index, table, cols, unique=True))
-    kind = "PRIMARY KEY" if primary else "UNIQUE"
-    steps += [LOCK_TIMEOUT,
-              execute(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {kind} USING INDEX {q(index)}")]
-    op_name = "add_primary_key_using_index" if primary else "add_unique_constraint_using_index"
-    steps.append(f"# or in one call (alembic_guard.ops): op.{op_name}({name!r}, {table!r}, {cols!r})")
-    return lines(*steps)
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -31,8 +16,7 @@ class UniqueConstraintBuildsIndex(Rule):
         "attach it with ADD CONSTRAINT … USING INDEX, which only updates the catalog. For a PRIMARY KEY "
         "the columns must already be NOT NULL, otherwise USING INDEX silently scans the table to set it."
     )
-    bad_example = 'op.create_unique_constraint("uq_products_sku", "products", ["sku"])'
-    good_example = unique_fix("products", "uq_products_sku", ["sku"], primary=False)
+    bad_example, good_example = example("unique-constraint")
 
     def check(self, ctx):
         if failed(ctx):
@@ -50,15 +34,12 @@ class UniqueConstraintBuildsIndex(Rule):
                     yield self.finding(
                         ctx, f"ADD PRIMARY KEY {name} USING INDEX {con.indexname} scans all of {table} "
                              f"under {lock} to make its columns NOT NULL: reads and writes wait.",
-                        table=table, fix=lines(*(not_null_via_check(table, c) for c in cols or ["<column>"]),
-                                               LOCK_TIMEOUT, execute(ctx.sql)))
+                        table=table, fix=hint_for(self.id, ctx, "primary-key"))
                 continue
             what = f"{label} {name} ({', '.join(cols)})"
             if column:
                 what += f" declared inline with ADD COLUMN {column}"
-            fix = unique_fix(table, name, cols, primary)
-            if column:
-                fix = lines(f"# add the column {column} without {label} first, then:", fix)
+            fix = hint_for(self.id, ctx, "primary-key" if primary else "unique-constraint")
             yield self.finding(
                 ctx, f"{what} builds its unique index on existing table {table} under {lock}: every query "
                      f"on {table} waits for the whole index build.", table=table, fix=fix)

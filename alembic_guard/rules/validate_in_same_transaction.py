@@ -1,6 +1,6 @@
 from ._common import failed, held_from_before, table_commands, where
 from .base import PG_DOCS, Rule, register
-from .render import LOCK_TIMEOUT, autocommit_block, execute, lines, q
+from .recipe_hint import example, hint_for
 
 
 @register
@@ -16,15 +16,7 @@ class ValidateInSameTransaction(Rule):
         "the ADD is still held, exactly as if the constraint had been added without NOT VALID. Run "
         "VALIDATE in op.get_context().autocommit_block() or in a later revision."
     )
-    bad_example = lines(
-        'op.create_check_constraint("ck_products_price_positive", "products", "price_cents > 0",\n'
-        '                           postgresql_not_valid=True)',
-        'op.execute("ALTER TABLE products VALIDATE CONSTRAINT ck_products_price_positive")')
-    good_example = lines(
-        LOCK_TIMEOUT,
-        'op.create_check_constraint("ck_products_price_positive", "products", "price_cents > 0",\n'
-        '                           postgresql_not_valid=True)',
-        autocommit_block('op.execute("ALTER TABLE products VALIDATE CONSTRAINT ck_products_price_positive")'))
+    bad_example, good_example = example("check-constraint", 2)
 
     def check(self, ctx):
         if failed(ctx):
@@ -38,7 +30,7 @@ class ValidateInSameTransaction(Rule):
             if not held:
                 continue
             lk = held[0]
-            fix = autocommit_block(execute(f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(cmd.name)}"))
+            fix = hint_for(self.id, ctx)
             gained = ("NOT VALID gained nothing" if lk.relation == table
                       else f"{lk.relation} stays blocked for the whole scan")
             yield self.finding(

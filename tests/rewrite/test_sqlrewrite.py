@@ -106,3 +106,55 @@ def test_rewriting_type_change_is_refused_with_the_real_types_and_indexes():
     assert "ADD COLUMN IF NOT EXISTS n_new bigint" in plan and "NEW.n_new := new.n + 1;" in plan
     assert 'op.backfill("o", {"n_new": "n + 1"})' in plan and 'op.set_not_null_safely("o", "n_new")' in plan
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_n_new ON public.o (n_new) WHERE n_new > 0" in plan
+
+
+def _facts():
+    from alembic_guard.model import TableFacts
+    from alembic_guard.rewrite.facts import Facts
+
+    return Facts(server_version_num=180000, relkind=lambda t: "p" if t in ("m", "l") else "r", tables={
+        "m": TableFacts(kind="p", partition_key="RANGE (a, b)"),
+        "l": TableFacts(kind="p", partition_key="LIST (region)"),
+        "t": TableFacts(columns={"a": "integer", "b": "integer"}, not_null={"b"}),
+    })
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a) INCLUDE (b) DEFERRABLE",
+     ["DROP INDEX CONCURRENTLY IF EXISTS u", "CREATE UNIQUE INDEX CONCURRENTLY u ON t (a) INCLUDE (b)",
+      "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX u DEFERRABLE"]),
+    ("ALTER TABLE t ADD PRIMARY KEY (b)",  # b is NOT NULL in the catalog: no NOT NULL steps
+     ["DROP INDEX CONCURRENTLY IF EXISTS t_pkey", "CREATE UNIQUE INDEX CONCURRENTLY t_pkey ON t (b)",
+      "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey"]),
+    ("ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+     ["ALTER TABLE t ADD CONSTRAINT t_a_not_null_chk CHECK (a IS NOT NULL) NOT VALID",
+      "ALTER TABLE t VALIDATE CONSTRAINT t_a_not_null_chk", "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+      "ALTER TABLE t DROP CONSTRAINT t_a_not_null_chk"]),
+    ("ALTER TABLE t ADD COLUMN c int REFERENCES p (id)",
+     ["ALTER TABLE t ADD COLUMN c integer, ADD CONSTRAINT t_c_fkey FOREIGN KEY (c) REFERENCES p (id) NOT VALID",
+      "ALTER TABLE t VALIDATE CONSTRAINT t_c_fkey"]),
+    ("ALTER TABLE m ATTACH PARTITION c FOR VALUES FROM (1, MINVALUE) TO (5, MAXVALUE)",
+     ["ALTER TABLE c ADD CONSTRAINT c_partition_bound CHECK (a IS NOT NULL AND b IS NOT NULL AND a >= 1 AND a <= 5) "
+      "NOT VALID", "ALTER TABLE c VALIDATE CONSTRAINT c_partition_bound",
+      "ALTER TABLE m ATTACH PARTITION c FOR VALUES FROM (1, minvalue) TO (5, maxvalue)",
+      "ALTER TABLE c DROP CONSTRAINT c_partition_bound"]),
+    ("ALTER TABLE l ATTACH PARTITION c FOR VALUES IN ('eu', 'uk')",
+     ["ALTER TABLE c ADD CONSTRAINT c_partition_bound CHECK (region IS NOT NULL AND region IN ('eu', 'uk')) NOT VALID",
+      "ALTER TABLE c VALIDATE CONSTRAINT c_partition_bound",
+      "ALTER TABLE l ATTACH PARTITION c FOR VALUES IN ('eu', 'uk')", "ALTER TABLE c DROP CONSTRAINT c_partition_bound"]),
+])
+def test_recipe_rewrites_with_catalog(sql, expected):
+    rw = rewrite_sql(sql, _facts())
+    assert [s.sql for s in rw.steps] == expected
+    assert all(parse_all(s.sql) for s in rw.steps)
+
+
+@pytest.mark.parametrize("sql, why", [
+    ("ALTER TABLE l ATTACH PARTITION c DEFAULT", "DEFAULT partition"),
+    ("ALTER TABLE m ATTACH PARTITION c FOR VALUES WITH (MODULUS 2, REMAINDER 0)", "HASH"),
+    ("ALTER TABLE m ADD CONSTRAINT u UNIQUE (a)", "partitioned"),
+])
+def test_recipe_refusals_carry_a_plan(sql, why):
+    with pytest.raises(Unsupported, match=why) as exc:
+        rewrite_sql(sql, _facts())
+    assert exc.value.plan

@@ -73,7 +73,11 @@ def test_attach_partition_scans(run):
     (f,) = findings(rev, "attach-partition-scans")
     assert f.severity == "error" and "m_1" in f.message and "m_default" in f.message, describe(rev)
     assert "ACCESS EXCLUSIVE on m_1" in f.message
-    assert ">= 0 AND <partition key> < 100) NOT VALID" in f.fix and "VALIDATE CONSTRAINT m_1_bounds" in f.fix
+    # the bound as a condition on the real partition key, on the partition and (negated) on the DEFAULT one
+    assert "ALTER TABLE m_1 ADD CONSTRAINT m_1_partition_bound CHECK (k IS NOT NULL AND k >= 0 AND k < 100) NOT VALID" \
+        in f.fix and 'op.validate_constraint("m_1_partition_bound", "m_1")' in f.fix
+    assert "ALTER TABLE m_default ADD CONSTRAINT m_1_partition_bound CHECK (NOT" in f.fix
+    assert "<partition key>" not in f.fix
 
 
 def test_attach_partition_with_validated_check_is_safe(run):

@@ -8,7 +8,7 @@ from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
 from ...recipes.base import Refusal
-from ..sqlrewrite import Unsupported, render_steps, rewrite_sql
+from ..sqlrewrite import render_steps, rewrite_sql
 
 
 def rewrite(call: Call, facts: Facts) -> Outcome | None:
@@ -19,8 +19,6 @@ def rewrite(call: Call, facts: Facts) -> Outcome | None:
         rw = rewrite_sql(sql, facts)
     except Refusal as exc:
         return Outcome("raw-sql", f"op.execute({sql[:60]!r})", refused=exc.reason, plan=exc.plan)
-    except Unsupported as exc:
-        return Outcome("raw-sql", f"op.execute({sql[:60]!r})", refused=str(exc))
     if rw is None:
         return None
     return Outcome("raw-sql", rw.what, code=render_steps(rw.steps))

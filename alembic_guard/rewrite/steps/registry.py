@@ -8,11 +8,6 @@ from ..facts import Facts
 from ..opcall import Call
 from ..outcome import Outcome
 from . import (
-    alter_column,
-    create_check_constraint,
-    create_foreign_key,
-    create_primary_key,
-    create_unique_constraint,
     execute,
 )
 
@@ -20,11 +15,6 @@ Step = Callable[[Call, Facts], Outcome | None]
 
 #: operation name → its step
 STEPS: dict[str, Step] = {
-    "create_foreign_key": create_foreign_key.rewrite,
-    "create_check_constraint": create_check_constraint.rewrite,
-    "create_unique_constraint": create_unique_constraint.rewrite,
-    "create_primary_key": create_primary_key.rewrite,
-    "alter_column": alter_column.rewrite,
     "execute": execute.rewrite,
 }
 
