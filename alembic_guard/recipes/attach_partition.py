@@ -187,7 +187,9 @@ class AttachPartition(Recipe):
             title="a RANGE partition on two columns (the bound spelled out column by column)",
             setup=('op.execute("CREATE TABLE readings (sensor_id int NOT NULL, seq int NOT NULL) '
                    'PARTITION BY RANGE (sensor_id, seq)")\n'
-                   'op.execute("CREATE TABLE readings_a (sensor_id int NOT NULL, seq int NOT NULL)")'),
+                   'op.execute("CREATE TABLE readings_a (sensor_id int NOT NULL, seq int NOT NULL)")\n'
+                   '# the table being attached holds its rows already (the proof seeds only empty tables)\n'
+                   'op.execute("INSERT INTO readings_a VALUES (1, 1), (2, 99), (3, 3)")'),
             bad='op.execute("ALTER TABLE readings ATTACH PARTITION readings_a FOR VALUES FROM (1, 1) TO (3, 4)")',
             good=('op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
                   'op.execute("ALTER TABLE readings_a ADD CONSTRAINT readings_a_partition_bound CHECK ('
