@@ -102,6 +102,9 @@ def render(rules: list[Rule] | None = None) -> dict[str, str]:
     rules = list(rules if rules is not None else all_rules())
     pages = {f"{r.id}.md": rule_page(r) for r in rules}
     pages["README.md"] = index_page(rules)
+    from .peers import compared_page
+
+    pages["compared.md"] = compared_page()
     return pages
 
 

@@ -37,7 +37,7 @@ def test_committed_docs_are_current():
 
 def test_docs_generator_writes_every_page(tmp_path):
     rule_docs.write(tmp_path)
-    assert {p.name for p in tmp_path.glob("*.md")} == {f"{r.id}.md" for r in RULES} | {"README.md"}
+    assert {p.name for p in tmp_path.glob("*.md")} == {f"{r.id}.md" for r in RULES} | {"README.md", "compared.md"}
     assert rule_docs.main(["--check", "--dir", str(tmp_path)]) == 0
     (tmp_path / "truncate.md").write_text("old")
     assert rule_docs.main(["--check", "--dir", str(tmp_path)]) == 1
