@@ -9,11 +9,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"Rules": "rules", "Recipes": "recipes"}
+#: pages that are not one rule or recipe each: listed after the overview, with a title
+SPECIAL = {"rules/compared": "Compared with squawk, strong_migrations, MigrationPilot"}
 
 
 def section(title: str, folder: str) -> list[str]:
     pages = sorted(p.stem for p in (ROOT / "docs" / folder).glob("*.md") if p.stem != "README")
-    return [f"  - {title}:", f"      - Overview: {folder}/README.md", *(f"      - {p}: {folder}/{p}.md" for p in pages)]
+    special = [f"      - {SPECIAL[f'{folder}/{p}']}: {folder}/{p}.md" for p in pages if f"{folder}/{p}" in SPECIAL]
+    return [f"  - {title}:", f"      - Overview: {folder}/README.md", *special,
+            *(f"      - {p}: {folder}/{p}.md" for p in pages if f"{folder}/{p}" not in SPECIAL)]
 
 
 def rewrite(text: str) -> str:
