@@ -1,7 +1,7 @@
 """What a rewrite knows about the database a call runs against (``Facts``), and the volatility test.
 
 ``fix`` fills Facts from the trace and the shadow (rewrite.evidence), the autogenerate hook from the
-database autogenerate compared against (rewrite.autogen_facts); the steps only read them.
+database autogenerate compared against (autogen.db_facts); the steps only read them.
 """
 
 from __future__ import annotations

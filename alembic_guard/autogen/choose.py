@@ -1,7 +1,7 @@
 """Which rewrites of an autogenerate revision hold on the shadow: every proven rewrite is kept, even
 when another operation of the same revision cannot be rewritten or its rewrite fails its proof.
 
-1. The whole rewritten revision is proven against the original (rewrite.autogen_verify).
+1. The whole rewritten revision is proven against the original (autogen.verify).
 2. When that fails, the operations that stay unsafe (``RefusedOp``: refused, kept as written) are
    left out of both versions: an ADD COLUMN … NOT NULL without a default fails on the seeded shadow
    in the original as much as in the rewrite, and must not sink the rewrites next to it.
@@ -19,11 +19,11 @@ from typing import Any
 
 from alembic.operations import ops
 
-from .autogen_ops import RefusedOp, RewrittenOp
-from .autogen_rewrite import slots, without
-from .autogen_verify import verify
-from .outcome import Outcome
-from .proof import LockBudget, Proof
+from .rendered_ops import RefusedOp, RewrittenOp
+from .container import slots, without
+from .verify import verify
+from ..rewrite.outcome import Outcome
+from ..rewrite.proof import LockBudget, Proof
 
 
 @dataclass

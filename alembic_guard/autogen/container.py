@@ -7,12 +7,12 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import render_op_text
 from alembic.operations import ops
 
-from .autogen_facts import DbFacts, op_sql, qualified
-from .autogen_ops import CommentOp, RefusedOp, RewrittenOp
-from .facts import Facts
-from .opcall import call_from_source
-from .outcome import Outcome
-from .steps.registry import rewrite_call
+from .db_facts import DbFacts, op_sql, qualified
+from .rendered_ops import CommentOp, RefusedOp, RewrittenOp
+from ..rewrite.facts import Facts
+from ..rewrite.opcall import call_from_source
+from ..rewrite.outcome import Outcome
+from ..rewrite.steps.registry import rewrite_call
 
 #: operations that take ACCESS EXCLUSIVE on their table (wrapped with lock_timeout + retry when
 #: nothing more specific applies)

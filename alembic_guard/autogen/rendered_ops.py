@@ -12,7 +12,7 @@ from alembic.autogenerate import renderers
 from alembic.autogenerate.render import render_op
 from alembic.operations import ops
 
-from .outcome import Outcome
+from ..rewrite.outcome import Outcome
 
 
 class _OutcomeOp(ops.MigrateOperation):
@@ -69,7 +69,7 @@ def _render_refused(autogen_context, op: RefusedOp) -> list[str]:
     out = [f"# alembic-guard: NOT rewritten: {op.outcome.refused}."]
     if op.outcome.plan:
         out.append("# alembic-guard: expand/contract plan (one revision each):")
-        from .plans import render_plan
+        from ..rewrite.plans import render_plan
 
         out += ["#   " + ln for ln in render_plan(op.outcome.plan).splitlines()]
     for item in render_op(autogen_context, op.original):

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.operations import ops
 
-from .facts import calls_volatile
+from ..rewrite.facts import calls_volatile
 
 
 def qualified(name: str, schema: str | None) -> str:

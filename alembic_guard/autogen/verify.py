@@ -8,8 +8,8 @@ from typing import Any
 from alembic.operations import ops
 
 from ..alembic_api import proxies_restored
-from .autogen_rewrite import originals
-from .proof import LockBudget
+from .container import originals
+from ..rewrite.proof import LockBudget
 
 
 def revision_source(rev_id: str, down: str | tuple | None, upgrade_ops: ops.UpgradeOps) -> str:
@@ -36,7 +36,7 @@ def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget
             upgrade_ops: ops.UpgradeOps | None = None):
     from ..capture.project import load_project
     from ..shadow import obtain_shadow, scratch_database
-    from .proof import Proof, load_revisions, project_copy, prove
+    from ..rewrite.proof import Proof, load_revisions, project_copy, prove
 
     config = context.config if hasattr(context, "config") else None
     config = config or getattr(context, "opts", {}).get("config")

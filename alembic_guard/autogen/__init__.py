@@ -12,7 +12,7 @@ With a hook of your own or an Alembic ``Rewriter``: ``process_revision_directive
 
 For every unsafe operation on a table that already exists in the database autogenerate compared
 against (and is not created by a ``CreateTableOp`` of the same revision), the operation is replaced
-by a :class:`~alembic_guard.rewrite.autogen_ops.RewrittenOp` that renders as calls of
+by a :class:`~alembic_guard.autogen.rendered_ops.RewrittenOp` that renders as calls of
 :mod:`alembic_guard.ops`; what one revision cannot make safe (renames, rewriting type changes,
 dropping columns/tables, NOT NULL columns without a default) stays as it is, with a comment and an
 expand/contract plan. Then, unless ``verify=False`` (or ``ALEMBIC_GUARD_VERIFY=0``), the original
@@ -20,13 +20,13 @@ and the rewritten revision are applied from the current head on two scratch data
 PostgreSQL (never the database autogenerate compared against); only when the final catalogs are equal
 and no dangerous lock exceeds the budget are the rewrites kept, and the revision gets a header
 comment naming the PostgreSQL version. Every rewrite that holds is kept even when another operation
-of the revision cannot be rewritten or its rewrite fails its proof (rewrite.autogen_choose); each
+of the revision cannot be rewritten or its rewrite fails its proof (autogen.choose); each
 operation left unsafe is named in the header ("STILL UNSAFE"), next to the operation itself, on
 stderr and on the ``alembic_guard.autogen`` logger.
 
-This module is the hook and its public API; the work is in alembic_guard.rewrite: autogen_facts (the
-compared database's catalog), autogen_rewrite (rewriting an OpContainer), autogen_verify (the proof),
-autogen_ops (the operations that render the rewrites).
+This module is the hook and its public API; the work is in this package: db_facts (the
+compared database's catalog), container (rewriting an OpContainer), verify (the proof), choose
+(which rewrites to keep), rendered_ops (the operations that render the rewrites).
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from typing import Any
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 
-from .rewrite.autogen_facts import DbFacts, op_sql, qualified
-from .rewrite.autogen_choose import choose
-from .rewrite.autogen_ops import CommentOp, RefusedOp
-from .rewrite.autogen_rewrite import created_tables, restore, rewrite_container, slots, table_of
-from .rewrite.outcome import Outcome
-from .rewrite.proof import LockBudget
+from .db_facts import DbFacts, op_sql, qualified
+from .choose import choose
+from .rendered_ops import CommentOp, RefusedOp
+from .container import created_tables, restore, rewrite_container, slots, table_of
+from ..rewrite.outcome import Outcome
+from ..rewrite.proof import LockBudget
 
 __all__ = ["Hook", "chain", "make_hook", "op_sql", "process_revision_directives", "rewrite_directives", "wrap"]
 
@@ -115,7 +115,7 @@ def _still_unsafe(container: ops.OpContainer) -> list[str]:
 
 def _report(log: list[tuple[ops.MigrateOperation, Outcome]], proof, choice=None) -> None:
     """What happened to each operation, on stderr and the ``alembic_guard.autogen`` logger."""
-    from .rewrite.plans import render_plan
+    from ..rewrite.plans import render_plan
 
     rejected = {id(rw.original): why for rw, why in (choice.rejected.values() if choice else ())}
     for op, outcome in log:
