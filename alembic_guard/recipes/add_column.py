@@ -57,11 +57,11 @@ def not_null(coldef: ast.ColumnDef) -> bool:
 
 
 def backfill_call(table: str, column: str, value: str, *, where: str | None = None, skip_unchanged: bool = True) -> str:
-    """``op.backfill`` (alembic_guard.ops): keyset batches on the primary key, outside the transaction."""
-    schema = table.split(".", 1)[0] if "." in table else None
-    return op_call("backfill", pystr(base_name(table)), f"{{{pystr(column)}: {pystr(value)}}}",
-                   schema=pystr(schema) if schema else None, where=pystr(where) if where else None,
-                   skip_unchanged=None if skip_unchanged else "False")
+    """``op.backfill`` of one column: the backfill recipe's form (recipes/_batches.py), keyset batches on
+    the primary key outside the transaction."""
+    from ._batches import backfill_call as one_form
+
+    return one_form(table, {column: value}, where=where, key=(), primary=True, volatile=not skip_unchanged)
 
 
 def set_not_null_call(table: str, column: str) -> str:
