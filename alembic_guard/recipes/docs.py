@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 from pathlib import Path
+
+from .. import generated_pages
 
 from . import Recipe, all_recipes
 
@@ -67,37 +68,17 @@ def render() -> dict[str, str]:
 
 
 def stale(directory: Path = DEFAULT_DIR) -> list[str]:
-    pages = render()
-    out = [n for n, t in pages.items() if not (directory / n).exists() or (directory / n).read_text() != t]
-    if directory.exists():
-        out += [p.name for p in directory.glob("*.md") if p.name not in pages]
-    return sorted(out)
+    """Pages that are missing or differ from what the recipe classes generate (and orphan pages)."""
+    return generated_pages.stale(render(), directory)
 
 
 def write(directory: Path = DEFAULT_DIR) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    pages = render()
-    for p in directory.glob("*.md"):
-        if p.name not in pages and GENERATED in p.read_text():
-            p.unlink()
-    for name, text in pages.items():
-        (directory / name).write_text(text)
-    return sorted(pages)
+    return generated_pages.write(render(), directory, GENERATED)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alembic_guard.recipes.docs",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
-    parser.add_argument("--check", action="store_true", help="exit 1 when a page is missing or stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        bad = stale(args.dir)
-        for name in bad:
-            print(f"stale: {args.dir / name}", file=sys.stderr)
-        return 1 if bad else 0
-    print(f"wrote {len(write(args.dir))} pages to {args.dir}")
-    return 0
+    return generated_pages.main(argv, prog="python -m alembic_guard.recipes.docs", description=__doc__.splitlines()[0],
+                                render=render, default_dir=DEFAULT_DIR, marker=GENERATED)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 from pathlib import Path
+
+from .. import generated_pages
 
 from .base import Rule, all_rules
 
@@ -110,38 +111,16 @@ def render(rules: list[Rule] | None = None) -> dict[str, str]:
 
 def stale(directory: Path = DEFAULT_DIR) -> list[str]:
     """Pages that are missing or differ from what the rule classes generate (and orphan pages)."""
-    pages = render()
-    out = [name for name, text in pages.items()
-           if not (directory / name).exists() or (directory / name).read_text() != text]
-    if directory.exists():
-        out += [p.name for p in directory.glob("*.md") if p.name not in pages]
-    return sorted(out)
+    return generated_pages.stale(render(), directory)
 
 
 def write(directory: Path = DEFAULT_DIR) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    pages = render()
-    for p in directory.glob("*.md"):
-        if p.name not in pages and GENERATED in p.read_text():
-            p.unlink()
-    for name, text in pages.items():
-        (directory / name).write_text(text)
-    return sorted(pages)
+    return generated_pages.write(render(), directory, GENERATED)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alembic_guard.rules.docs", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="output directory (default: docs/rules)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a page is missing or stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        bad = stale(args.dir)
-        for name in bad:
-            print(f"stale: {args.dir / name}", file=sys.stderr)
-        return 1 if bad else 0
-    names = write(args.dir)
-    print(f"wrote {len(names)} pages to {args.dir}")
-    return 0
+    return generated_pages.main(argv, prog="python -m alembic_guard.rules.docs", description=__doc__.splitlines()[0],
+                                render=render, default_dir=DEFAULT_DIR, marker=GENERATED)
 
 
 if __name__ == "__main__":
