@@ -42,7 +42,7 @@ def test_shop_example_json_report():
     rev = next(r for r in doc["revisions"] if r["revision"] == "0002")
     assert rev["down_revision"] == "0001" and rev["path"].endswith("0002_index_orders_by_customer.py")
     st = rev["statements"][0]
-    assert {"sql", "line", "locks", "rewrites", "duration_ms", "error"} <= set(st)
+    assert {"sql", "line", "new_locks", "held_locks", "rewrites", "duration_ms", "error"} <= set(st)
     f = rev["findings"][0]
     assert {"rule", "severity", "line", "table", "message", "fix"} <= set(f)
     assert f["table"] == "orders" and f["severity"] == "error" and f["line"] == 24
