@@ -41,6 +41,39 @@ class CheckOptions:
     write_baseline: str | None = None  # write today's findings there (and accept them)
 
 
+def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
+    """Raise GuardError (naming the config file) for a ``--from`` / ``--to`` that names no revision,
+    or a ``--to`` that is not ``--from`` or after it, saying which revisions exist."""
+    from .errors import GuardError
+
+    script = project.script
+    where = str(project.config.config_file_name)
+    known = [sc.revision for sc in project.ordered()]
+    listed = ", ".join(known[:8]) + (f" … ({len(known)} in all)" if len(known) > 8 else "")
+    found = {}
+    for flag, rev in (("--from", from_rev), ("--to", to_rev)):
+        if not rev or rev in ("base", "heads"):
+            continue
+        try:
+            sc = script.get_revision(script.get_current_head() if rev == "head" else rev)
+        except Exception as exc:  # ambiguous prefix, unknown id
+            raise GuardError(f"{flag} {rev!r} names no revision of this project ({exc}); the revisions are: "
+                             f"{listed}.", path=where) from None
+        if sc is None:
+            raise GuardError(f"{flag} {rev!r} names no revision of this project; the revisions are: {listed}.",
+                             path=where)
+        found[flag] = sc.revision
+    if "--from" in found and "--to" in found and found["--from"] != found["--to"]:
+        try:
+            between = list(script.iterate_revisions(found["--to"], found["--from"]))
+        except Exception:
+            between = []
+        if not between:
+            raise GuardError(f"--to {to_rev!r} does not come after --from {from_rev!r} (are they reversed?); "
+                             f"the history runs {known[0] if known else 'base'} → {known[-1] if known else 'head'}.",
+                             path=where)
+
+
 def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None,
               project=None) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
@@ -69,6 +102,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
             # The revision scripts run only now, connections redirected to the shadow.
             with redirect_connections(server, dbname, project.version_dirs()):
                 project.load_revisions()
+            check_range(project, opts.from_rev, opts.to_rev)
             runner = Runner(project, server, dbname, verbose=opts.verbose, progress=progress)
             revisions = runner.run(opts.from_rev, opts.to_rev)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
