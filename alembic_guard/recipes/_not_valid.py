@@ -16,7 +16,7 @@ from pglast.enums import AlterTableType, ConstrType
 
 from ..rewrite.sqlrewrite import SqlRewrite
 from ..sql.parse import range_name
-from ._alter_table import around, commands, find_command, hint_of, validate_step
+from ._alter_table import around, commands, find_command, validate_step
 from .base import Recipe, Refusal
 
 
@@ -93,11 +93,3 @@ class NotValidRecipe(Recipe):
                                            behavior=cmd.behavior))
         return add, con
 
-    def hint(self, node, facts):
-        try:
-            rw = self.rewrite_sql(copy.deepcopy(node), facts)
-        except Refusal as exc:
-            from .base import Hint
-
-            return Hint(refused=exc.reason, plan=exc.plan)
-        return hint_of(rw.steps) if rw is not None else None

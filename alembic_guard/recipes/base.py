@@ -99,13 +99,19 @@ class Recipe:
 
     def hint(self, node: Any, facts: Facts) -> Hint | None:
         """The safe form ``check`` prints for a statement (its pglast node), by default the raw-SQL
-        rewrite rendered as Alembic code, exactly what ``fix`` writes for ``op.execute`` of it."""
+        rewrite rendered as Alembic code, exactly what ``fix`` writes for ``op.execute`` of it (with
+        the import that registers alembic_guard.ops when a step validates through
+        ``op.validate_constraint``)."""
         import copy
 
+        from ..rewrite.outcome import OPS_IMPORT
         from ..rewrite.sqlrewrite import render_steps
 
         try:
             rw = self.rewrite_sql(copy.deepcopy(node), facts)
         except Refusal as exc:
             return Hint(refused=exc.reason, plan=exc.plan)
-        return Hint(code=render_steps(rw.steps)) if rw is not None else None
+        if rw is None:
+            return None
+        code = render_steps(rw.steps)
+        return Hint(code=OPS_IMPORT + "\n" + code if any(st.validate for st in rw.steps) else code)

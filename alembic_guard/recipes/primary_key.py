@@ -19,8 +19,8 @@ from ..rewrite.opcall import Call
 from ..rewrite.outcome import Outcome
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
 from ..sql.parse import parse_one, range_name
-from ._alter_table import around, commands, find_command, hint_of
-from .base import Example, Hint, Recipe, Refusal
+from ._alter_table import around, commands, find_command
+from .base import Example, Recipe, Refusal
 from .set_not_null import not_null_steps
 from .unique_constraint import build_then_attach, rewrite_constraint_op
 
@@ -95,12 +95,6 @@ class PrimaryKey(Recipe):
                                "through a validated CHECK first (no scan under ACCESS EXCLUSIVE)",
                           steps=around(node, i, steps))
 
-    def hint(self, node, facts) -> Hint | None:
-        try:
-            rw = self.rewrite_sql(copy.deepcopy(node), facts)
-        except Refusal as exc:
-            return Hint(refused=exc.reason, plan=exc.plan)
-        return hint_of(rw.steps) if rw is not None else None
 
     def rewrite_op(self, call: Call, facts) -> Outcome | None:
         return rewrite_constraint_op(call, facts, primary=True)

@@ -23,7 +23,7 @@ from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse, render_steps
 from ..rewrite.steps._common import op_call, pystr, qualified, table_of, unquote
 from ..sql.parse import quote_ident, range_name
-from ._alter_table import around, commands, find_command, hint_of, statement
+from ._alter_table import around, commands, find_command, statement
 from .base import Example, Recipe, Refusal
 from .create_index import concurrent_steps, partitions_of
 
@@ -183,14 +183,6 @@ class UniqueConstraint(Recipe):
     def rewrite_sql(self, node, facts) -> SqlRewrite | None:
         return build_then_attach(node, facts, ConstrType.CONSTR_UNIQUE, "UNIQUE", "key")
 
-    def hint(self, node, facts):
-        try:
-            rw = self.rewrite_sql(copy.deepcopy(node), facts)
-        except Refusal as exc:
-            from .base import Hint
-
-            return Hint(refused=exc.reason, plan=exc.plan)
-        return hint_of(rw.steps) if rw is not None else None
 
     def rewrite_op(self, call: Call, facts) -> Outcome | None:
         return rewrite_constraint_op(call, facts)
