@@ -39,21 +39,24 @@ class TableSize:
 
 
 def read_stats_url(url: str) -> dict[str, TableSize]:
-    """Table sizes from a production server, read-only. Raises GuardError if it cannot connect."""
+    """Table sizes from a production server, read-only. ``url`` is a postgresql:// URI or a libpq
+    key=value string (redact.parse_target; ``?password=`` and PGPASSFILE are honoured by libpq).
+    Raises GuardError, password redacted, if it cannot be parsed or connected to."""
     import psycopg
-    from sqlalchemy.engine import make_url
+    from psycopg.conninfo import make_conninfo
 
+    from .redact import describe, parse_target, redact
+
+    params = parse_target(url, "the stats URL")
     try:
-        u = make_url(url)
-        params = {k: v for k, v in {"host": u.host, "port": u.port, "user": u.username, "password": u.password,
-                                    "dbname": u.database}.items() if v}
-        params.update({k: v for k, v in u.query.items() if isinstance(v, str)})
-        with psycopg.connect(**params, options="-c default_transaction_read_only=on", connect_timeout=10) as conn:
+        with psycopg.connect(make_conninfo(**params), options="-c default_transaction_read_only=on",
+                             connect_timeout=10) as conn:
             rows = conn.execute(STATS_SQL).fetchall()
             conn.rollback()
-    except Exception as exc:
-        raise GuardError(f"cannot read table statistics from {make_url(url).render_as_string(hide_password=True)}: "
-                         f"{str(exc).strip()}") from exc
+    except psycopg.Error as exc:
+        raise GuardError(f"cannot read table statistics from {describe(params)}: "
+                         f"{redact(' '.join(str(exc).split()))}",
+                         hint="Check the --stats-url host, port, user and password (or PGPASSFILE).") from None
     return {name: TableSize(int(n), int(b)) for name, n, b in rows}
 
 

@@ -186,26 +186,24 @@ class Runner:
             tracer.install()
             shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
             try:
-                if from_rev:
-                    tracer.enabled = False
-                    self._attempt(from_rev, tracer, failed, untraced=True)
-                    tracer.enabled = True
-                    for rev in self._ancestors_applied():
-                        self.revisions.pop(rev, None)
-                target = to_rev or "heads"
-                # Each failed attempt adds one failed revision, so this ends.
-                for _ in range(len(self.revisions) + 1):
-                    if self._attempt(target, tracer, failed):
-                        break
-                    if not self._step_over(failed[-1], tracer):
-                        break
+                self._run_all(from_rev, to_rev, tracer, failed)
+            except GuardError:
+                raise
+            except Exception as exc:  # a database error outside a revision (reading the version table)
+                stopped = self._server_stopped(exc)
+                if stopped is not None:
+                    raise stopped from None
+                raise
             finally:
                 shims.remove()
                 tracer.remove()
                 self.notes.extend(n for n in shims.notes if n not in self.notes)
                 self.transaction_mode = tracer.mode
         self._note_raw_connects()
-        applied = self._ancestors_applied()
+        try:
+            applied = self._ancestors_applied()
+        except psycopg.Error as exc:
+            raise (self._server_stopped(exc) or exc) from None
         for rev_id, rev in self.revisions.items():
             if rev_id in applied or rev.error:
                 continue
@@ -218,6 +216,22 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
+
+    def _run_all(self, from_rev: str | None, to_rev: str | None, tracer: Tracer, failed: list[str]) -> None:
+        """Apply ``from_rev`` untraced, then trace up to ``to_rev``, stepping over failed revisions."""
+        if from_rev:
+            tracer.enabled = False
+            self._attempt(from_rev, tracer, failed, untraced=True)
+            tracer.enabled = True
+            for rev in self._ancestors_applied():
+                self.revisions.pop(rev, None)
+        target = to_rev or "heads"
+        # Each failed attempt adds one failed revision, so this ends.
+        for _ in range(len(self.revisions) + 1):
+            if self._attempt(target, tracer, failed):
+                break
+            if not self._step_over(failed[-1], tracer):
+                break
 
     def _progress_hook(self, to_rev: str | None) -> Callable[[RevisionTrace], None]:
         """The tracer's on_revision callback: ``self.progress(n, total, id, message)``, once per revision."""
@@ -268,6 +282,9 @@ class Runner:
                     self._reapply(parent)
             command.stamp(self.project.config, rev_id)
         except Exception as exc:  # noqa: BLE001 - any failure here ends the run, reported per revision
+            stopped = self._server_stopped(exc, rev_id)
+            if stopped is not None:
+                raise stopped from None
             self.tool_errors.append(f"could not continue after revision {rev_id} failed: {exc}")
             return False
         return True
@@ -313,6 +330,9 @@ class Runner:
                 raise missing from exc
             origin = self.files.from_traceback(exc.__traceback__)
             rev_id = origin[0] if origin else (tracer.last_error[0] if tracer.last_error else None)
+            stopped = self._server_stopped(exc, rev_id)
+            if stopped is not None:  # not the revision's fault: the server went away under it
+                raise stopped from None
             if rev_id is None:
                 err = error_from_exception(exc, "env.py failed on the shadow database")
                 if isinstance(exc, KeyError):
@@ -347,6 +367,34 @@ class Runner:
                 rev.error_line = origin[2]
             failed.append(rev_id)
             return False
+
+    def _server_stopped(self, exc: BaseException | None, rev_id: str | None = None) -> GuardError | None:
+        """The error for a shadow server that stopped while revisions ran (killed, the OOM killer, a
+        full disk), or None while it still answers. Names the revision it stopped in, the file and
+        line it had reached, the revisions traced before it, and the server log's last lines.
+        A partial run is not reported as a verdict: it is an infrastructure failure (exit 2)."""
+        if exc is not None and not isinstance(exc, (psycopg.Error, OSError)) and \
+                not isinstance(getattr(exc, "orig", None), psycopg.Error) and "sqlalchemy" not in type(exc).__module__:
+            return None  # a Python error of the revision itself, whatever the server does
+        if self.server.alive():
+            return None
+        origin = self.files.from_traceback(exc.__traceback__) if exc is not None else None
+        if rev_id is None:
+            rev_id = origin[0] if origin else next(
+                (r for r, t in reversed(self.revisions.items()) if t.traced), None)
+        where = f" ({origin[1]}, line {origin[2]})" if origin and origin[0] == rev_id else ""
+        done = [r for r, t in self.revisions.items() if t.traced and r != rev_id]
+        reason = str(getattr(exc, "orig", None) or exc or "").strip().split("\n[SQL:")[0]
+        reason = " ".join(reason.split()).rstrip(".")
+        log = self.server.log_tail(2)
+        text = (f"the shadow PostgreSQL server ({self.server.provider}) stopped during revision "
+                f"{rev_id or '(before the first revision)'}{where}"
+                + (f": {reason}" if reason else "") + ". "
+                + (f"Revisions traced before it: {', '.join(done)}; " if done else "No revision was traced before it; ")
+                + "no verdict is reported from a partial run."
+                + (f" The server log ends: {log}" if log else ""))
+        return GuardError(text, hint="A server that stops by itself was usually killed (the OOM killer: see "
+                                     "dmesg) or ran out of disk space; run check again once that is fixed.")
 
     def _ancestors_of(self, rev_id: str) -> set[str]:
         rmap = self.project.script.revision_map

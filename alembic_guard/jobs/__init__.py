@@ -16,8 +16,10 @@ from ..exit_policy import BAD_INPUT, INTERRUPTED
 
 
 def report_error(err: GuardError) -> int:
-    """Print ``err`` as ``alembic-guard: <paragraph>`` on stderr; the exit status for it."""
-    click.echo(f"alembic-guard: {err.paragraph()}", err=True)
+    """Print ``err`` as ``alembic-guard: <paragraph>`` on stderr (passwords redacted); the exit status for it."""
+    from ..redact import redact
+
+    click.echo(f"alembic-guard: {redact(err.paragraph())}", err=True)
     return BAD_INPUT
 
 

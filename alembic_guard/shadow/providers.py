@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from ..errors import GuardError, ShadowUnavailable
+from ..redact import describe, parse_target, redact
 from . import binaries, cluster, docker
 from .server import ShadowServer
 
@@ -31,21 +32,19 @@ ENV_PROVIDER = "ALEMBIC_GUARD_SHADOW"
 
 
 def _from_url(url: str) -> ShadowServer:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        u = make_url(url)
-    except ArgumentError as exc:
-        raise GuardError(f"the shadow URL {url!r} is not a database URL: {exc}") from exc
-    if not u.get_backend_name().startswith("postgres"):
-        raise GuardError(f"the shadow URL must point to PostgreSQL, not {u.get_backend_name()}.")
-    host = u.host or u.query.get("host") or "localhost"
-    if isinstance(host, tuple):
-        host = host[0]
-    return ShadowServer(provider="url", host=str(host), port=u.port or 5432, user=u.username or "postgres",
-                        password=u.password, admin_db=u.database or "postgres",
-                        description=u.render_as_string(hide_password=True))
+    """The server a ``--shadow-url`` names: a postgresql:// URI (SQLAlchemy's ``postgresql+driver://``
+    too) or a libpq key=value string, parsed by libpq (redact.parse_target). ``?password=``,
+    ``passfile`` and ``$PGPASSFILE`` are left to libpq; the database named is the admin database
+    the scratch databases are created from."""
+    params = parse_target(url, "the shadow URL")
+    host = params.pop("host", None) or params.pop("hostaddr", None) or os.environ.get("PGHOST") or "localhost"
+    port = params.pop("port", None) or os.environ.get("PGPORT") or "5432"
+    user = params.pop("user", None) or os.environ.get("PGUSER") or "postgres"
+    password = params.pop("password", None)
+    dbname = params.pop("dbname", None) or "postgres"
+    return ShadowServer(provider="url", host=host.split(",")[0], port=int(port.split(",")[0]), user=user,
+                        password=password, admin_db=dbname, extra=params,
+                        description=describe({"user": user, "host": host, "port": port, "dbname": dbname}))
 
 
 def _pick_bindir(dirs: list[Path], target_major: int | None, *, first: bool = False) -> Path | None:
@@ -110,18 +109,31 @@ def _try(provider: str, target_major: int | None) -> ShadowServer | None:
 
 
 def _describe_server(server: ShadowServer) -> ShadowServer:
+    """Connect once: read the server version; for a user-given server, check that its role may
+    create the scratch databases (CREATEDB, or superuser: PostgreSQL manual, "CREATE DATABASE").
+    Raises ShadowUnavailable (password redacted) and stops the server otherwise."""
     import psycopg
 
+    where = server.description or f"{server.host}:{server.port}"
     try:
         with psycopg.connect(server.conninfo(server.admin_db), connect_timeout=10, autocommit=True) as conn:
             row = conn.execute("select current_setting('server_version'), "
                                "current_setting('server_version_num')::int").fetchone()
+            may_create = conn.execute("select rolcreatedb or rolsuper from pg_catalog.pg_roles "
+                                      "where rolname = current_user").fetchone()
     except psycopg.Error as exc:
         server.stop()
-        where = server.description or f"{server.host}:{server.port}"
         raise ShadowUnavailable(f"cannot connect to the shadow PostgreSQL ({server.provider}: {where}): "
-                                f"{str(exc).strip()}",
-                                hint="Check that the server runs and the URL's user may CREATE DATABASE.") from exc
+                                f"{redact(' '.join(str(exc).split()))}",
+                                hint="Check that the server runs, and the URL's host, port, user and "
+                                     "password (or PGPASSFILE).") from None
+    if may_create is not None and not may_create[0]:
+        server.stop()
+        raise ShadowUnavailable(
+            f"the shadow PostgreSQL role {server.user!r} ({server.provider}: {where}) may not create databases: "
+            "it has neither the CREATEDB privilege nor superuser, and alembic-guard creates a scratch "
+            "database for each run (and drops it afterwards).",
+            hint=f"Grant it (ALTER ROLE {server.user} CREATEDB), or give --shadow-url a role that has it.")
     server.version, server.version_num = row[0], row[1]
     return server
 

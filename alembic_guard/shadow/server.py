@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 from urllib.parse import quote
@@ -27,11 +29,13 @@ class ShadowServer:
     version_num: int = 0
     description: str = ""
     pid: int | None = None  # the postmaster's pid when alembic_guard started it locally
+    # further libpq keywords of a user-given target (sslmode, passfile, options, ...), passed through
+    extra: dict[str, str] = field(default_factory=dict)
     _stop: Callable[[], None] | None = field(default=None, repr=False)
 
     def params(self, dbname: str) -> dict[str, Any]:
         """libpq keyword parameters (host, port, user, password, dbname) for ``dbname``."""
-        p: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user, "dbname": dbname}
+        p: dict[str, Any] = {**self.extra, "host": self.host, "port": self.port, "user": self.user, "dbname": dbname}
         if self.password:
             p["password"] = self.password
         return p
@@ -53,9 +57,35 @@ class ShadowServer:
         auth = quote(self.user, safe="")
         if self.password:
             auth += ":" + quote(self.password, safe="")
+        extra = "".join(f"&{quote(k, safe='')}={quote(v, safe='')}" for k, v in self.extra.items())
         if self.host.startswith("/"):
-            return f"postgresql+{driver}://{auth}@/{dbname}?host={quote(self.host, safe='/')}&port={self.port}"
-        return f"postgresql+{driver}://{auth}@{self.host}:{self.port}/{dbname}"
+            return (f"postgresql+{driver}://{auth}@/{dbname}?host={quote(self.host, safe='/')}&port={self.port}"
+                    f"{extra}")
+        url = f"postgresql+{driver}://{auth}@{self.host}:{self.port}/{dbname}"
+        return url + ("?" + extra[1:] if extra else "")
+
+    def alive(self) -> bool:
+        """Whether the server still accepts connections: its postmaster (when we started it) is a
+        live process, and a connection to the admin database succeeds within 5 s."""
+        import psycopg
+
+        if self.pid is not None and not _process_alive(self.pid):
+            return False
+        try:
+            psycopg.connect(self.conninfo(self.admin_db), connect_timeout=5).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last ``lines`` lines of the server log of a local cluster (``<socket dir>/server.log``),
+        joined by spaces; "" when there is none (a URL or Docker server)."""
+        log = Path(self.host) / "server.log" if self.host.startswith("/") else None
+        try:
+            text = log.read_text(errors="replace") if log is not None else ""
+        except OSError:
+            return ""
+        return " ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
     def stop(self) -> None:
         """Stop the server if alembic_guard started it; a no-op for a user-given URL."""
@@ -68,3 +98,19 @@ class ShadowServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not a zombie waiting for its parent: /proc/<pid>/stat state Z or X)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
