@@ -8,7 +8,14 @@ FORMATS = ("text", "markdown", "json", "sarif", "github", "gitlab")
 
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
-    """The report in ``fmt`` as a string."""
+    """The report in ``fmt`` as a string, passwords redacted (alembic_guard.redact: an error message
+    of a revision or of env.py may quote a connection string)."""
+    from ..redact import redact
+
+    return redact(_render(report, fmt, color=color, width=width))
+
+
+def _render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from .json_report import render_json
         return render_json(report)
