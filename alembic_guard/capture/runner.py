@@ -335,6 +335,10 @@ class Runner:
                 raise stopped from None
             if rev_id is None:
                 err = error_from_exception(exc, "env.py failed on the shadow database")
+                if "Could not parse SQLAlchemy URL" in str(exc):
+                    err.hint = ("SQLAlchemy reads only URLs (postgresql+psycopg://user@host/db), not libpq "
+                                "key=value strings: `alembic upgrade` fails the same way. alembic-guard's own "
+                                "--shadow-url and --stats-url accept both.")
                 if isinstance(exc, KeyError):
                     err.hint = ("Does env.py read an environment variable that is not set? Set it (a database "
                                 "URL can be any URL: alembic-guard sends every connection to the shadow).")
