@@ -151,3 +151,25 @@ def test_query_password_and_pgpassfile_are_honoured(tmp_path, password_server):
     assert run.returncode == 0, run.stderr
     run = Run(["check", "-c", ini, "--shadow-url", url], env={"PGPASSFILE": str(tmp_path / "none")})
     run.assert_failure_paragraph("password", secret=RIGHT)
+
+
+def test_log_records_are_redacted_whatever_handler_env_py_installs(capsys):
+    import logging
+    import sys
+
+    from alembic_guard.jobs import run_job
+
+    handler = logging.StreamHandler(sys.stdout)  # as env.py's fileConfig() would install, after the job starts
+    log = logging.getLogger("tests.redaction")
+
+    def job():
+        log.addHandler(handler)
+        log.warning("connecting to %s", f"host=h user=me password={SECRET} dbname=app")
+        return 0
+
+    try:
+        assert run_job(job) == 0
+    finally:
+        log.removeHandler(handler)
+    out = capsys.readouterr().out
+    assert "connecting to host=h" in out and SECRET not in out

@@ -23,8 +23,33 @@ def report_error(err: GuardError) -> int:
     return BAD_INPUT
 
 
+def _redact_log_records() -> None:
+    """Every log record (Alembic's, SQLAlchemy's, env.py's own, with -v) is redacted as it is made:
+    a record factory, because env.py's ``fileConfig()`` replaces the handlers a filter would sit on."""
+    import logging
+
+    from ..redact import redact
+
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "alembic_guard_redacts", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's to report, not ours
+            return record
+        record.msg, record.args = redact(message), None
+        return record
+
+    factory.alembic_guard_redacts = True
+    logging.setLogRecordFactory(factory)
+
+
 def run_job(job: Callable[[], int]) -> int:
     """Run ``job`` and return its exit status, or the status for what it raised."""
+    _redact_log_records()
     try:
         return job()
     except GuardError as err:

@@ -9,6 +9,7 @@ import click
 
 from ..errors import GuardError
 from ..exit_policy import fix_exit
+from ..redact import redact
 from ..rewrite.fix import run_fix
 from ..rewrite.proof import LockBudget
 from ..rewrite.report import render_fix_markdown, render_fix_text
@@ -25,7 +26,7 @@ def fix_job(revisions: list[str], *, write: bool, config_file: str, section: str
         write_all([(Path(fx.path), fx.source, fx.new_source) for fx in report.revisions
                    if fx.new_source is not None and fx.new_source != fx.source])
     text = render_fix_markdown(report, written=write) if fmt == "markdown" else render_fix_text(report, written=write)
-    click.echo(text, nl=False)
+    click.echo(redact(text), nl=False)
     return fix_exit(report)
 
 

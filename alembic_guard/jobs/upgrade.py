@@ -6,11 +6,12 @@ import click
 
 from ..deploy.run import UpgradeOptions, run_upgrade
 from ..exit_policy import upgrade_exit
+from ..redact import redact
 
 
 def upgrade_job(opts: UpgradeOptions) -> int:
     def say(text: str) -> None:
-        click.echo(text, err=True)
+        click.echo(redact(text), err=True)
 
     result = run_upgrade(opts, say)
     if opts.dry_run:
@@ -29,7 +30,7 @@ def upgrade_job(opts: UpgradeOptions) -> int:
         click.echo(f"upgraded: {len(result.applied)} revision(s) applied" +
                    (f" ({', '.join(result.applied)})" if result.applied else " (already at the target)"))
     else:
-        click.echo(f"stopped at {result.stopped_at} after applying {len(result.applied)} revision(s): "
-                   f"{result.reason}", err=True)
+        click.echo(redact(f"stopped at {result.stopped_at} after applying {len(result.applied)} revision(s): "
+                          f"{result.reason}"), err=True)
         click.echo("A rerun resumes at that revision; the ones applied are not run again.", err=True)
     return upgrade_exit(result)
