@@ -23,12 +23,14 @@ system, no space left) raises :class:`CacheUnusable`, after removing whatever th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import functools
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -290,11 +292,21 @@ def _cause(exc: BaseException) -> str:
     return next((t for t in _DISK_TEXTS if t in str(exc)), str(exc))
 
 
+def set_pdeathsig(sig: int = signal.SIGINT) -> None:
+    """In a child between fork and exec: get ``sig`` when our process dies (Linux ``PR_SET_PDEATHSIG``;
+    kept across exec, also through unshare/setpriv, which exec the command)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
 def _run_initdb(argv: list[str], bindir: Path, home: Path) -> None:
-    """Run initdb; its failure on a full or read-only disk raises CacheUnusable, any other GuardError."""
+    """Run initdb; its failure on a full or read-only disk raises CacheUnusable, any other GuardError.
+    initdb dies with us (SIGKILL via PDEATHSIG) so a killed run leaves no initdb writing into the cache."""
     env = {**os.environ, "LC_ALL": "C"}  # English messages: disk_problem() reads them
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env,
+                           preexec_fn=lambda: set_pdeathsig(signal.SIGKILL))
     except (OSError, subprocess.SubprocessError) as exc:
         raise GuardError(f"initdb ({bindir}) failed: {exc}") from exc
     if r.returncode != 0:

@@ -19,7 +19,6 @@ so on stderr; when ``$ALEMBIC_GUARD_CACHE`` names such a directory, it is an err
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -40,6 +39,7 @@ from .cache import (  # noqa: F401  (cache_root, cached_bindirs, server_version:
     read_marker,
     root_is_explicit,
     server_version,
+    set_pdeathsig,
 )
 from .server import ShadowServer
 
@@ -64,12 +64,6 @@ def cached_template(bindir: Path) -> Path | None:
 
     home = Home.for_bindir(bindir)
     return home.template if is_complete(home.template, bindir) else None
-
-
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
 
 _noted = False
@@ -117,6 +111,7 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
                                  f"{cache_root()}.", hint="Free some disk space, or set ALEMBIC_GUARD_CACHE to "
                                  "a writable directory with ~100 MB free.") from exc
         else:
+            home.ensure_template()  # first: it creates the home the warm lock lives in
             warm = home.warm_lock()
             proc = _start_cached(home, bindir, run_dir, warm is not None)
         if warm is not None:
@@ -196,7 +191,7 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     ]
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_set_pdeathsig, start_new_session=True)
+                                preexec_fn=set_pdeathsig, start_new_session=True)
     finally:
         log.close()
     try:
