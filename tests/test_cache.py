@@ -31,9 +31,17 @@ pytestmark = pytest.mark.skipif(BINDIR is None, reason="no PostgreSQL server bin
 
 #: a run in a child process: start the shadow, print the template's build id, hold it for argv[1] s
 CHILD = """
-import json, sys, time
+import json, os, shutil, sys, time
 from pathlib import Path
 from alembic_guard.shadow import cache, cluster
+if os.environ.get("AG_TEST_SLOW_COPY"):  # a copy slow enough to be killed in the middle
+    real = shutil.copytree
+    def slow_copy(src, dst):
+        time.sleep(0.01)
+        return shutil.copy2(src, dst)
+    def slow_tree(src, dst, *args, **kw):  # copytree recurses with positional arguments
+        return real(src, dst, *args, **kw) if args else real(src, dst, copy_function=slow_copy, **kw)
+    shutil.copytree = slow_tree
 server = cluster.start_cluster(Path(sys.argv[2]), "local")
 home = cache.Home.for_bindir(Path(sys.argv[2]))
 print(json.dumps({"build": cache.read_marker(home.template)["build"], "host": server.host,
@@ -187,6 +195,7 @@ def test_killed_first_build_then_two_concurrent_runs(cache_dir):
     child = _child(0, ALEMBIC_GUARD_CACHE=str(cache_dir))
     deadline = time.monotonic() + 60
     while not list(cache_dir.glob("clusters/*/initdb-*/data")) and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -218,13 +227,31 @@ def test_run_killed_while_its_warm_server_runs(seeded, cache_dir):
     _assert_clean(cache_dir, server)
 
 
-def test_leftovers_of_a_killed_copy_are_removed(seeded, cache_dir):
-    half = seeded.path / "data-x1y2" / "data"
-    shutil.copytree(seeded.template / "global", half / "global")
+def test_killed_copy_of_the_warm_cluster_is_removed(seeded, cache_dir):
+    """SIGKILL in the middle of copying the template to the warm cluster: the half copy is never taken
+    for a cluster; the next run removes it and copies again."""
+    child = _child(0, ALEMBIC_GUARD_CACHE=str(cache_dir), AG_TEST_SLOW_COPY="1")
+    deadline = time.monotonic() + 60
+    while not list(seeded.path.glob("data-*/data/base")) and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert list(seeded.path.glob("data-*")) and not seeded.data.exists()
     with cluster.start_cluster(BINDIR, "local") as server:
-        pass
-    assert not half.parent.exists()
+        assert "postgres" in _databases(server)
+    assert not list(seeded.path.glob("data-*")) and cache.is_complete(seeded.data, BINDIR)
     _assert_clean(cache_dir, server)
+
+
+def test_killed_postmaster_then_the_next_run_works(seeded, cache_dir):
+    """The shadow itself SIGKILLed mid-run: the next run starts the warm cluster (crash recovery) or,
+    if it will not start, a fresh copy."""
+    with cluster.start_cluster(BINDIR, "local") as first:
+        os.kill(first.pid, signal.SIGKILL)
+    with cluster.start_cluster(BINDIR, "local") as second:
+        assert "postgres" in _databases(second)
+    _assert_clean(cache_dir, first, second)
 
 
 # -- unusable cache directories -----------------------------------------------------------------
