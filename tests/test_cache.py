@@ -333,3 +333,18 @@ def test_full_default_cache_falls_back_to_a_private_temp_dir(tiny_tmpfs, monkeyp
     assert err.count("alembic-guard: note:") == 1 and str(tiny_tmpfs) in err and "ALEMBIC_GUARD_CACHE" in err
     assert os.listdir(tiny_tmpfs) == []
     _assert_clean(tiny_tmpfs, server)
+
+
+def test_full_default_cache_and_full_temp_dir_is_one_paragraph(tiny_tmpfs, monkeypatch, capsys):
+    monkeypatch.delenv("ALEMBIC_GUARD_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tiny_tmpfs))
+    monkeypatch.setenv("TMPDIR", str(tiny_tmpfs))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    try:
+        with pytest.raises(GuardError) as info:
+            cluster.start_cluster(BINDIR, "local")
+    finally:
+        tempfile.tempdir = None
+    text = info.value.paragraph()
+    assert "neither the cache directory" in text and "No space left on device" in text and "\n" not in text
+    assert os.listdir(tiny_tmpfs) == [] and _procs_mentioning(str(tiny_tmpfs)) == []

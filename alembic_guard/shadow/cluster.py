@@ -58,14 +58,6 @@ def major_version(bindir: Path) -> int:
     return int("".join(ch for ch in digits if ch.isdigit()) or 0)
 
 
-def cached_template(bindir: Path) -> Path | None:
-    """The pristine (never started) template data dir for ``bindir`` if cached and complete."""
-    from .cache import is_complete
-
-    home = Home.for_bindir(bindir)
-    return home.template if is_complete(home.template, bindir) else None
-
-
 _noted = False
 
 
@@ -93,7 +85,14 @@ def start_cluster(bindir: Path, provider: str) -> ShadowServer:
             raise GuardError(exc.message, hint="Point ALEMBIC_GUARD_CACHE at a writable directory with "
                              "~100 MB free, or unset it to use the default cache.") from exc
         _note_fallback(exc)
-    return _start(None, bindir, provider)
+        first = exc
+    try:
+        return _start(None, bindir, provider)
+    except CacheUnusable as exc:
+        raise GuardError(f"neither the cache directory {first.dir} ({first.cause}) nor a temporary directory "
+                         f"({exc.dir}: {exc.cause}) can hold a PostgreSQL cluster.",
+                         hint="Free some disk space, or set ALEMBIC_GUARD_CACHE to a writable directory with "
+                              "~100 MB free.") from exc
 
 
 def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
@@ -104,12 +103,7 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
     try:
         if home is None:
             home = Home(run_dir / "cache", bindir, temporary=True)
-            try:
-                proc = _launch(bindir, home.ensure_template(), run_dir)
-            except CacheUnusable as exc:
-                raise GuardError(f"{exc.message[:-1]}, and neither is the default cache directory "
-                                 f"{cache_root()}.", hint="Free some disk space, or set ALEMBIC_GUARD_CACHE to "
-                                 "a writable directory with ~100 MB free.") from exc
+            proc = _launch(bindir, home.ensure_template(), run_dir)
         else:
             home.ensure_template()  # first: it creates the home the warm lock lives in
             warm = home.warm_lock()
