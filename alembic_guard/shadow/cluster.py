@@ -1,51 +1,55 @@
 """Start a throwaway PostgreSQL cluster from a directory of server binaries.
 
-A cluster is created once per binary directory with ``initdb`` and kept as a data directory in the
-cache (``$ALEMBIC_GUARD_CACHE``, else ``$XDG_CACHE_HOME/alembic-guard``, else
-``~/.cache/alembic-guard``). A run that gets the cache's lock (``flock``) starts ``postgres`` on it in
-place (warm start ~0.1 s; scratch databases a killed run left behind are dropped); a concurrent run
-copies it into a private temp dir first (~0.1-1 s for 40 MB). Either way the server runs with
+The data directories come from the cache (:mod:`.cache`: a pristine template per bin dir, built once
+with ``initdb``, and a warm cluster). A run that gets the warm cluster's lock starts ``postgres`` on it
+in place (warm start ~0.1 s; scratch databases a killed run left behind are dropped); a concurrent run
+copies the template into a private temp dir first (~0.1-1 s for 40 MB). Either way the server runs with
 ``fsync=off``, ``listen_addresses=''`` and a unix socket in a private temp dir. Stopping signals the
 postmaster (SIGINT = fast shutdown, see "Shutting Down the Server" in the PostgreSQL docs), waits, and
-removes both temp dirs. The postmaster also gets SIGINT if our process dies (``PR_SET_PDEATHSIG``).
+removes the temp dirs. The postmaster also gets SIGINT if our process dies (``PR_SET_PDEATHSIG``).
+
+A cluster that does not start (postgres exits: a bad ``PG_VERSION``, missing files, a lock file or
+shared memory still in use) is discarded: the warm cluster is recopied from the template and tried once
+more, then the template itself is rebuilt once; only then is it an error. A stale ``postmaster.pid``
+(its process gone) PostgreSQL handles itself ("Creating and Removing the Lock File", miscinit.c). When
+the default cache directory cannot be written (read-only, full), the run uses a private temp dir and says
+so on stderr; when ``$ALEMBIC_GUARD_CACHE`` names such a directory, it is an error (exit 2).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import GuardError
 from . import privileges
+from .cache import (  # noqa: F401  (cache_root, cached_bindirs, server_version: the public names of old)
+    SUPERUSER,
+    CacheUnusable,
+    Home,
+    cache_root,
+    cached_bindirs,
+    read_marker,
+    root_is_explicit,
+    server_version,
+    set_pdeathsig,
+)
 from .server import ShadowServer
 
-SUPERUSER = "postgres"
 START_TIMEOUT_S = 60.0
+#: How long a postmaster left by a killed run may take to shut down (it got SIGINT via PDEATHSIG).
+ORPHAN_WAIT_S = 10.0
 
 
-def cache_root() -> Path:
-    env = os.environ.get("ALEMBIC_GUARD_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "alembic-guard" if xdg else Path.home() / ".cache" / "alembic-guard"
-
-
-def server_version(bindir: Path) -> str:
-    """``postgres --version`` output, e.g. ``postgres (PostgreSQL) 18.6``. Raises GuardError."""
-    try:
-        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30)
-    except OSError as exc:
-        raise GuardError(f"cannot run {bindir / 'postgres'}: {exc}") from exc
-    return out.stdout.strip()
+class StartFailed(GuardError):
+    """postgres exited during start-up: the data directory is suspect."""
 
 
 def major_version(bindir: Path) -> int:
@@ -54,119 +58,144 @@ def major_version(bindir: Path) -> int:
     return int("".join(ch for ch in digits if ch.isdigit()) or 0)
 
 
-def _template_dir(bindir: Path) -> Path:
-    key = hashlib.sha256(f"{bindir.resolve()}|{server_version(bindir)}".encode()).hexdigest()[:16]
-    return cache_root() / "clusters" / key
+_noted = False
 
 
-def cached_template(bindir: Path) -> Path | None:
-    """The pristine (never started) template data dir for ``bindir`` if cached and complete."""
-    template = _template_dir(bindir) / "template"
-    return template if (template / "PG_VERSION").exists() else None
-
-
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
-
-
-def _run(argv: list[str], what: str) -> None:
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise GuardError(f"{what} failed: {exc}") from exc
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
-        raise GuardError(f"{what} failed (exit {r.returncode}): {' '.join(tail)}")
-
-
-def ensure_template(bindir: Path) -> Path:
-    """Create (once) and return the cached template data dir for ``bindir``. Raises GuardError."""
-    existing = cached_template(bindir)
-    if existing:
-        return existing
-    home = _template_dir(bindir)
-    home.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="initdb-", dir=home))
-    try:
-        privileges.hand_over(work)
-        _run(privileges.command_prefix() + [
-            str(bindir / "initdb"), "-D", str(work / "data"), "-U", SUPERUSER, "-A", "trust",
-            "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
-        ], f"initdb ({bindir})")
-        (home / "bindir.txt").write_text(str(bindir.resolve()))
-        try:
-            os.rename(work / "data", home / "template")
-        except OSError:
-            if not cached_template(bindir):  # lost a race only if the winner is complete
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return home / "template"
-
-
-def cached_bindirs() -> list[Path]:
-    """Binary directories that have a complete cached template and still exist."""
-    root = cache_root() / "clusters"
-    found = []
-    if root.is_dir():
-        for home in sorted(root.iterdir()):
-            txt = home / "bindir.txt"
-            if txt.exists() and (home / "template" / "PG_VERSION").exists():
-                bindir = Path(txt.read_text().strip())
-                if (bindir / "postgres").exists():
-                    found.append(bindir)
-    return found
+def _note_fallback(exc: CacheUnusable) -> None:
+    """Say once per process that the cache is not used, and why."""
+    global _noted
+    if not _noted:
+        _noted = True
+        print(f"alembic-guard: note: {exc.message} This run uses a private temporary directory (slower: "
+              f"initdb every run); set ALEMBIC_GUARD_CACHE to a writable directory to keep a cache.",
+              file=sys.stderr)
 
 
 def start_cluster(bindir: Path, provider: str) -> ShadowServer:
-    """Copy the template for ``bindir`` and start a private postgres on it.
+    """Start a private postgres from ``bindir`` on the cached warm cluster or a copy of the template.
 
-    Returns a ShadowServer whose ``stop()`` shuts it down and removes its temp dirs.
-    Raises GuardError (with the server log's tail) if it does not come up within 60 s.
+    Returns a ShadowServer whose ``stop()`` shuts it down, removes its temp dirs and releases the warm
+    cluster. Raises GuardError (one paragraph, with the server log's tail) when it cannot be started,
+    CacheUnusable (a GuardError) when ``$ALEMBIC_GUARD_CACHE`` cannot be written; nothing is left running.
     """
-    template = ensure_template(bindir)
+    try:
+        return _start(Home.for_bindir(bindir), bindir, provider)
+    except CacheUnusable as exc:
+        if root_is_explicit():
+            raise GuardError(exc.message, hint="Point ALEMBIC_GUARD_CACHE at a writable directory with "
+                             "~100 MB free, or unset it to use the default cache.") from exc
+        _note_fallback(exc)
+        first = exc
+    try:
+        return _start(None, bindir, provider)
+    except CacheUnusable as exc:
+        raise GuardError(f"neither the cache directory {first.dir} ({first.cause}) nor a temporary directory "
+                         f"({exc.dir}: {exc.cause}) can hold a PostgreSQL cluster.",
+                         hint="Free some disk space, or set ALEMBIC_GUARD_CACHE to a writable directory with "
+                              "~100 MB free.") from exc
+
+
+def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
+    """``home`` None: a temporary home inside the run dir (removed with it), its template started in place."""
     run_dir = _socket_dir()
     proc: subprocess.Popen | None = None
-    lock_fd = _try_lock(template.parent / "lock")
+    warm = None
     try:
-        if lock_fd is not None:  # ours alone: the warm cluster, created from the template once
-            data = template.parent / "data"
-            if not (data / "PG_VERSION").exists():
-                shutil.rmtree(data, ignore_errors=True)
-                shutil.copytree(template, data, symlinks=True)
-                privileges.hand_over(data)
-        else:  # another run uses the warm cluster: a private copy of the pristine template
-            data = run_dir / "data"
-            shutil.copytree(template, data, symlinks=True)
-        os.chmod(data, 0o700)
-        privileges.hand_over(run_dir)
-        log = open(run_dir / "server.log", "wb")
-        argv = privileges.command_prefix() + [
-            str(bindir / "postgres"), "-D", str(data),
-            "-c", "listen_addresses=", "-c", f"unix_socket_directories={run_dir}",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=100", "-c", "logging_collector=off",
-            "-c", "max_locks_per_transaction=256",
-        ]
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_set_pdeathsig, start_new_session=True)
-        log.close()
-        _wait_ready(proc, run_dir)
-        if lock_fd is not None:
+        if home is None:
+            home = Home(run_dir / "cache", bindir, temporary=True)
+            proc = _launch(bindir, home.ensure_template(), run_dir)
+        else:
+            home.ensure_template()  # first: it creates the home the warm lock lives in
+            warm = home.warm_lock()
+            proc = _start_cached(home, bindir, run_dir, warm is not None)
+        if warm is not None:
             _drop_leftovers(run_dir)
     except (OSError, shutil.Error) as exc:
-        _stop(proc, run_dir, lock_fd)
+        _stop(proc, run_dir, warm)
         raise GuardError(f"could not start the shadow PostgreSQL from {bindir}: {exc}") from exc
     except BaseException:
-        _stop(proc, run_dir, lock_fd)
+        _stop(proc, run_dir, warm)
         raise
     version = server_version(bindir)
     server = ShadowServer(provider=provider, host=str(run_dir), port=5432, user=SUPERUSER,
                           description=f"{version} from {bindir}", pid=proc.pid)
-    server._stop = lambda: _stop(proc, run_dir, lock_fd)
+    server._stop = lambda: _stop(proc, run_dir, warm)
     return server
+
+
+def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> subprocess.Popen:
+    """Start on the warm cluster (``warm``: we hold its lock) or a private copy of the template; a
+    cluster that fails to start is thrown away and rebuilt (see the module doc)."""
+    failure: StartFailed | None = None
+    build: str | None = None  # the id of the template that failed us
+    for rebuild_template in (False, True):
+        if rebuild_template:
+            home.discard_template(build)
+            if warm:
+                home.discard_data()
+        template = home.ensure_template()
+        build = (read_marker(template) or {}).get("build")
+        attempts = (False, True) if warm and not rebuild_template else (True,)
+        for fresh in attempts:
+            try:
+                if warm:
+                    if fresh:
+                        home.discard_data()
+                    data = home.ensure_data()
+                    _wait_for_orphan(data)
+                else:
+                    data = run_dir / "data"
+                    shutil.rmtree(data, ignore_errors=True)
+                    shutil.copytree(template, data, symlinks=True)
+                return _launch(bindir, data, run_dir)
+            except StartFailed as exc:
+                failure = exc
+    assert failure is not None
+    raise GuardError(f"{failure.message} (it failed on a fresh copy of a rebuilt template in {home.path}).",
+                     hint=f"Check the server binaries in {bindir}, or remove {home.path}.")
+
+
+def _wait_for_orphan(data: Path) -> None:
+    """A run killed while its server ran leaves the postmaster shutting down (PDEATHSIG); let it finish
+    rather than fail on its lock file."""
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0] or 0)
+        except (OSError, ValueError):
+            return
+        if not pid or not _pid_alive(pid):
+            return
+        time.sleep(0.05)
+
+
+def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
+    """Start postgres on ``data`` with its socket in ``run_dir``; return once it accepts connections.
+    Raises StartFailed when it exits during start-up (it is then gone), GuardError on the 60 s timeout
+    (the caller stops it)."""
+    os.chmod(data, 0o700)
+    privileges.hand_over(run_dir)
+    log = open(run_dir / "server.log", "wb")
+    argv = privileges.command_prefix() + [
+        str(bindir / "postgres"), "-D", str(data),
+        "-c", "listen_addresses=", "-c", f"unix_socket_directories={run_dir}",
+        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        "-c", "max_connections=100", "-c", "logging_collector=off",
+        "-c", "max_locks_per_transaction=256",
+    ]
+    try:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=set_pdeathsig, start_new_session=True)
+    finally:
+        log.close()
+    try:
+        _wait_ready(proc, run_dir)
+    except StartFailed:
+        raise
+    except BaseException:
+        _stop(proc, None)
+        raise
+    return proc
 
 
 def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
@@ -176,7 +205,7 @@ def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
     while True:
         if proc.poll() is not None:
             log = (run_dir / "server.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise GuardError(f"the shadow PostgreSQL exited during start-up: {' '.join(log)}")
+            raise StartFailed(f"the shadow PostgreSQL exited during start-up: {' '.join(log)}")
         if (run_dir / ".s.PGSQL.5432").exists():
             try:
                 psycopg.connect(host=str(run_dir), port=5432, user=SUPERUSER, dbname="postgres",
@@ -235,19 +264,6 @@ def _sweep_stale(parent: Path, keep: Path) -> None:
             continue
 
 
-def _try_lock(path: Path) -> int | None:
-    """An exclusive, non-blocking flock on ``path``; None when another run holds it."""
-    import fcntl
-
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _drop_leftovers(run_dir: Path) -> None:
     """Drop scratch databases (``ag_*``) that a killed run left in the cached cluster."""
     import psycopg
@@ -259,8 +275,9 @@ def _drop_leftovers(run_dir: Path) -> None:
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _stop(proc: subprocess.Popen | None, run_dir: Path, lock_fd: int | None = None) -> None:
-    """Fast shutdown, then immediate, then kill; always remove ``run_dir`` and release the cache lock."""
+def _stop(proc: subprocess.Popen | None, run_dir: Path | None, warm=None) -> None:
+    """Fast shutdown, then immediate, then kill; always remove ``run_dir`` and release the warm
+    cluster's lock (a ``filelock.FileLock``) — only once the postmaster is gone."""
     try:
         if proc is not None and proc.poll() is None:
             for sig, wait in ((signal.SIGINT, 10), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
@@ -272,6 +289,7 @@ def _stop(proc: subprocess.Popen | None, run_dir: Path, lock_fd: int | None = No
                 except subprocess.TimeoutExpired:
                     continue
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        if lock_fd is not None:
-            os.close(lock_fd)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if warm is not None:
+            warm.release()
