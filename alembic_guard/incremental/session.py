@@ -186,12 +186,12 @@ class Incremental:
     @property
     def needs_trace(self) -> bool:
         """Whether any revision is left to trace (False: every one comes from the cache)."""
-        return self.to_index > self.start
+        return not self.active or self.to_index > self.start
 
     def runner_from(self, from_rev: str | None) -> str | None:
         """The ``--from`` for the Runner: kept when it lies beyond the template (applied untraced
         from there), else None (the template is already past it)."""
-        return from_rev if self.from_index > self.start else None
+        return from_rev if not self.active or self.from_index > self.start else None
 
     @contextlib.contextmanager
     def database(self, dbname: str) -> Iterator[str]:
