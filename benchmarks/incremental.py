@@ -1,6 +1,11 @@
 """Incremental checks: a PR that appends one revision to a long history, cold vs warm cache.
 
-Run:  python benchmarks/incremental.py [--revisions 300] [--repeat 3] [--shadow cluster]
+Run:  python benchmarks/incremental.py [--revisions 300] [--repeat 3] [--shadow auto] [--cache DIR]
+
+It uses a cache directory of its own (``$ALEMBIC_GUARD_CACHE``; a temp dir unless ``--cache``): the
+incremental cache lives only in the warm cluster, and a warm cluster another run holds (a test
+session, say) would leave this one a private copy, where the cache is off. The first check then
+includes an initdb.
 
 It writes the generated project of benchmarks/check_speed.py (``--revisions`` revisions) into a temp
 dir and checks it once, which keeps its schema state as a template database in the warm cluster
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -65,9 +71,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--revisions", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--shadow", default="cluster")
+    ap.add_argument("--shadow", default="auto")
+    ap.add_argument("--cache", help="ALEMBIC_GUARD_CACHE for the runs (default: a fresh temp dir)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ALEMBIC_GUARD_CACHE"] = args.cache or str(Path(tmp) / "cache")
         ini = build(Path(tmp), args.revisions)
         out = Path(tmp) / "r.json"
         cmd = [sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(ini), "--fail-on", "never",
