@@ -14,6 +14,7 @@ from .changes import changed_files, keep_changed
 from .capture.redirect import redirect_connections
 from .capture.runner import Runner
 from .check_config import check_suppressions, load_check_config
+from .incremental import Incremental
 from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
@@ -39,6 +40,7 @@ class CheckOptions:
     changed_since: str | None = None  # git ref: report only the revisions changed since it (changes.py)
     baseline: str | None = None  # baseline file of accepted findings (baseline.py)
     write_baseline: str | None = None  # write today's findings there (and accept them)
+    no_cache: bool = False  # neither read nor write the incremental cache (alembic_guard/incremental)
 
 
 def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
@@ -103,8 +105,14 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
             with redirect_connections(server, dbname, project.version_dirs()):
                 project.load_revisions()
             check_range(project, opts.from_rev, opts.to_rev)
-            runner = Runner(project, server, dbname, verbose=opts.verbose, progress=progress)
-            revisions = runner.run(opts.from_rev, opts.to_rev)
+            inc = Incremental.prepare(project, server, from_rev=opts.from_rev, to_rev=opts.to_rev,
+                                      config_file=opts.config_file, section=opts.section, x_args=opts.x_args,
+                                      enabled=not opts.no_cache)
+            with inc.database(dbname) as run_db:
+                runner = Runner(project, server, run_db, verbose=opts.verbose, progress=progress,
+                                preapplied=inc.preapplied)
+                traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []
+                revisions = inc.finish(traced, runner, run_db)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
@@ -112,6 +120,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
                         config=str(project.config.config_file_name), revisions=revisions,
                         tool_errors=list(runner.tool_errors), notes=list(runner.notes),
                         transaction_mode=getattr(runner, "transaction_mode", ""))
+        report.notes += inc.notes
     from .doctor import diagnose
 
     files = [f for d in project.version_dirs() for f in sorted(Path(d).rglob("*.py"))]

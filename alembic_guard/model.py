@@ -240,6 +240,7 @@ class RevisionTrace:
     preexisting: set[str] = field(default_factory=set)  # relations (qualified names) that existed before it ran
     preexisting_oids: set[int] = field(default_factory=set)  # the same relations by pg_class OID
     traced: bool = False
+    cached: bool = False  # the trace comes from the incremental cache (alembic_guard/incremental)
     # Statements the trace could not see, each with the reason (a raw DBAPI connection, a schema
     # change no traced statement made). Any makes the verdict "unknown", never "safe".
     unseen: list[str] = field(default_factory=list)
@@ -281,6 +282,7 @@ class RevisionTrace:
             "statements": [s.to_json() for s in self.statements],
             "findings": [f.to_json() for f in self.findings],
             "locks_held": self.locks_held(),
+            "cached": self.cached,
         }
 
     def locks_held(self) -> list[dict[str, Any]]:

@@ -112,7 +112,7 @@ class Runner:
         return list(self._redirect.raw_connects) if self._redirect else []
 
     def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False,
-                 progress: Callable[[int, int, str, str], None] | None = None):
+                 progress: Callable[[int, int, str, str], None] | None = None, preapplied: set[str] = frozenset()):
         self.project = project
         self.progress = progress  # progress(n, total, revision id, message) as each revision starts
         self.server = server
@@ -122,6 +122,8 @@ class Runner:
         for sc in project.ordered():
             self.revisions[sc.revision] = RevisionTrace(
                 revision=sc.revision, down_revision=sc.down_revision, path=sc.path, doc=sc.doc or "")
+        for rev in preapplied:  # already in ``dbname`` (a cached template, alembic_guard/incremental)
+            self.revisions.pop(rev, None)
         self.files = RevisionFiles(project.revision_paths())
         self.tool_errors: list[str] = []
         self.notes: list[str] = []  # things the report should say (e.g. stand-in extensions)

@@ -1,0 +1,211 @@
+"""Incremental checks (alembic_guard/incremental) on the real warm cluster: a second check of the same
+history traces nothing, an appended revision is the only one traced, an edited one is traced again,
+--no-cache, --from/--to, and a dropped template or a killed run fall back to a full trace.
+
+The module runs on its own cache directory (one initdb for the module), so the warm cluster is this
+module's and not the test session's shadow (whose lock makes other runs use private copies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_guard.check import CheckOptions, run_check
+from alembic_guard.incremental import templates
+from alembic_guard.report import render
+from alembic_guard.report.text import render_text
+from alembic_guard.shadow import obtain_shadow
+from tests.conftest import test_provider
+from tests.projects.factory import make_project
+
+PROVIDER = test_provider() or "local"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _body(i: int, prefix: str) -> str:
+    if i == 0:
+        return (f'op.create_table("{prefix}t", sa.Column("id", sa.BigInteger, primary_key=True), '
+                'sa.Column("name", sa.String(50)))')
+    if i % 3 == 1:
+        return f'op.add_column("{prefix}t", sa.Column("c{i}", sa.Integer))'
+    if i % 3 == 2:
+        return f'op.create_index("ix_{prefix}{i}", "{prefix}t", ["name"])'  # an error each time
+    return f'op.alter_column("{prefix}t", "c{i - 2}", nullable=False)'  # a full scan under AEL
+
+
+def _project(root: Path, prefix: str, count: int = 12) -> Path:
+    # distinct revision ids per test: the keys are content hashes, so equal projects share a cache
+    return make_project(root, [(f"{prefix}{i:03d}", _body(i, prefix)) for i in range(count)])
+
+
+def _append(ini: Path, prefix: str, i: int) -> None:
+    versions = ini.parent / "migrations" / "versions"
+    previous = f"{prefix}{i - 1:03d}"
+    (versions / f"{prefix}{i:03d}.py").write_text(textwrap.dedent(f'''\
+        """revision {prefix}{i:03d}"""
+        from alembic import op
+        import sqlalchemy as sa
+
+        revision = "{prefix}{i:03d}"
+        down_revision = "{previous}"
+
+
+        def upgrade():
+            {_body(i, prefix)}
+
+
+        def downgrade():
+            pass
+        '''))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALEMBIC_GUARD_CACHE", str(tmp_path_factory.mktemp("inc-cache")))
+        yield
+
+
+def check(ini: Path, **kw):
+    return run_check(CheckOptions(config_file=str(ini), shadow=PROVIDER, **kw))
+
+
+def findings(report) -> list[tuple]:
+    return sorted((f.revision, f.rule, f.severity, f.line, f.message) for f in report.findings())
+
+
+def cached(report) -> list[str]:
+    return [r.revision for r in report.revisions if r.cached]
+
+
+def test_second_check_traces_nothing_and_finds_the_same(tmp_path):
+    ini = _project(tmp_path, "a")
+    cold = check(ini)
+    assert cached(cold) == [] and len(cold.revisions) == 12
+    assert findings(cold)  # the project has errors: a judgement to reproduce
+    warm = check(ini)
+    assert len(cached(warm)) == 12 and [r.revision for r in warm.revisions] == [r.revision for r in cold.revisions]
+    assert findings(warm) == findings(cold)
+    assert [r.verdict for r in warm.revisions] == [r.verdict for r in cold.revisions]
+    assert any("12 revision(s) reused from the incremental cache" in n and "0 traced" in n for n in warm.notes)
+    doc = json.loads(render(warm, "json"))
+    assert all(r["cached"] is True for r in doc["revisions"])
+    assert "reused from the incremental cache" in render_text(warm)
+    # the judgement is today's: a disabled rule disappears without invalidating anything
+    rule = findings(cold)[0][1]
+    fewer = check(ini, disabled_rules=[rule])
+    assert len(cached(fewer)) == 12 and rule not in {f[1] for f in findings(fewer)}
+
+
+def test_appended_revision_is_the_only_one_traced(tmp_path):
+    ini = _project(tmp_path, "b")
+    check(ini)
+    _append(ini, "b", 12)
+    t0 = time.perf_counter()
+    warm = check(ini)
+    warm_s = time.perf_counter() - t0
+    assert len(warm.revisions) == 13 and cached(warm) == [f"b{i:03d}" for i in range(12)]
+    new = warm.revisions[-1]
+    assert new.revision == "b012" and not new.cached and new.statements
+    full = check(ini, no_cache=True)
+    assert cached(full) == [] and findings(warm) == findings(full)
+    # and the next check starts from the new head
+    assert len(cached(check(ini))) == 13
+    assert warm_s < 30  # loose: the benchmark measures; this only catches a full retrace gone wrong
+
+
+def test_edited_middle_revision_is_traced_again(tmp_path):
+    ini = _project(tmp_path, "c")
+    check(ini)
+    edited = ini.parent / "migrations" / "versions" / "c005.py"
+    # c005 created an index (an error); now it adds a nullable column (no error)
+    edited.write_text(edited.read_text().replace('op.create_index("ix_c5", "ct", ["name"])',
+                                                 'op.add_column("ct", sa.Column("c5", sa.Integer))'))
+    after = check(ini)
+    never_reused = {f"c{i:03d}" for i in range(5, 12)}
+    assert not never_reused & set(cached(after))
+    assert [f for f in findings(after) if f[0] == "c005" and f[2] == "error"] == []  # the index error is gone
+    assert findings(after) == findings(check(ini, no_cache=True))
+
+
+def test_no_cache_neither_reads_nor_writes(tmp_path):
+    ini = _project(tmp_path, "d")
+    first = check(ini, no_cache=True)
+    second = check(ini, no_cache=True)
+    assert cached(first) == cached(second) == []
+    assert cached(check(ini)) == []  # nothing was written by the --no-cache runs
+    assert len(cached(check(ini))) == 12
+
+
+def test_to_and_from_stay_coherent(tmp_path):
+    ini = _project(tmp_path, "e")
+    upto5 = check(ini, to_rev="e005")
+    assert [r.revision for r in upto5.revisions] == [f"e{i:03d}" for i in range(6)] and cached(upto5) == []
+    upto8 = check(ini, to_rev="e008")  # starts from the e005 template
+    assert cached(upto8) == [f"e{i:03d}" for i in range(6)] and len(upto8.revisions) == 9
+    after3 = check(ini, from_rev="e003")  # the report starts after --from, cached or not
+    assert [r.revision for r in after3.revisions] == [f"e{i:03d}" for i in range(4, 12)]
+    assert cached(after3) == [f"e{i:03d}" for i in range(4, 9)]
+    assert findings(after3) == findings(check(ini, from_rev="e003", no_cache=True))
+
+
+def test_dropped_template_database_falls_back(tmp_path):
+    ini = _project(tmp_path, "f")
+    cold = check(ini)
+    with obtain_shadow(PROVIDER) as server:  # the module's warm cluster, where the templates live
+        with psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+            rows = conn.execute("select datname from pg_database where datname like 'agtpl\\_%'").fetchall()
+        templates.drop(server, [r[0] for r in rows])
+    again = check(ini)
+    assert cached(again) == [] and findings(again) == findings(cold)
+    assert len(cached(check(ini))) == 12  # rebuilt
+
+
+KILLER = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+from alembic_guard.check import CheckOptions, run_check
+
+def progress(n, total, rev, message):
+    if n == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+run_check(CheckOptions(config_file={ini!r}, shadow={provider!r}), progress=progress)
+"""
+
+
+def _postmasters_gone(timeout: float = 20.0) -> None:
+    """Wait until no postmaster of the module's cache still runs (the killed run's gets SIGINT)."""
+    cache = Path(os.environ["ALEMBIC_GUARD_CACHE"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [p.read_text().split("\n", 1)[0] for p in cache.rglob("postmaster.pid")]
+        if not pids:
+            return
+        time.sleep(0.1)
+
+
+def test_killed_run_leaves_a_usable_cache(tmp_path):
+    ini = _project(tmp_path, "g")
+    check(ini)
+    _append(ini, "g", 12)
+    _append(ini, "g", 13)
+    # a run killed in the middle of the trace (SIGKILL: no cleanup at all) …
+    proc = subprocess.run([sys.executable, "-c", KILLER.format(root=str(ROOT), ini=str(ini), provider=PROVIDER)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    _postmasters_gone()
+    # … does not poison the cache: the next run starts again from the last complete state
+    after = check(ini)
+    assert cached(after) in ([f"g{i:03d}" for i in range(12)], [f"g{i:03d}" for i in range(14)])
+    assert findings(after) == findings(check(ini, no_cache=True))
