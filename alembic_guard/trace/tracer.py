@@ -30,6 +30,7 @@ from . import catalog, keys, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from .locks import LockReader
 from .modes import detect_mode
+from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
                          split_statements, string_constants)
 
@@ -80,6 +81,7 @@ class Tracer:
         self._side = side_conninfo
         self._version = server_version_num
         self._reader = LockReader(side_conninfo)
+        self._catalog = Snapshots(server_version_num)  # reads only what changed since the last one
         self._sampler: LockSampler | None = None  # opened at the first statement that needs it
         self._scans: ScanCounter | None = None
         self._pids: dict[int, int] = {}
@@ -108,6 +110,7 @@ class Tracer:
         self._pids = {}
         self._last_after = None
         self._xact = ""
+        self._catalog.reset()
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -177,7 +180,7 @@ class Tracer:
         rev_id = rev.revision
         self._busy = True
         try:
-            before = catalog.snapshot(dbapi)
+            before = self._catalog.snapshot(dbapi)
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
@@ -252,7 +255,7 @@ class Tracer:
             obs = pending.statement.observation
             obs.duration_ms = duration
             obs.rowcount = getattr(cursor, "rowcount", -1) if cursor is not None else -1
-            after = catalog.snapshot(pending.dbapi)
+            after = self._catalog.snapshot(pending.dbapi)
             self._names.update(after)
             self._diff(pending, after)
             if pending.sampled:
@@ -330,7 +333,7 @@ class Tracer:
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         self._busy = True
         try:
-            now = catalog.snapshot(conn.connection.dbapi_connection)
+            now = self._catalog.snapshot(conn.connection.dbapi_connection)
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
             return
         finally:
@@ -502,7 +505,9 @@ class Tracer:
         # Only this revision's own earlier modes cover a request: deployed alone (one release at a
         # time) it would not hold the locks an earlier revision of the same upgrade took.
         held_modes: dict[int, set[str]] = {}
-        for (oid, mode, by) in self._held:
+        by_pair: dict[tuple[int, str], list[Lock]] = {}  # one pass: no scan of every held lock per held lock
+        for (oid, mode, by), lk in self._held.items():
+            by_pair.setdefault((oid, mode), []).append(lk)
             if by == rev.revision:
                 held_modes.setdefault(oid, set()).add(mode)
         current: dict[tuple[int, str, str], Lock] = {}
@@ -510,7 +515,7 @@ class Tracer:
             rel = self._names.get(oid)
             if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
                 continue
-            carried = [lk for key, lk in self._held.items() if key[:2] == (oid, mode)]
+            carried = by_pair.get((oid, mode), [])
             if not carried:
                 # pg_locks cannot tell a lock this statement asked for again from one carried over:
                 # a mode an earlier revision of the same transaction took stays that revision's
