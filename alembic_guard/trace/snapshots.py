@@ -19,9 +19,10 @@ The trace is the ground truth, so each incremental snapshot is verified against 
 number of relations and the sum of a 64-bit hash (``hashtextextended``) of every row's fields must
 match what the cached rows give, else (a drop, a schema rename, anything unforeseen) the full
 snapshot is taken. A new transaction, a connection outside a transaction block (every query its own
-transaction), or a server older than 11 (no ``hashtextextended``) always gets the full snapshot.
-``ALEMBIC_GUARD_VERIFY_SNAPSHOTS=1`` compares every incremental snapshot with a full one and raises
-AssertionError on a difference (tests use it).
+transaction), a catalog of fewer than ``SMALL`` relations (one full read is as cheap) or a server
+older than 11 (no ``hashtextextended``) always gets the full snapshot.
+``ALEMBIC_GUARD_VERIFY_SNAPSHOTS=1`` takes the incremental path whatever the size, compares every
+incremental snapshot with a full one and raises AssertionError on a difference (tests use it).
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ select c.oid::bigint, ({_SEQ})::bigint, ({_MOD})::bigint {_FROM}
 """
 
 
+# Below this many relations the full snapshot is read (one query, as cheap as the incremental check).
+SMALL = 300
+
+
 @dataclasses.dataclass
 class _State:
     """What the previous snapshot of one connection saw."""
@@ -92,19 +97,28 @@ class Snapshots:
     def __init__(self, server_version_num: int = 0):
         self._incremental = server_version_num == 0 or server_version_num >= 110000
         self._state: dict[int, _State] = {}
+        self._small: dict[int, bool] = {}  # per connection: its last snapshot had fewer than SMALL relations
         self._verify = os.environ.get("ALEMBIC_GUARD_VERIFY_SNAPSHOTS") == "1"
+        self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
         self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
 
     def reset(self) -> None:
         self._state = {}
+        self._small = {}
 
     def snapshot(self, dbapi_conn: Any) -> dict[int, Relation]:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
         unchanged relations are the same Relation objects as in the previous one). Raises what the
         driver raises (e.g. in a failed transaction)."""
-        if not self._incremental:
-            return full_snapshot(dbapi_conn)
         key = id(dbapi_conn)
+        if not self._incremental or self._small.get(key, True):
+            # A small catalog costs less in one full read than in the two queries of the incremental
+            # path: read it whole until it grows (the incremental path starts at the next snapshot).
+            rels = full_snapshot(dbapi_conn)
+            self._small[key] = len(rels) < self._threshold
+            self._state.pop(key, None)
+            self.full += 1
+            return rels
         count, hash_sum, seq, mod, xact, xid, horizon, cmin = fetch(dbapi_conn, META_SQL)[0]
         count, hash_sum, seq, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(seq), int(mod),
                                                                int(xact), int(xid), int(horizon), int(cmin))
