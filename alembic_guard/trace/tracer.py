@@ -14,6 +14,7 @@ statements of the same revision.
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import event
@@ -30,6 +31,7 @@ from . import catalog, keys, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from .locks import LockReader
 from .modes import detect_mode
+from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
                          split_statements, string_constants)
 
@@ -80,6 +82,7 @@ class Tracer:
         self._side = side_conninfo
         self._version = server_version_num
         self._reader = LockReader(side_conninfo)
+        self._catalog = Snapshots(server_version_num)  # reads only what changed since the last one
         self._sampler: LockSampler | None = None  # opened at the first statement that needs it
         self._scans: ScanCounter | None = None
         self._pids: dict[int, int] = {}
@@ -108,6 +111,7 @@ class Tracer:
         self._pids = {}
         self._last_after = None
         self._xact = ""
+        self._catalog.reset()
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -177,7 +181,7 @@ class Tracer:
         rev_id = rev.revision
         self._busy = True
         try:
-            before = catalog.snapshot(dbapi)
+            before = self._catalog.snapshot(dbapi)
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
@@ -252,7 +256,7 @@ class Tracer:
             obs = pending.statement.observation
             obs.duration_ms = duration
             obs.rowcount = getattr(cursor, "rowcount", -1) if cursor is not None else -1
-            after = catalog.snapshot(pending.dbapi)
+            after = self._catalog.snapshot(pending.dbapi)
             self._names.update(after)
             self._diff(pending, after)
             if pending.sampled:
@@ -330,7 +334,7 @@ class Tracer:
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         self._busy = True
         try:
-            now = catalog.snapshot(conn.connection.dbapi_connection)
+            now = self._catalog.snapshot(conn.connection.dbapi_connection)
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
             return
         finally:
@@ -499,10 +503,19 @@ class Tracer:
         held_now = sampled if sampled is not None else self._reader.relation_locks(pid)
         rev = pending.rev
         pre = rev.preexisting_oids
+        held_pairs = {key[:2] for key in self._held}
+        if held_pairs <= held_now:
+            # The usual case (locks are kept to the end of the transaction): every lock held before is
+            # still held, so only the pairs new in pg_locks need looking at; the others gain this
+            # statement. Keeps the per-statement cost at one light pass over the held locks.
+            self._observe_new_locks(pending, held_now - held_pairs, duration_ms, sampled is not None)
+            return
         # Only this revision's own earlier modes cover a request: deployed alone (one release at a
         # time) it would not hold the locks an earlier revision of the same upgrade took.
         held_modes: dict[int, set[str]] = {}
-        for (oid, mode, by) in self._held:
+        by_pair: dict[tuple[int, str], list[Lock]] = {}  # one pass: no scan of every held lock per held lock
+        for (oid, mode, by), lk in self._held.items():
+            by_pair.setdefault((oid, mode), []).append(lk)
             if by == rev.revision:
                 held_modes.setdefault(oid, set()).add(mode)
         current: dict[tuple[int, str, str], Lock] = {}
@@ -510,7 +523,7 @@ class Tracer:
             rel = self._names.get(oid)
             if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
                 continue
-            carried = [lk for key, lk in self._held.items() if key[:2] == (oid, mode)]
+            carried = by_pair.get((oid, mode), [])
             if not carried:
                 # pg_locks cannot tell a lock this statement asked for again from one carried over:
                 # a mode an earlier revision of the same transaction took stays that revision's
@@ -525,4 +538,34 @@ class Tracer:
                 lock.held_statements += 1
                 current[(oid, mode, lock.revision)] = lock
                 obs.locks.append(lock)
+        self._held = current
+
+    def _observe_new_locks(self, pending: _Pending, new_pairs: set[tuple[int, str]], duration_ms: float,
+                           sampled: bool) -> None:
+        """``_observe_locks`` when every lock of ``self._held`` is still held: the same Locks, in the
+        same order (by OID, then mode), without re-examining the carried ones. (A carried lock was
+        checked against Alembic's bookkeeping tables when it was first seen.)"""
+        obs = pending.statement.observation
+        rev = pending.rev
+        current = dict(self._held)
+        for lock in current.values():
+            lock.held_ms += duration_ms
+            lock.held_statements += 1
+        if new_pairs:
+            oids = {oid for oid, _mode in new_pairs}
+            held_modes: dict[int, set[str]] = {}
+            for (oid, mode, by) in self._held:
+                if by == rev.revision and oid in oids:
+                    held_modes.setdefault(oid, set()).add(mode)
+            for oid, mode in sorted(new_pairs):
+                rel = self._names.get(oid)
+                if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
+                    continue
+                lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in rev.preexisting_oids,
+                            oid=oid, table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
+                            sampled=sampled, statement_index=pending.statement.index, revision=rev.revision,
+                            held_ms=duration_ms, held_statements=1)
+                obs.new_locks.append(lock)
+                current[(oid, mode, rev.revision)] = lock
+        obs.locks.extend(sorted(current.values(), key=attrgetter("oid", "mode")))
         self._held = current

@@ -1,0 +1,173 @@
+"""Catalog snapshots that cost what changed, not the whole catalog (issue 13: linear tracing cost).
+
+``Snapshots.snapshot(dbapi)`` returns the same ``{oid: Relation}`` as ``catalog.snapshot`` (every
+user relation, its file, this transaction's seq scans and rows updated/deleted), but inside one
+transaction it reads only the ``pg_class`` rows written since the previous snapshot of the same
+connection, and the statistics only when they moved:
+
+- a row version this transaction wrote since then has ``xmin`` = the transaction's xid and a ``cmin``
+  (command id, "System Columns" in the PostgreSQL docs) above the largest one seen at the previous
+  snapshot: command ids only grow within a transaction;
+- a row another transaction wrote (committed since; e.g. a raw DBAPI connection of the project, or
+  a subtransaction of this one) has an ``xmin`` at or after the oldest transaction still running at
+  the previous snapshot (``txid_snapshot_xmin``), compared modulo 2^32 as xids are;
+- ``pg_stat_get_xact_numscans`` / ``_tuples_updated`` / ``_tuples_deleted`` (what
+  ``pg_stat_xact_user_tables`` shows) only grow within a transaction: when their sums over all user
+  tables are unchanged, no table's changed; otherwise the tables with non-zero counts are re-read.
+
+The trace is the ground truth, so each incremental snapshot is verified against the server: the
+number of relations and the sum of a 64-bit hash (``hashtextextended``) of every row's fields must
+match what the cached rows give, else (a drop, a schema rename, anything unforeseen) the full
+snapshot is taken. A new transaction, a connection outside a transaction block (every query its own
+transaction), a catalog of fewer than ``SMALL`` relations (one full read is as cheap) or a server
+older than 11 (no ``hashtextextended``) always gets the full snapshot.
+``ALEMBIC_GUARD_VERIFY_SNAPSHOTS=1`` takes the incremental path whatever the size, compares every
+incremental snapshot with a full one and raises AssertionError on a difference (tests use it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from ..model import Relation
+from .catalog import fetch, snapshot as full_snapshot
+
+_USER = "n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'"
+_KINDS = "c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')"
+_FROM = f"""
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+left join pg_catalog.pg_index i on i.indexrelid = c.oid
+where {_KINDS} and {_USER}"""
+# the same fields catalog.SNAPSHOT_SQL reads; statistics as pg_stat_xact_user_tables computes them
+_TABLE = "c.relkind in ('r', 'p', 'm')"
+_SEQ = f"case when {_TABLE} then pg_catalog.pg_stat_get_xact_numscans(c.oid) else 0 end"
+_MOD = (f"case when {_TABLE} then pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
+        " + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) else 0 end")
+_HASH = ("pg_catalog.hashtextextended(c.oid::text || '/' || n.nspname || '/' || c.relname || '/' || c.relkind::text"
+         " || '/' || c.relfilenode::text || '/' || coalesce(i.indrelid::text, ''), 0)")
+_XID = "(pg_catalog.txid_current_if_assigned() % 4294967296)"
+_ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
+        f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_HASH}")
+
+META_SQL = f"""
+select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce(sum({_SEQ}), 0)::bigint,
+       coalesce(sum({_MOD}), 0)::bigint, (extract(epoch from now()) * 1000000)::bigint,
+       coalesce({_XID}, -1), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296,
+       coalesce(max(case when c.xmin::text::bigint = {_XID} then c.cmin::text::bigint end), -1)
+{_FROM}"""
+
+ROWS_SQL = f"select {_ROW} {_FROM}"
+
+CHANGED_SQL = ROWS_SQL + """
+  and ((c.xmin::text::bigint = {xid} and c.cmin::text::bigint > {cmin})
+       or (c.xmin::text::bigint <> {xid} and (c.xmin::text::bigint - {horizon} + 4294967296) % 4294967296 < 2147483648))
+"""
+
+STATS_SQL = f"""
+select c.oid::bigint, ({_SEQ})::bigint, ({_MOD})::bigint {_FROM}
+  and {_TABLE} and ({_SEQ}) + ({_MOD}) > 0
+"""
+
+
+# Below this many relations the full snapshot is read (one query, as cheap as the incremental check).
+SMALL = 300
+
+
+@dataclasses.dataclass
+class _State:
+    """What the previous snapshot of one connection saw."""
+
+    xact: int  # now() of its transaction, µs
+    xid: int  # the transaction's xid modulo 2^32, -1 when none assigned yet
+    horizon: int  # oldest running xid then, modulo 2^32
+    cmin: int  # largest cmin of a pg_class row this transaction wrote, -1 when none
+    rels: dict[int, Relation]
+    hashes: dict[int, int]
+    seq: int
+    mod: int
+
+
+class Snapshots:
+    """Per DBAPI connection, the last snapshot and what the next one needs to read. ``reset()``
+    forgets them (a new ``alembic upgrade`` attempt)."""
+
+    def __init__(self, server_version_num: int = 0):
+        self._incremental = server_version_num == 0 or server_version_num >= 110000
+        self._state: dict[int, _State] = {}
+        self._small: dict[int, bool] = {}  # per connection: its last snapshot had fewer than SMALL relations
+        self._verify = os.environ.get("ALEMBIC_GUARD_VERIFY_SNAPSHOTS") == "1"
+        self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
+        self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
+
+    def reset(self) -> None:
+        self._state = {}
+        self._small = {}
+
+    def snapshot(self, dbapi_conn: Any) -> dict[int, Relation]:
+        """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
+        unchanged relations are the same Relation objects as in the previous one). Raises what the
+        driver raises (e.g. in a failed transaction)."""
+        key = id(dbapi_conn)
+        if not self._incremental or self._small.get(key, True):
+            # A small catalog costs less in one full read than in the two queries of the incremental
+            # path: read it whole until it grows (the incremental path starts at the next snapshot).
+            rels = full_snapshot(dbapi_conn)
+            self._small[key] = len(rels) < self._threshold
+            self._state.pop(key, None)
+            self.full += 1
+            return rels
+        count, hash_sum, seq, mod, xact, xid, horizon, cmin = fetch(dbapi_conn, META_SQL)[0]
+        count, hash_sum, seq, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(seq), int(mod),
+                                                               int(xact), int(xid), int(horizon), int(cmin))
+        prev = self._state.get(key)
+        rels = hashes = None
+        if prev is not None and prev.xact == xact:
+            rels, hashes = self._apply_changes(dbapi_conn, prev, xid, seq, mod)
+            if len(rels) != count or sum(hashes.values()) != hash_sum:
+                rels = hashes = None  # a drop, a schema rename, or anything unforeseen: read it all
+        if rels is None or hashes is None:
+            rels, hashes = {}, {}
+            for row in fetch(dbapi_conn, ROWS_SQL):
+                rel = _relation(row)
+                rels[rel.oid], hashes[rel.oid] = rel, int(row[8])
+            self.full += 1
+        else:
+            self.partial += 1
+            if self._verify:
+                self._check(dbapi_conn, rels)
+        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, seq, mod)
+        return dict(rels)
+
+    def _apply_changes(self, dbapi_conn: Any, prev: _State, xid: int, seq: int,
+                       mod: int) -> tuple[dict[int, Relation], dict[int, int]]:
+        rels, hashes = dict(prev.rels), dict(prev.hashes)
+        sql = CHANGED_SQL.format(xid=int(xid), cmin=int(prev.cmin) if prev.xid == xid else -1,
+                                 horizon=int(prev.horizon))
+        for row in fetch(dbapi_conn, sql):
+            rel = _relation(row)
+            old = rels.get(rel.oid)
+            rels[rel.oid] = old if old == rel else rel
+            hashes[rel.oid] = int(row[8])
+        if (seq, mod) != (prev.seq, prev.mod):
+            counts = {int(oid): (int(s), int(m)) for oid, s, m in fetch(dbapi_conn, STATS_SQL)}
+            for oid, rel in rels.items():
+                s, m = counts.get(oid, (0, 0))
+                if (rel.seq_scan, rel.n_mod) != (s, m):
+                    rels[oid] = dataclasses.replace(rel, seq_scan=s, n_mod=m)
+        return rels, hashes
+
+    @staticmethod
+    def _check(dbapi_conn: Any, rels: dict[int, Relation]) -> None:
+        full = full_snapshot(dbapi_conn)
+        if full != rels:
+            diff = {o: (rels.get(o), full.get(o)) for o in set(full) | set(rels) if rels.get(o) != full.get(o)}
+            raise AssertionError(f"incremental catalog snapshot differs from the full one: {diff}")
+
+
+def _relation(row: tuple) -> Relation:
+    oid, schema, name, kind, filenode, seq_scan, table_oid, n_mod = row[:8]
+    return Relation(int(oid), schema, name, kind, int(filenode or 0), int(seq_scan or 0),
+                    int(table_oid) if table_oid else None, n_mod=int(n_mod or 0))
