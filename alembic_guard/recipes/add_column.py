@@ -139,19 +139,21 @@ def rewrite_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, fa
         fn = f"{base_name(table)}_{col}_compute"[:63]
         computed = _prefixed(generated.raw_expr)
         plain = deparse(generated.raw_expr)
-        # the best form the target has: VIRTUAL (PostgreSQL 18+) when the value need not be stored
-        virtual = [PlanStep(
-            f"when {col} need not be stored (not indexed, expression of built-in functions only): a VIRTUAL "
-            f"generated column ({VIRTUAL_GENERATED_COLUMNS.label()}) is computed on read and stores nothing, "
-            "so adding it changes only the catalog",
-            lock_timeout_call([virtual_add(node)]))] if VIRTUAL_GENERATED_COLUMNS.on(facts.server_version_num) else []
-        return virtual + [
-            PlanStep(("otherwise, " if virtual else "") + f"expand: add {col} as a plain column, computed by a "
-                     "trigger for new rows, backfilled in batches (a stored GENERATED column cannot be added "
-                     "without a rewrite)",
-                     lock_timeout_call([add]) + "\n"
-                     + sync_trigger(table, fn, f"NEW.{quote_ident(col)} := {computed};") + "\n"
-                     + backfill_call(table, col, plain)),
+        stored = (lock_timeout_call([add]) + "\n"
+                  + sync_trigger(table, fn, f"NEW.{quote_ident(col)} := {computed};") + "\n"
+                  + backfill_call(table, col, plain))
+        if VIRTUAL_GENERATED_COLUMNS.on(facts.server_version_num):
+            # the best form the target has: VIRTUAL (PostgreSQL 18+) when the value need not be stored
+            first = PlanStep(
+                f"expand: when {col} need not be stored (not indexed, built-in functions only), a VIRTUAL generated "
+                f"column ({VIRTUAL_GENERATED_COLUMNS.label()}): computed on read, nothing stored, catalog only; "
+                f"else a plain column computed by a trigger for new rows, backfilled in batches",
+                f"# VIRTUAL:\n{lock_timeout_call([virtual_add(node)])}\n# or stored:\n{stored}")
+        else:
+            first = PlanStep(f"expand: add {col} as a plain column, computed by a trigger for new rows, backfilled in "
+                             "batches (a stored GENERATED column cannot be added without a rewrite)", stored)
+        return [
+            first,
             PlanStep(f"keep the trigger as the definition of {col} (or drop it once the application computes "
                      f"{col} itself)", "# no migration"),
         ]
