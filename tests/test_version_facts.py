@@ -146,6 +146,20 @@ def test_detach_partition_concurrently(conn, server):
         conn.execute("ALTER TABLE p DETACH PARTITION p_2025 CONCURRENTLY")
 
 
+def test_a_new_partition_scans_the_default_partition_under_access_exclusive(conn, server):
+    # why partitioned-table-without-default-partition says "keep the DEFAULT partition empty"
+    conn.execute("CREATE TABLE p_default PARTITION OF p DEFAULT")
+    conn.execute("INSERT INTO p VALUES (1, '2030-01-05')")
+    with conn.transaction():
+        scans = seq_scans_in(conn, "p_default", "CREATE TABLE p_2029 PARTITION OF p "
+                             "FOR VALUES FROM ('2029-01-01') TO ('2030-01-01')")
+        modes = dict(conn.execute("SELECT relation::regclass::text, mode FROM pg_locks WHERE pid = pg_backend_pid() "
+                                  "AND relation IN ('p'::regclass, 'p_default'::regclass)").fetchall())
+    assert scans == 1 and modes == {"p": "AccessExclusiveLock", "p_default": "AccessExclusiveLock"}, (scans, modes)
+    with pytest.raises(psycopg.errors.CheckViolation, match="default partition"):
+        conn.execute("CREATE TABLE p_2030 PARTITION OF p FOR VALUES FROM ('2030-01-01') TO ('2031-01-01')")
+
+
 def test_repack_and_merge_split_partitions_are_not_there_before_19(conn, server):
     assert runs(conn, "REPACK t") == v.REPACK_CONCURRENTLY.on(server.version_num)
     assert runs(conn, "ALTER TABLE p MERGE PARTITIONS (p_2024, p_2025) INTO p_old") == \

@@ -23,8 +23,9 @@ class PartitionedTableWithoutDefaultPartition(Rule):
         "to pg_partman (a create_parent call naming it, whose maintenance creates partitions ahead). Plan "
         "partitions ahead (pg_partman's premake, or a scheduled job creating the next periods' partitions "
         "well before they are needed) and, if stray rows must not fail, add a DEFAULT partition but keep it "
-        "empty: a row in it makes every later CREATE TABLE … PARTITION OF scan it, and one that fits the "
-        "new bounds makes the CREATE fail."
+        "empty: every later CREATE TABLE … PARTITION OF scans it while holding ACCESS EXCLUSIVE on the parent "
+        "and on it, and a row in it that fits the new bounds makes the CREATE fail "
+        "(tests/test_version_facts.py pins both on PostgreSQL 15-18)."
     )
     bad_example = ('op.execute("CREATE TABLE events (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at)")\n'
                    'op.execute("CREATE TABLE events_2026_12 PARTITION OF events "\n'
