@@ -38,7 +38,9 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
     """
     severity = severity or {}
     off = set(disabled)
-    active = [r for r in (rules if rules is not None else list(all_rules())) if r.id not in off]
+    # a rule whose fact does not hold on the traced server's major is not run (Rule.versions)
+    active = [r for r in (rules if rules is not None else list(all_rules()))
+              if r.id not in off and r.applies(server_version_num)]
     for rev in revisions:
         rev.findings = []
         if rev.error:

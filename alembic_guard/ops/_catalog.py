@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import GuardError
+from ..pg_versions import NOT_NULL_IN_PG_CONSTRAINT
 from ._runner import Runner
 from ._sql import qualified
 
@@ -106,7 +107,7 @@ def column(runner: Runner, rel: Relation, name: str) -> ColumnState:
         raise GuardError(f"column {name!r} does not exist in table {rel.sql}.")
     attname, attnum, notnull, type_sql = rows[0]
     nn = None
-    if runner.server_version_num >= 180000:
+    if NOT_NULL_IN_PG_CONSTRAINT.on(runner.server_version_num):
         con = runner.query("SELECT conname, convalidated FROM pg_constraint WHERE conrelid = :oid "
                            "AND contype = 'n' AND conkey = ARRAY[:attnum]::int2[]", oid=rel.oid, attnum=attnum)
         nn = (con[0][0], bool(con[0][1])) if con else None

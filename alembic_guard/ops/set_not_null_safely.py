@@ -16,6 +16,7 @@ import logging
 from typing import Any, Literal
 
 from ..errors import GuardError
+from ..pg_versions import NOT_NULL_NOT_VALID
 from . import _catalog as catalog
 from ._base import GuardOp, register
 from ._runner import Runner
@@ -60,7 +61,7 @@ def set_not_null_safely(runner: Runner, table_name: str, column_name: str, *, sc
             return
         table = catalog.table(runner, table_name, schema)
         col = catalog.column(runner, table, column_name)
-        native = runner.server_version_num >= 180000
+        native = NOT_NULL_NOT_VALID.on(runner.server_version_num)
         if method == "native" and not native:
             raise GuardError("method='native' (ADD CONSTRAINT … NOT NULL … NOT VALID) needs PostgreSQL 18 or later.")
         use_native = method == "native" or (method == "auto" and native)

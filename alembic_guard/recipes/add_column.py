@@ -18,6 +18,7 @@ import copy
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
+from ..pg_versions import FAST_ADD_COLUMN_DEFAULT, VIRTUAL_GENERATED_COLUMNS
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
 from ..rewrite.steps._common import op_call, pystr
@@ -110,9 +111,26 @@ def constraint(coldef, kind):
     return next((c for c in coldef.constraints or () if c.contype == kind), None)
 
 
+def virtual_add(node: ast.AlterTableStmt) -> str:
+    """The ADD COLUMN of ``node`` with its GENERATED … STORED made VIRTUAL and without NOT NULL
+    (a NOT NULL virtual column is checked by a scan): catalog only on PostgreSQL 18+."""
+    node = copy.deepcopy(node)
+    coldef = node.cmds[0].def_
+    kept = []
+    for c in coldef.constraints or ():
+        if c.contype == ConstrType.CONSTR_GENERATED:
+            c.generated_kind = "v"
+        if c.contype not in (ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_NULL):
+            kept.append(c)
+    coldef.constraints = tuple(kept) or None
+    coldef.is_not_null = False
+    node.cmds[0].missing_ok = True
+    return deparse(node)
+
+
 def rewrite_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, facts) -> list[PlanStep]:
     """GENERATED … STORED, IDENTITY or serial: a plain column, a trigger or sequence for new rows, a
-    batched backfill for the existing ones."""
+    batched backfill for the existing ones (for GENERATED on PostgreSQL 18+, first: a VIRTUAL column)."""
     col = coldef.colname
     rel = deparse(node.relation)
     add = nullable_add(node)
@@ -121,12 +139,21 @@ def rewrite_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, fa
         fn = f"{base_name(table)}_{col}_compute"[:63]
         computed = _prefixed(generated.raw_expr)
         plain = deparse(generated.raw_expr)
+        stored = (lock_timeout_call([add]) + "\n"
+                  + sync_trigger(table, fn, f"NEW.{quote_ident(col)} := {computed};") + "\n"
+                  + backfill_call(table, col, plain))
+        if VIRTUAL_GENERATED_COLUMNS.on(facts.server_version_num):
+            # the best form the target has: VIRTUAL (PostgreSQL 18+) when the value need not be stored
+            first = PlanStep(
+                f"expand: when {col} need not be stored (not indexed, built-in functions only), a VIRTUAL generated "
+                f"column ({VIRTUAL_GENERATED_COLUMNS.label()}): computed on read, nothing stored, catalog only; "
+                f"else a plain column computed by a trigger for new rows, backfilled in batches",
+                f"# VIRTUAL:\n{lock_timeout_call([virtual_add(node)])}\n# or stored:\n{stored}")
+        else:
+            first = PlanStep(f"expand: add {col} as a plain column, computed by a trigger for new rows, backfilled in "
+                             "batches (a stored GENERATED column cannot be added without a rewrite)", stored)
         return [
-            PlanStep(f"expand: add {col} as a plain column, computed by a trigger for new rows, "
-                     "backfilled in batches (a stored GENERATED column cannot be added without a rewrite)",
-                     lock_timeout_call([add]) + "\n"
-                     + sync_trigger(table, fn, f"NEW.{quote_ident(col)} := {computed};") + "\n"
-                     + backfill_call(table, col, plain)),
+            first,
             PlanStep(f"keep the trigger as the definition of {col} (or drop it once the application computes "
                      f"{col} itself)", "# no migration"),
         ]
@@ -174,9 +201,10 @@ def not_null_plan(node: ast.AlterTableStmt, table: str, coldef: ast.ColumnDef, f
         ast.Constraint(contype=ConstrType.CONSTR_DEFAULT, raw_expr=ast.A_Const(val=ast.String(sval="<constant>"))),)
     return [
         PlanStep(f"expand: add {col} nullable (catalog only)",
-                 lock_timeout_call([add]) + "\n"
-                 "# or, when one constant fits every existing row, this alone (catalog only since PostgreSQL 11):\n"
-                 f"# {lock_timeout_call([deparse(with_constant)])}"),
+                 lock_timeout_call([add])
+                 + ("\n# or, when one constant fits every existing row, this alone (catalog only since "
+                    f"PostgreSQL {FAST_ADD_COLUMN_DEFAULT.since}):\n# {lock_timeout_call([deparse(with_constant)])}"
+                    if FAST_ADD_COLUMN_DEFAULT.on(facts.server_version_num) else "")),
         PlanStep(f"deploy: the application writes {col} in every INSERT", "# no migration"),
         PlanStep(f"backfill {col} and make it NOT NULL",
                  backfill_call(table, col, "<value>", where=f"{quote_ident(col)} IS NULL") + "\n"

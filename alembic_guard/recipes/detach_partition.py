@@ -17,6 +17,7 @@ import copy
 from pglast import ast
 from pglast.enums import AlterTableType
 
+from ..pg_versions import DETACH_PARTITION_CONCURRENTLY
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
 from ..rewrite.steps._common import pystr
@@ -100,9 +101,9 @@ class DetachPartition(Recipe):
         parent = range_name(node.relation)
         child = range_name(part.name)
         default = default_partition(facts, parent)
-        if facts.server_version_num and facts.server_version_num < 140000 or default:
+        if not DETACH_PARTITION_CONCURRENTLY.on(facts.server_version_num) or default:
             why = (f"{parent} has a DEFAULT partition ({default}): DETACH … CONCURRENTLY is not allowed" if default
-                   else "DETACH PARTITION … CONCURRENTLY needs PostgreSQL 14")
+                   else f"DETACH PARTITION … CONCURRENTLY needs {DETACH_PARTITION_CONCURRENTLY.label()}")
             raise Refusal(why, plan=[PlanStep(
                 f"detach {child} in a revision of its own, under a short lock_timeout with retries (the DETACH is "
                 f"instant, but ACCESS EXCLUSIVE on {parent} queues every query behind it while it waits)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pglast import ast
 from pglast.enums import ReindexObjectType
 
+from ..pg_versions import REINDEX_CONCURRENTLY
 from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse, parse_all
 from ..sql.parse import range_name
 from .base import Example, Recipe, Refusal
@@ -78,9 +79,9 @@ class Reindex(Recipe):
     def rewrite_sql(self, node, facts) -> SqlRewrite | None:
         if is_concurrent(node):
             return None
-        if facts.server_version_num and facts.server_version_num < 120000:
-            raise Refusal("REINDEX CONCURRENTLY needs PostgreSQL 12; before it, build a new index CONCURRENTLY "
-                          "and drop the old one CONCURRENTLY")
+        if not REINDEX_CONCURRENTLY.on(facts.server_version_num):
+            raise Refusal(f"REINDEX CONCURRENTLY needs {REINDEX_CONCURRENTLY.label()}; before it, build a new index "
+                          "CONCURRENTLY and drop the old one CONCURRENTLY")
         if on_system_catalog(node, facts):
             raise Refusal("system catalogs cannot be reindexed CONCURRENTLY (PostgreSQL refuses it); a catalog "
                           "REINDEX is a maintenance task for a quiet moment, not a schema migration")

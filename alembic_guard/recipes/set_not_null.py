@@ -17,9 +17,11 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from ..ops.set_not_null_safely import helper_check_name, native_constraint_name
+from ..pg_versions import NOT_NULL_NOT_VALID, SET_NOT_NULL_USES_CHECK
+from ..rewrite.plans import PlanStep
 from ..rewrite.opcall import Call
 from ..rewrite.outcome import Outcome
-from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse
+from ..rewrite.sqlrewrite import SqlRewrite, SqlStep, deparse, render_steps
 from ..rewrite.steps._common import op_call, qualified, table_of
 from ..sql.parse import quote_ident, range_name
 from ._alter_table import around, commands, find_command, hint_of, statement, validate_step
@@ -83,6 +85,13 @@ class SetNotNull(Recipe):
         i = find_command(node, lambda c: c.subtype == AlterTableType.AT_SetNotNull)
         if i is not None:
             column = commands(node)[i].name
+            if not SET_NOT_NULL_USES_CHECK.on(facts.server_version_num):
+                raise Refusal(
+                    f"before {SET_NOT_NULL_USES_CHECK.label()} SET NOT NULL scans {table} under ACCESS EXCLUSIVE "
+                    "even when a validated CHECK proves it", plan=[PlanStep(
+                        f"keep a validated CHECK ({column} IS NOT NULL) instead of the NOT NULL attribute "
+                        "(the same guarantee; VALIDATE takes SHARE UPDATE EXCLUSIVE)",
+                        render_steps(not_null_steps(node.relation, column)[:2]))])
             return SqlRewrite(what=f"SET NOT NULL on {table}.{column} → CHECK ({column} IS NOT NULL) NOT VALID, "
                                    "VALIDATE in its own transaction, SET NOT NULL (no scan), DROP the CHECK",
                               steps=around(node, i, not_null_steps(node.relation, column)))
@@ -111,7 +120,7 @@ class SetNotNull(Recipe):
             return None
         i = find_command(node, lambda c: c.subtype == AlterTableType.AT_SetNotNull)
         notes = [native_note(node.relation, commands(node)[i].name)] \
-            if i is not None and facts.server_version_num >= 180000 else []
+            if i is not None and NOT_NULL_NOT_VALID.on(facts.server_version_num) else []
         return hint_of(rw.steps, *notes)
 
     def rewrite_op(self, call: Call, facts) -> Outcome | None:

@@ -16,14 +16,12 @@ import copy
 
 from pglast import ast
 
+from ..pg_versions import REPACK_CONCURRENTLY
 from ..rewrite.plans import PlanStep
 from ..rewrite.sqlrewrite import SqlStep, deparse, parse_all, render_steps
 from ..sql.parse import range_name
 from .base import Example, Recipe, Refusal
 from .create_index import q
-
-REPACK_VERSION = 190000  # REPACK (CONCURRENTLY): PostgreSQL 19
-
 
 def is_full(node) -> bool:
     return isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd and \
@@ -89,7 +87,7 @@ def repack_plan(node, facts) -> list[PlanStep]:
     plan.append(PlanStep("if the table must be rewritten: pg_repack online, outside the migrations "
                          "(the pg_repack extension on the server; ACCESS EXCLUSIVE only for the final swap)",
                          "\n".join(code)))
-    if tables and facts.server_version_num >= REPACK_VERSION:
+    if tables and REPACK_CONCURRENTLY.on(facts.server_version_num):
         using = f" USING INDEX {q(index)}" if index else (" USING INDEX" if cluster else "")
         plan.append(PlanStep("or, on PostgreSQL 19+, REPACK (CONCURRENTLY) (see the REPACK page for what it needs)",
                              render_steps([SqlStep(f"REPACK (CONCURRENTLY) {q(t)}{using}", autocommit=True)

@@ -1,5 +1,6 @@
 from pglast import ast
 
+from ..pg_versions import FAST_ADD_COLUMN_DEFAULT
 from ..sql import parse_one, range_name, type_name
 from ._common import column_constraints, failed, table_commands
 from ..recipes.add_column import SERIAL_TYPES
@@ -13,6 +14,7 @@ class AddColumnNotNullWithoutDefault(Rule):
     title = "ADD COLUMN … NOT NULL without a DEFAULT on an existing table"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-COLUMN"
+    features = (FAST_ADD_COLUMN_DEFAULT,)
     rationale = (
         "A new column is NULL in every existing row unless it has a DEFAULT, so ADD COLUMN … NOT NULL "
         "without one fails with \"column … contains null values\" on any non-empty table (it passes on "

@@ -1,3 +1,4 @@
+from ..pg_versions import FAST_ADD_COLUMN_DEFAULT, VIRTUAL_GENERATED_COLUMNS
 from ..recipes.add_column import SERIAL_TYPES
 from ..sql import type_name
 from ._common import column_constraints, failed, sql_text, table_commands, table_lock
@@ -31,6 +32,7 @@ class AddColumnRewritesTable(Rule):
     title = "ADD COLUMN that rewrites the whole table"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-NOTES"
+    features = (FAST_ADD_COLUMN_DEFAULT, VIRTUAL_GENERATED_COLUMNS,)
     rationale = (
         "Since PostgreSQL 11, ADD COLUMN with no default or a non-volatile default (a constant, now(), "
         "'{}'::jsonb) only updates the catalog. A volatile default (gen_random_uuid(), random(), "

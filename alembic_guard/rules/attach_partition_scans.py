@@ -1,3 +1,4 @@
+from ..pg_versions import ATTACH_PARTITION_SHARE_UPDATE_EXCLUSIVE
 from ..sql import range_name
 from ._common import failed, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
@@ -10,6 +11,7 @@ class AttachPartitionScans(Rule):
     title = "ATTACH PARTITION that scans the partition (or the DEFAULT partition)"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-ATTACH-PARTITION"
+    features = (ATTACH_PARTITION_SHARE_UPDATE_EXCLUSIVE,)
     rationale = (
         "ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent (PostgreSQL 12+) but ACCESS "
         "EXCLUSIVE on the partition, and scans it to prove every row fits the bounds; it also scans the "

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from ..locks import WRITE_BLOCKING, strongest
 from ..model import Finding, Lock, RevisionTrace, Statement
+from ..pg_versions import ALL_VERSIONS, Feature, VersionRange
 
 PG_DOCS = "https://www.postgresql.org/docs/current/"
 
@@ -26,7 +27,7 @@ class Context:
     statement: Statement
     node: Any | None  # pglast node, None when the SQL did not parse
     revision: RevisionTrace
-    server_version_num: int
+    server_version_num: int  # the traced shadow's (= the target's major when target-version is set)
     previous: list[Statement] = field(default_factory=list)  # earlier statements of the revision
 
     @property
@@ -111,6 +112,17 @@ class Rule:
     group_as: ClassVar[str | None] = None
     group_tail: ClassVar[str] = ""
     group_fixes: ClassVar[str] = "same"
+    # Versions (alembic_guard/pg_versions.py): ``versions`` is the range of PostgreSQL majors where the
+    # rule's fact holds, e.g. ``VersionRange(12, None, source="<release notes>")`` or
+    # ``VersionRange.since(pg_versions.REINDEX_CONCURRENTLY)``; outside it the rule is not run (judge.py).
+    # Default: every version. ``features``: the version-dependent features the rule's message or
+    # advice names (its hint names each only where the target has it); both show on the docs page.
+    versions: ClassVar[VersionRange] = ALL_VERSIONS
+    features: ClassVar[tuple[Feature, ...]] = ()
+
+    def applies(self, server_version_num: int) -> bool:
+        """Whether the rule's fact holds on a server of ``server_version_num`` (0: unknown → True)."""
+        return self.versions.covers(server_version_num)
 
     def group_message(self, findings: list[Finding]) -> str:
         """The message of one finding standing for ``findings`` (same rule, same advice)."""

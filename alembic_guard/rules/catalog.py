@@ -7,6 +7,8 @@ from . import (  # noqa: F401
     missing_downgrade,
     json_instead_of_jsonb,
     int32_primary_key,
+    partition_key_not_in_unique,
+    partitioned_table_without_default_partition,
     foreign_key_without_index,
     add_column_not_null_without_default,
     add_column_rewrites_table,

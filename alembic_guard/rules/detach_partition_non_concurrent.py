@@ -1,3 +1,4 @@
+from ..pg_versions import DETACH_PARTITION_CONCURRENTLY
 from ..sql import range_name
 from ._common import failed, table_commands
 from .base import PG_DOCS, Rule, register
@@ -10,6 +11,7 @@ class DetachPartitionNonConcurrent(Rule):
     title = "DETACH PARTITION without CONCURRENTLY"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION"
+    features = (DETACH_PARTITION_CONCURRENTLY,)
     rationale = (
         "DETACH PARTITION takes ACCESS EXCLUSIVE on the parent table (and the partition): every query "
         "on the whole partitioned table waits. DETACH PARTITION … CONCURRENTLY (PostgreSQL 14+) takes "

@@ -22,6 +22,18 @@ def _para(text: str) -> str:
     return textwrap.fill(" ".join(text.split()), width=100, break_on_hyphens=False, break_long_words=False)
 
 
+def versions_section(rule: Rule) -> list[str]:
+    """The version-dependent features the rule's advice names (alembic_guard/pg_versions.py): the
+    hint names each only when the target major has it."""
+    if not rule.features:
+        return []
+    lines = ["## PostgreSQL versions", "",
+             _para("The advice depends on the target's major (the shadow runs it): each of these is named "
+                   "only where the target has it."), ""]
+    lines += [f"- {f.title}: {f.label()} (source: {f.source})" for f in rule.features]
+    return [*lines, ""]
+
+
 def rule_page(rule: Rule) -> str:
     lines = [
         GENERATED,
@@ -31,11 +43,14 @@ def rule_page(rule: Rule) -> str:
         "",
         f"- Severity: `{rule.severity}`",
         f"- PostgreSQL documentation: <{rule.docs}>",
+        f"- PostgreSQL versions: {rule.versions.label()}"
+        + (f" (source: {rule.versions.source})" if rule.versions.source else ""),
         "",
         "## Why",
         "",
         _para(rule.rationale),
         "",
+        *versions_section(rule),
         "## Reported",
         "",
         "```python",

@@ -1,5 +1,6 @@
 from pglast import ast
 
+from ..pg_versions import REINDEX_CONCURRENTLY
 from ..sql import range_name
 from ._common import failed
 from .base import PG_DOCS, Rule, register
@@ -12,6 +13,7 @@ class ReindexNonConcurrent(Rule):
     title = "REINDEX without CONCURRENTLY"
     severity = "error"
     docs = PG_DOCS + "sql-reindex.html#SQL-REINDEX-CONCURRENTLY"
+    features = (REINDEX_CONCURRENTLY,)
     rationale = (
         "REINDEX takes SHARE on the table (writes wait) and ACCESS EXCLUSIVE on each index it rebuilds, "
         "and queries whose plan uses such an index wait as well, so in practice reads stall too. "

@@ -1,3 +1,4 @@
+from ..pg_versions import SET_NOT_NULL_USES_CHECK, NOT_NULL_NOT_VALID
 from ..sql import constraint_kind
 from ._common import failed, table_commands, table_lock
 from .base import PG_DOCS, Rule, register
@@ -10,6 +11,7 @@ class SetNotNullScansTable(Rule):
     title = "SET NOT NULL that scans the whole table under ACCESS EXCLUSIVE"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DESC-SET-DROP-NOT-NULL"
+    features = (SET_NOT_NULL_USES_CHECK, NOT_NULL_NOT_VALID,)
     rationale = (
         "ALTER COLUMN … SET NOT NULL takes ACCESS EXCLUSIVE and scans the whole table to prove there is "
         "no NULL, so every query waits for the scan (about a second per million rows). Since "

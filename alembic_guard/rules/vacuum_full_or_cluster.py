@@ -1,5 +1,6 @@
 from pglast import ast
 
+from ..pg_versions import REPACK_CONCURRENTLY
 from ..sql import range_name
 from .base import PG_DOCS, Rule, register
 from .recipe_hint import example, hint_for
@@ -11,6 +12,7 @@ class VacuumFullOrCluster(Rule):
     title = "VACUUM FULL or CLUSTER in a migration"
     severity = "error"
     docs = PG_DOCS + "sql-vacuum.html"
+    features = (REPACK_CONCURRENTLY,)
     rationale = (
         "VACUUM FULL and CLUSTER rewrite the whole table and all its indexes under ACCESS EXCLUSIVE: "
         "every query, SELECT included, waits for the full copy. Use pg_repack or pg_squeeze, which "

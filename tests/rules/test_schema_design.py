@@ -84,3 +84,52 @@ def test_missing_downgrade_is_info_on_the_downgrade_line(shadow, dbname, tmp_pat
     assert f.severity == "info"
     text = open(rev.path).read().splitlines()
     assert text[f.line - 1].startswith("def downgrade"), (f.line, text)
+
+
+def test_partitioned_table_without_default_partition_or_plan(shadow, dbname, tmp_path):
+    revs = run_revisions(shadow, dbname, tmp_path, [
+        # RANGE, two partitions, nothing for the months after: reported (info)
+        '''
+    op.execute("CREATE TABLE events (id bigint, at date NOT NULL) PARTITION BY RANGE (at)")
+    op.execute("CREATE TABLE events_2026_12 PARTITION OF events FOR VALUES FROM ('2026-12-01') TO ('2027-01-01')")''',
+        # LIST with a DEFAULT partition attached later in the same revision: quiet
+        '''
+    op.execute("CREATE TABLE sales.orders (id bigint, region text NOT NULL) PARTITION BY LIST (region)")
+    op.execute("CREATE TABLE sales.orders_eu PARTITION OF sales.orders FOR VALUES IN ('eu')")
+    op.execute("CREATE TABLE sales.orders_rest (id bigint, region text NOT NULL)")
+    op.execute("ALTER TABLE sales.orders ATTACH PARTITION sales.orders_rest DEFAULT")''',
+        # HASH covers every value; RANGE with CREATE … PARTITION OF … DEFAULT: quiet
+        '''
+    op.execute("CREATE TABLE h (id bigint NOT NULL) PARTITION BY HASH (id)")
+    op.execute("CREATE TABLE h0 PARTITION OF h FOR VALUES WITH (MODULUS 1, REMAINDER 0)")
+    op.execute("CREATE TABLE logs (id bigint, at date NOT NULL) PARTITION BY RANGE (at)")
+    op.execute("CREATE TABLE logs_default PARTITION OF public.logs DEFAULT")''',
+    ], setup="CREATE SCHEMA sales;")
+    (f,) = findings(revs[0], "partitioned-table-without-default-partition")
+    assert f.severity == "info" and "RANGE" in f.message and "events" in f.message, describe(revs[0])
+    assert "events_default PARTITION OF events DEFAULT" in f.fix and "pg_partman" in f.fix
+    assert "SPLIT" not in f.fix or shadow.version_num >= 190000  # MERGE/SPLIT PARTITIONS: PostgreSQL 19
+    for rev in revs[1:]:
+        assert rev.error is None, rev.error
+        assert not findings(rev, "partitioned-table-without-default-partition"), describe(rev)
+
+
+def test_partman_create_parent_is_a_plan_for_future_partitions():
+    # pg_partman is not installed on the shadow: the recognition of its call is checked on the parse
+    from alembic_guard.rules._partitions import partman_parent
+    from alembic_guard.sql import parse_one
+
+    call = parse_one("SELECT partman.create_parent(p_parent_table => 'public.events', p_control => 'at', "
+                     "p_interval => '1 month')")
+    assert partman_parent(call, "events") and not partman_parent(call, "other")
+    assert partman_parent(parse_one("SELECT create_parent('events', 'at', '1 day')"), "public.events")
+
+
+def test_primary_key_without_the_partition_key_is_explained(shadow, dbname, tmp_path):
+    # PostgreSQL refuses it; the failed revision's report says which key columns are missing
+    (rev,) = run_revisions(shadow, dbname, tmp_path, ['''
+    op.create_table("measures", sa.Column("id", sa.BigInteger(), primary_key=True),
+                    sa.Column("at", sa.Date(), nullable=False), postgresql_partition_by="RANGE (at)")'''])
+    assert rev.error and "must include all partitioning columns" in rev.error
+    (f,) = findings(rev, "partition-key-not-in-unique")
+    assert "lacks the partition key column at" in f.message and "PRIMARY KEY (id, at)" in f.fix, describe(rev)
