@@ -77,9 +77,9 @@ class DropColumnDefault(Rule):
                 effect = (f"{col} is a NOT NULL column this revision adds, which the running code does not set: "
                           f"its INSERTs into {table} fail once the default is gone")
             elif not_null:
-                effect = f"INSERTs of the running code that do not set {col} fail ({col} is NOT NULL)"
+                effect = f"INSERTs of the running code that leave {col} out fail ({col} is NOT NULL)"
             else:
-                effect = f"INSERTs of the running code that do not set {col} store NULL instead of the default"
+                effect = f"INSERTs of the running code that leave {col} out store NULL instead of the default"
             stmt = f"ALTER TABLE {q(table)} ALTER COLUMN {q(col)} {what}"
             first = (f"# keep the default until a release whose code sets {table}.{col} in every INSERT, then:"
                      if new else f"# first deploy code that sets {table}.{col} in every INSERT; in a later release:")

@@ -12,9 +12,9 @@ UNSAFE_NEW_ENUM_VALUE = "55P04"  # unsafe_new_enum_value_usage (PostgreSQL errco
 
 
 def _added_value(ctx) -> tuple[str, str, int | None] | None:
-    """``(type, value, line)`` of the ALTER TYPE … ADD VALUE this revision ran in the transaction of
-    the failing statement, the last one first; None when none did (an earlier revision of the same
-    transaction added it)."""
+    """``(type, value, line)`` of the last ALTER TYPE … ADD VALUE this revision ran in the transaction
+    of the failing statement; None when no parsed statement did (a DO block, a function). Revisions
+    are traced each in its own transaction (capture/per_revision.py), so it is always this one's."""
     from ..sql import parse_one
 
     for st in reversed(ctx.previous):
@@ -50,9 +50,10 @@ class EnumValueUsedBeforeCommit(Rule):
             return
         added = _added_value(ctx)
         if added is None:
-            where = ("an earlier revision of the same transaction added it "
-                     "(env.py runs the revisions in one transaction)")
-            fix = ("# add the value in its own committed step, e.g. in the revision that adds it:\n"
+            # added by a statement the parser does not read (a DO block, a function): the trace still
+            # saw the refusal
+            where = "it was added earlier in this transaction (by a statement read by trace only)"
+            fix = ("# add the value in its own committed step, before the statements that use it:\n"
                    + autocommit_block("op.execute(\"ALTER TYPE <type> ADD VALUE IF NOT EXISTS '<value>'\")"))
             what = "a new enum value"
         else:
