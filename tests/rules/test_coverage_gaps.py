@@ -162,3 +162,16 @@ def test_drop_foreign_key_names_the_referenced_table(run):
 def test_drop_foreign_key_with_timeout_is_safe(run):
     rev = run(TIMEOUT + ex("ALTER TABLE child DROP CONSTRAINT child_parent_id_fkey"))
     assert not rev.findings, describe(rev)
+
+
+# -- ADD COLUMN … IDENTITY PRIMARY KEY: the column's own rewrite comes first in the fix ---------------
+
+def test_inline_primary_key_on_an_identity_column_plans_the_column_first(run):
+    rev = run(TIMEOUT + ex("ALTER TABLE nopk ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+              extra="CREATE TABLE nopk (a int); INSERT INTO nopk VALUES (1);")
+    assert {"add-column-rewrites-table", "unique-constraint-builds-index"} <= rules_fired(rev, "error"), describe(rev)
+    (f,) = findings(rev, "unique-constraint-builds-index")
+    # no step of the fix adds the IDENTITY column in one go (that rewrites nopk): the add-column plan
+    # first, then the index CONCURRENTLY and USING INDEX
+    assert "GENERATED ALWAYS AS IDENTITY\"" not in f.fix and "CREATE UNIQUE INDEX CONCURRENTLY nopk_pkey" in f.fix, f.fix
+    assert "PRIMARY KEY USING INDEX nopk_pkey" in f.fix
