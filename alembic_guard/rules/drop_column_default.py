@@ -39,6 +39,27 @@ def column_state(ctx, table: str, column: str) -> tuple[bool, bool]:
     return new, not_null
 
 
+def _restored(ctx, table: str, column: str):
+    """A later statement of the same transaction that gives the column a default (SET DEFAULT, ADD
+    IDENTITY) again: other sessions never see it without one (the ACCESS EXCLUSIVE is held until
+    COMMIT), as in the enum swap DROP DEFAULT → ALTER TYPE → SET DEFAULT."""
+    st = ctx.statement
+    if not st.in_transaction:
+        return None
+    for later in ctx.revision.statements[st.index + 1:]:
+        o = later.observation
+        if not later.in_transaction or (o.xact and st.observation.xact and o.xact != st.observation.xact):
+            return None  # committed in between: the window without a default was visible
+        node = parse_one(later.sql)
+        if o.error or not isinstance(node, ast.AlterTableStmt) or range_name(node.relation) != table:
+            continue
+        for cmd in node.cmds or ():
+            if cmd.name == column and ((subtype(cmd) == "AT_ColumnDefault" and cmd.def_ is not None)
+                                       or subtype(cmd) == "AT_AddIdentity"):
+                return later
+    return None
+
+
 @register
 class DropColumnDefault(Rule):
     id = "drop-column-default"
@@ -53,7 +74,8 @@ class DropColumnDefault(Rule):
         "(and any other writer) was written against the default. It is a contract step: first deploy code "
         "that sets the column itself in every INSERT, then drop the default in a later release (with "
         "lock_timeout). Not reported on tables created by the revision, nor for a nullable column the "
-        "revision adds (old code never writes it)."
+        "revision adds (old code never writes it), nor when a later statement of the same transaction sets "
+        "a default again."
     )
     bad_example = 'op.alter_column("orders", "status", server_default=None)'
     good_example = lines("# a later release than the code that sets orders.status in every INSERT:",
@@ -72,6 +94,8 @@ class DropColumnDefault(Rule):
             identity = subtype(cmd) == "AT_DropIdentity"
             if new and not not_null:
                 continue  # a new nullable column: the running code never writes it, NULL is what it gets anyway
+            if _restored(ctx, table, col) is not None:
+                continue
             what = "DROP IDENTITY" if identity else "DROP DEFAULT"
             if new:
                 effect = (f"{col} is a NOT NULL column this revision adds, which the running code does not set: "

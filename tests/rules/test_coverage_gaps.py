@@ -84,10 +84,20 @@ def test_drop_default_of_a_not_null_column_added_by_the_revision(run):
     'op.alter_column("fresh", "x", server_default=None)',
     # SET DEFAULT is the expand side
     'op.alter_column("t", "a", server_default="1")',
+    # dropped and set again in the same transaction (the enum swap): no session sees it without one
+    'op.alter_column("t", "a", server_default=None)\n'
+    'op.alter_column("t", "a", type_=sa.BigInteger, existing_type=sa.Integer)\n'
+    'op.alter_column("t", "a", server_default="0")',
 ])
 def test_drop_default_quiet(run, body):
     rev = run(TIMEOUT + body)
     assert not findings(rev, "drop-column-default"), describe(rev)
+
+
+def test_drop_default_set_again_after_a_commit_is_reported(run):
+    rev = run(AUTOCOMMIT + ex("ALTER TABLE t ALTER COLUMN a DROP DEFAULT") + "\n"
+              + AUTOCOMMIT + ex("ALTER TABLE t ALTER COLUMN a SET DEFAULT 1"))
+    assert findings(rev, "drop-column-default"), describe(rev)
 
 
 def test_drop_identity_is_a_contract_step(run):
