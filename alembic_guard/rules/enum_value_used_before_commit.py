@@ -1,28 +1,31 @@
 """A value added to an enum type by ALTER TYPE … ADD VALUE used before the transaction that added it
 committed: PostgreSQL refuses it (SQLSTATE 55P04), the revision fails. The trace sees the failure; this
-rule names its cause and the fix."""
+rule names its cause, on the ADD VALUE (the statement to move), and the fix (recipes/enum_add_value.py)."""
 
 from pglast import ast
 
+from ..sql import parse_one
 from ._common import names_of
 from .base import PG_DOCS, Rule, register
-from .render import autocommit_block, execute, lines
+from .recipe_hint import example, hint_for
+from .render import autocommit_block
 
 UNSAFE_NEW_ENUM_VALUE = "55P04"  # unsafe_new_enum_value_usage (PostgreSQL errcodes.txt)
 
 
-def _added_value(ctx) -> tuple[str, str, int | None] | None:
-    """``(type, value, line)`` of the last ALTER TYPE … ADD VALUE this revision ran in the transaction
-    of the failing statement; None when no parsed statement did (a DO block, a function). Revisions
-    are traced each in its own transaction (capture/per_revision.py), so it is always this one's."""
-    from ..sql import parse_one
+def _same_transaction(a, b) -> bool:
+    return a.in_transaction and b.in_transaction and (not a.observation.xact or not b.observation.xact
+                                                      or a.observation.xact == b.observation.xact)
 
-    for st in reversed(ctx.previous):
-        node = parse_one(st.sql)
-        if isinstance(node, ast.AlterEnumStmt) and node.newVal and st.observation.error is None \
-                and st.in_transaction and (not st.observation.xact or st.observation.xact == ctx.obs.xact):
-            return names_of(node.typeName), node.newVal, st.line
-    return None
+
+def _adds(st) -> ast.AlterEnumStmt | None:
+    node = parse_one(st.sql)
+    ok = isinstance(node, ast.AlterEnumStmt) and node.newVal and not node.oldVal and st.observation.error is None
+    return node if ok else None
+
+
+def _refused(ctx, st) -> bool:
+    return st.observation.sqlstate == UNSAFE_NEW_ENUM_VALUE and _same_transaction(ctx.statement, st)
 
 
 @register
@@ -36,37 +39,38 @@ class EnumValueUsedBeforeCommit(Rule):
         "where it may run inside a transaction block, the new value cannot be used until that transaction "
         "has committed: an INSERT, UPDATE, DEFAULT or CHECK that uses it fails with \"unsafe use of new "
         "value … of enum type\" (SQLSTATE 55P04), so the revision fails as soon as it runs (before "
-        "PostgreSQL 12 ADD VALUE cannot run in a transaction block at all). Add the value in an "
-        "autocommit_block() (it commits at once), or in a revision of its own with "
-        "transaction_per_migration, and use it only after that."
+        "PostgreSQL 12 ADD VALUE cannot run in a transaction block at all). Reported on the ADD VALUE "
+        "when a later statement of its transaction was refused for it (the trace saw the failure). Add "
+        "the value in an autocommit_block() (it commits at once), or in a revision of its own, and use "
+        "it only after that."
     )
-    bad_example = lines(execute("ALTER TYPE order_status ADD VALUE 'refunded'"),
-                        execute("UPDATE orders SET status = 'refunded' WHERE refund_id IS NOT NULL"))
-    good_example = lines(autocommit_block(execute("ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'refunded'")),
-                         execute("UPDATE orders SET status = 'refunded' WHERE refund_id IS NOT NULL"))
+    bad_example, good_example = example("enum-add-value")
 
     def check(self, ctx):
+        node = _adds(ctx.statement)
+        if node is not None:
+            typ, value = names_of(node.typeName), node.newVal
+            for later in ctx.revision.statements[ctx.statement.index + 1:]:
+                if not _same_transaction(ctx.statement, later):
+                    return  # committed before it: the value was usable
+                if _refused(ctx, later) and f'"{value}"' in (later.observation.error or ""):
+                    at = f"line {later.line}" if later.line else "a later statement"
+                    yield self.finding(
+                        ctx, f"ALTER TYPE {typ} ADD VALUE {value!r} is not committed when {at} uses it: "
+                             f"PostgreSQL refuses the new value until the transaction that added it commits "
+                             f"(\"unsafe use of new value\", SQLSTATE 55P04), so the revision fails.",
+                        fix=hint_for(self.id, ctx))
+                    return
+            return
+        # the refused statement, when no ADD VALUE this rule can read added the value (a DO block, a
+        # function): the trace still saw PostgreSQL refuse it
         if ctx.obs.sqlstate != UNSAFE_NEW_ENUM_VALUE:
             return
-        added = _added_value(ctx)
-        if added is None:
-            # added by a statement the parser does not read (a DO block, a function): the trace still
-            # saw the refusal
-            where = "it was added earlier in this transaction (by a statement read by trace only)"
-            fix = ("# add the value in its own committed step, before the statements that use it:\n"
-                   + autocommit_block("op.execute(\"ALTER TYPE <type> ADD VALUE IF NOT EXISTS '<value>'\")"))
-            what = "a new enum value"
-        else:
-            typ, value, line = added
-            where = f"ALTER TYPE {typ} ADD VALUE {value!r} at line {line} has not committed yet" if line else \
-                f"ALTER TYPE {typ} ADD VALUE {value!r} earlier in this transaction has not committed yet"
-            from .render import q
-
-            add_sql = f"ALTER TYPE {q(typ)} ADD VALUE IF NOT EXISTS '{value}'"
-            fix = lines("# commit the new value before using it (autocommit_block commits at once):",
-                        autocommit_block(execute(add_sql)),
-                        "# … then the statements that use it, as before")
-            what = f"the new value {value!r} of enum type {typ}"
+        if any(_adds(st) is not None for st in ctx.previous if _same_transaction(st, ctx.statement)):
+            return  # reported on that ADD VALUE
         yield self.finding(
-            ctx, f"this statement uses {what} before it is committed: {where}; PostgreSQL refuses it "
-                 f"(\"unsafe use of new value\", SQLSTATE 55P04) and the revision fails.", fix=fix)
+            ctx, "this statement uses a new enum value added earlier in this transaction (by a statement "
+                 "read by trace only) before it is committed: PostgreSQL refuses it (\"unsafe use of new "
+                 "value\", SQLSTATE 55P04) and the revision fails.",
+            fix="# add the value in its own committed step, before the statements that use it:\n"
+                + autocommit_block("op.execute(\"ALTER TYPE <type> ADD VALUE IF NOT EXISTS '<value>'\")"))
