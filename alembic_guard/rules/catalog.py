@@ -40,6 +40,7 @@ from . import (  # noqa: F401
     rename_column,
     rename_table,
     rls_access_widened,
+    sequence_starts_below_existing_values,
     set_not_null_scans_table,
     set_table_persistence_or_storage,
     truncate,
