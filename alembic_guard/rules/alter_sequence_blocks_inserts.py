@@ -13,8 +13,10 @@ SEQUENCE = "S"  # pg_class.relkind
 def _blocking_sequence_locks(ctx):
     """Locks this statement took on sequences that existed before the revision and that conflict
     with ROW EXCLUSIVE, the lock nextval() takes (locks.WRITE_BLOCKING)."""
+    dropped = set(ctx.obs.dropped_oids)  # a sequence dropped with its table (DROP TABLE): drop-table's case
     return [lk for lk in ctx.obs.new_locks
-            if lk.kind == SEQUENCE and lk.preexisting and lk.queued and lk.mode in WRITE_BLOCKING]
+            if lk.kind == SEQUENCE and lk.preexisting and lk.queued and lk.mode in WRITE_BLOCKING
+            and lk.oid not in dropped and lk.relation not in ctx.obs.dropped]
 
 
 @register

@@ -16,8 +16,8 @@ def _is_drop_default(cmd) -> bool:
 
 def column_state(ctx, table: str, column: str) -> tuple[bool, bool]:
     """``(added by this revision, NOT NULL)`` for ``table.column`` right before this statement: the
-    catalog when the revision started (TableFacts), then the revision's earlier ADD COLUMN, SET / DROP
-    NOT NULL and ADD PRIMARY KEY in the order they ran."""
+    catalog when the revision started (TableFacts), then the revision's earlier ADD COLUMN and SET /
+    DROP NOT NULL in the order they ran (an IDENTITY column is NOT NULL)."""
     tf = ctx.table(table)
     new = tf is None or column not in tf.columns
     not_null = bool(tf and column in tf.not_null)

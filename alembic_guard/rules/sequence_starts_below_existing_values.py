@@ -74,17 +74,17 @@ def _nextval_sequence(expr) -> str | None:
 @register
 class SequenceStartsBelowExistingValues(Rule):
     id = "sequence-starts-below-existing-values"
-    title = "Identity or sequence default put on a column that already holds values, without moving it past them"
+    title = "Identity or sequence default on a key column that already holds values, not moved past them"
     severity = "error"
     docs = PG_DOCS + "sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-IDENTITY"
     rationale = (
         "ALTER COLUMN … ADD GENERATED … AS IDENTITY on an existing column creates a new sequence that "
         "starts at 1 (or its START WITH), and so does a sequence created for SET DEFAULT nextval(...): "
         "PostgreSQL does not look at the values the column already holds. After the migration the next "
-        "INSERT that takes its value from the sequence gets 1, 2, …: a duplicate key error on a primary "
-        "key or unique column (an error here) until the sequence passes max(column), silent duplicates "
-        "otherwise (a warning). The shadow's tables are usually empty, so the trace cannot show it. Move "
-        "the sequence past the existing values in the same transaction: "
+        "INSERT that takes its value from the sequence gets 1, 2, …: on a primary key or unique column a "
+        "duplicate key error, until the sequence passes max(column) (reported only for such columns: "
+        "elsewhere repeated values may be intended). The shadow's tables are usually empty, so the "
+        "trace cannot show it. Move the sequence past the existing values in the same transaction: "
         "setval(pg_get_serial_sequence('t', 'c'), max(c)) or ALTER COLUMN … RESTART WITH. Not reported "
         "when a later statement of the revision calls setval() or restarts a sequence."
     )
@@ -118,12 +118,13 @@ class SequenceStartsBelowExistingValues(Rule):
                 seq = f"'{seq_name}'"
             if _moved_later(ctx, table, col):
                 continue
-            unique = any(col in key for key in ctx.revision.unique_keys.get(table, ())) or col in tf.primary_key
-            effect = ("the next INSERTs that take it fail with a duplicate key error until it passes max("
-                      f"{col})" if unique else f"the next INSERTs that take it repeat values {col} already holds")
+            if not (any(col in key for key in ctx.revision.unique_keys.get(table, ())) or col in tf.primary_key):
+                # a column no unique key covers may hold repeated values by design (a sequence default
+                # on a counter, a quantity): nothing breaks
+                continue
+            effect = f"the next INSERTs that take it fail with a duplicate key error until it passes max({col})"
             fix = lines(f"# in the same transaction, right after it: move the sequence past the values {col} holds",
                         execute(f"SELECT setval({seq}, coalesce(max({q(col)}), 0) + 1, false) FROM {q(table)}"))
             yield self.finding(
                 ctx, f"{what}: the sequence starts at 1, below the values {table}.{col} already holds, and "
-                     f"nothing in the revision moves it: {effect}.", table=table, fix=fix,
-                severity=None if unique else "warning")
+                     f"nothing in the revision moves it: {effect}.", table=table, fix=fix)
