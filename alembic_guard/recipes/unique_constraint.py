@@ -79,6 +79,23 @@ def constraint_command(node, contype):
     return i, con, coldef.colname, deparse(without)
 
 
+def column_steps(add_column: str, facts, what: str, rest: list[SqlStep]) -> list[SqlStep]:
+    """The safe form of the ADD COLUMN an inline constraint came with (without the constraint): the
+    add-column recipe's, since an IDENTITY, GENERATED … STORED, serial or volatile DEFAULT column
+    rewrites the table by itself. Raises Refusal with the add-column plan followed by ``rest`` (the
+    index built CONCURRENTLY and attached) when that recipe refuses."""
+    from ..sql.parse import parse_one
+    from . import recipe
+
+    try:
+        rw = recipe("add-column").rewrite_sql(parse_one(add_column), facts)
+    except Refusal as exc:
+        raise Refusal(f"{exc.reason}; then {what} from an index built CONCURRENTLY",
+                      [*exc.plan, PlanStep(f"then {what}: its unique index built CONCURRENTLY, attached with "
+                                           "USING INDEX", render_steps(rest))]) from None
+    return list(rw.steps) if rw is not None else [SqlStep(add_column)]
+
+
 def build_then_attach(node, facts, contype, label: str, suffix: str, before=None) -> SqlRewrite | None:
     """The safe form of ADD UNIQUE / PRIMARY KEY: ``before(relation, columns)`` (the PRIMARY KEY's
     NOT NULL steps), the unique index CONCURRENTLY (create-index recipe), ADD CONSTRAINT … USING INDEX."""
@@ -96,10 +113,10 @@ def build_then_attach(node, facts, contype, label: str, suffix: str, before=None
     if facts.relkind(table) == "p":
         raise Refusal(f"{table} is partitioned: PostgreSQL has no ADD CONSTRAINT … USING INDEX on a partitioned "
                       "table", plan=partitioned_plan(node, facts, con, name, columns, label))
-    steps = [SqlStep(add_column)] if add_column else []
-    steps += before(node.relation, columns) if before else []
-    steps += concurrent_steps(index_for(con, node.relation, name, columns), facts)
-    steps.append(SqlStep(using_index(node, i, con, name)))
+    rest = before(node.relation, columns) if before else []
+    rest += concurrent_steps(index_for(con, node.relation, name, columns), facts)
+    rest.append(SqlStep(using_index(node, i, con, name)))
+    steps = column_steps(add_column, facts, f"{label} {name}", rest) + rest if add_column else rest
     return SqlRewrite(what=f"{label} {name} on {table} → unique index built CONCURRENTLY, then ADD CONSTRAINT … "
                            "USING INDEX (instant)", steps=around(node, i, steps))
 

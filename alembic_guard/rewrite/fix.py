@@ -30,6 +30,7 @@ from ..shadow import ShadowServer, obtain_shadow, scratch_database
 from . import plans
 from .edit import HEADER, apply_rewrites, locate, statement_call
 from .evidence import ShadowFacts, candidate_lines, evidence, facts_for
+from .proof import UNRUNNABLE_AS_WRITTEN
 from .opcall import Call, call_from_cst
 from .outcome import Outcome
 from .proof import LockBudget, Proof, project_copy, prove
@@ -222,9 +223,10 @@ def run_fix(config_file: str, revisions: list[str], *, section: str = "alembic",
             for rev_id in wanted:
                 rev = by_id.get(rev_id)
                 # A revision that fails only because a CONCURRENTLY step runs inside a transaction
-                # block (SQLSTATE 25001) is exactly what fix repairs; any other failure is not.
+                # block (SQLSTATE 25001), or uses an enum value its transaction added (55P04), is
+                # exactly what fix repairs; any other failure is not.
                 unrunnable = rev is not None and rev.error and any(
-                    st.observation.sqlstate == "25001" for st in rev.statements)
+                    st.observation.sqlstate in UNRUNNABLE_AS_WRITTEN for st in rev.statements)
                 if rev is None or (rev.error and not unrunnable) or rev.skipped:
                     why = (rev.error or rev.skipped) if rev else "not traced"
                     report.revisions.append(RevisionFix(rev_id, rev.path if rev else "", "",

@@ -31,6 +31,11 @@ from ..schema_compare import compare_catalogs, read_catalog
 from ..shadow import ShadowServer, scratch_database
 from .seed import DEFAULT_ROWS, seed_tables
 
+#: SQLSTATEs of a revision that cannot run as written but that fix repairs by moving a step out of
+#: the transaction: 25001 (CONCURRENTLY in a transaction block), 55P04 (unsafe use of a new enum value)
+UNRUNNABLE_AS_WRITTEN = ("25001", "55P04")
+
+
 @dataclass(frozen=True)
 class LockBudget:
     """How much a dangerous lock (``Lock.dangerous``: locks.blocks_traffic) on a pre-existing
@@ -59,8 +64,9 @@ class Proof:
     seeded: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # the proof itself could not run
     # The original cannot run at all, only because a CONCURRENTLY step sits inside a transaction block
-    # (SQLSTATE 25001): there is no original schema to compare with; the rewrite runs that very step
-    # outside the transaction, so it is accepted when it runs and its locks are within budget.
+    # (SQLSTATE 25001) or uses an enum value its own transaction added (55P04): there is no original
+    # schema to compare with; the rewrite runs that very step outside the transaction, so it is
+    # accepted when it runs and its locks are within budget.
     original_unrunnable: bool = False
 
     @property
@@ -232,7 +238,7 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
                 return proof
             proof.original_error = before.error or before.skipped
             proof.original_unrunnable = bool(before.error) and any(
-                st.observation.sqlstate == "25001" for st in before.statements)
+                st.observation.sqlstate in UNRUNNABLE_AS_WRITTEN for st in before.statements)
             proof.rewrite_error = after.error or after.skipped
             proof.locks_before = describe_locks(before)
             proof.locks_after = describe_locks(after)

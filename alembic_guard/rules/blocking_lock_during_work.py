@@ -44,7 +44,10 @@ def work_done(ctx) -> dict[int, list[str]]:
                        ("builds an index on", obs.built_oids), ("writes rows of", written)):
         for oid in dict.fromkeys(oids):
             work.setdefault(oid, []).append(kind)
-    return {oid: what for oid, what in work.items() if oid in ctx.revision.preexisting_oids}
+    # a sequence has one row: ALTER SEQUENCE / ALTER COLUMN … RESTART give it a new relfilenode at
+    # once, work that does not grow with any table (alter-sequence-blocks-inserts reports its lock)
+    sequences = {lk.oid for lk in obs.locks if lk.kind == "S"}
+    return {oid: what for oid, what in work.items() if oid in ctx.revision.preexisting_oids and oid not in sequences}
 
 
 def _bounded_target(ctx) -> str | None:

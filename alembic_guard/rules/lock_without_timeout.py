@@ -4,6 +4,25 @@ from ..recipes.lock_timeout import advice
 from .recipe_hint import example
 
 
+def _why(ctx, relation: str) -> str:
+    """Why an ALTER TABLE locks ``relation``, another table than its own: a foreign key between them
+    (dropping one takes ACCESS EXCLUSIVE on the referenced table too, adding one SHARE ROW EXCLUSIVE:
+    the FK's triggers live on both tables)."""
+    from ..sql import constraint_kind, range_name
+    from ._common import table_commands
+
+    cmds = table_commands(ctx, "AT_DropConstraint", "AT_AddConstraint")
+    if not cmds or cmds[0][0] == relation:
+        return ""
+    for _table, cmd in cmds:
+        if cmd.subtype.name == "AT_AddConstraint" and constraint_kind(cmd.def_) == "FOREIGN" \
+                and range_name(cmd.def_.pktable) == relation:
+            return " (the table its new foreign key references)"
+        if cmd.subtype.name == "AT_DropConstraint":
+            return f" (referenced by the foreign key {cmd.name} it drops)"
+    return ""
+
+
 def _unprotected(st, preexisting) -> list:
     o = st.observation
     if o.lock_timeout_ms:
@@ -46,7 +65,8 @@ class LockWithoutTimeout(Rule):
             # one advice for every statement of the revision (recipes/lock_timeout.py), so that they
             # are reported as one finding
             fix = advice(ctx.statement.in_transaction)
+            why = _why(ctx, lk.relation)
             yield self.finding(
-                ctx, f"takes {lk.mode} on {lk.relation} with no lock_timeout: while it waits for the lock, "
+                ctx, f"takes {lk.mode} on {lk.relation}{why} with no lock_timeout: while it waits for the lock, "
                      f"every later query on {lk.relation} queues behind it.", table=lk.relation, fix=fix,
-                detail=f"{lk.mode} on {lk.relation}")
+                detail=f"{lk.mode} on {lk.relation}{why}")
