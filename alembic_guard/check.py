@@ -39,6 +39,7 @@ class CheckOptions:
     changed_since: str | None = None  # git ref: report only the revisions changed since it (changes.py)
     baseline: str | None = None  # baseline file of accepted findings (baseline.py)
     write_baseline: str | None = None  # write today's findings there (and accept them)
+    check_downgrades: bool | None = None  # None: [tool.alembic-guard] check-downgrades, else "auto"
 
 
 def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
@@ -74,6 +75,19 @@ def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
                              path=where)
 
 
+def _downgrades(opts: CheckOptions, config, project, server, revisions, changed, root: Path) -> list[str]:
+    """Run the downgrades ``check-downgrades`` asks for (capture/downgrade.py); the report's notes."""
+    from .capture.downgrade import check_downgrades, revisions_to_check
+    from .rules.downgrade_does_not_restore_schema import DowngradeDoesNotRestoreSchema
+
+    if DowngradeDoesNotRestoreSchema.id in (*config.disable, *opts.disabled_rules):
+        return []
+    mode = opts.check_downgrades if opts.check_downgrades is not None else config.check_downgrades
+    keep = changed.revisions(project.revision_paths(), root) if changed is not None else None
+    wanted = revisions_to_check(mode, revisions, changed=keep, from_rev=opts.from_rev)
+    return check_downgrades(project, server, revisions, wanted, verbose=opts.verbose) if wanted else []
+
+
 def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None,
               project=None) -> Report:
     """Trace and judge; returns the Report. Raises GuardError for bad input or no shadow.
@@ -105,6 +119,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
             check_range(project, opts.from_rev, opts.to_rev)
             runner = Runner(project, server, dbname, verbose=opts.verbose, progress=progress)
             revisions = runner.run(opts.from_rev, opts.to_rev)
+        runner.notes += _downgrades(opts, config, project, server, revisions, changed, root)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
