@@ -95,7 +95,7 @@ def test_empty_and_deliberately_irreversible_downgrades_are_not_reported(shadow,
     assert revs["r2"].downgrade.irreversible and not messages(revs["r2"]), revs["r2"].downgrade
     (m3,) = messages(revs["r3"])
     assert "table w is left behind" in m3 and "constraint t.t_pkey comes back named pk_t" in m3, m3
-    assert "index t_pkey comes back named pk_t" in m3, m3
+    assert "index" not in m3, m3  # the primary key's index is renamed with it: not a difference of its own
     assert "column w.id" not in m3, m3  # the parts of a left-behind table are not listed again
 
 

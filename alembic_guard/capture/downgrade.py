@@ -255,8 +255,10 @@ def _what(d: Difference, before: CatalogSnapshot, after: CatalogSnapshot) -> str
 def _same_but_name(section: str, x: Difference, y: Difference, before: CatalogSnapshot,
                    after: CatalogSnapshot) -> bool:
     fx, fy = getattr(before, section)[x.key], getattr(after, section)[y.key]
-    if section == "indexes":  # pg_get_indexdef names the index: compare what follows "ON"
-        return fx[1:] == fy[1:] and fx[0].partition(" ON ")[2] == fy[0].partition(" ON ")[2]
+    if section == "indexes":  # pg_get_indexdef names the index: compare what follows "ON"; the
+        # constraint it backs (PRIMARY KEY, UNIQUE) carries the index's name, so is renamed with it
+        same_constraint = fx[-1] == fy[-1] or (fx[-1] == x.key[-1] and fy[-1] == y.key[-1])
+        return fx[1:-1] == fy[1:-1] and same_constraint and fx[0].partition(" ON ")[2] == fy[0].partition(" ON ")[2]
     return fx == fy
 
 
@@ -274,7 +276,9 @@ def _renames(diffs: list[Difference], before: CatalogSnapshot, after: CatalogSna
                 continue
             if _same_but_name(x.section, x, y, before, after):
                 used |= {i, j}
-                sentences.append(f"{x.what} {x.label} comes back named {y.key[-1]}")
+                backs = x.section == "indexes" and before.indexes[x.key][-1] is not None
+                if not backs:  # a constraint's index: the constraint's sentence says it
+                    sentences.append(f"{x.what} {x.label} comes back named {y.key[-1]}")
                 break
     return sentences, [d for k, d in enumerate(diffs) if k not in used]
 
