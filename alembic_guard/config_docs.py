@@ -49,9 +49,9 @@ CHECK_KEYS: dict[str, tuple[str, str, str]] = {
                          "[downgrade-does-not-restore-schema](rules/downgrade-does-not-restore-schema.md)). "
                          "`\"auto\"`: only for the revisions a narrowed check reports (`--changed-since`: the "
                          "changed ones; `--from`: every traced one), not on a full-history check, where it would "
-                         "replay the whole history once more (one more untraced upgrade per revision, its "
-                         "downgrade and three catalog reads); `true`: every revision; `false`: never. Also "
-                         "`--check-downgrades` / `--no-check-downgrades`."),
+                         "replay the whole history once more (per revision: one more untraced upgrade, its "
+                         "downgrade and two catalog reads, about as long as tracing it); `true`: every revision; "
+                         "`false`: never. Also `--check-downgrades` / `--no-check-downgrades`."),
 }
 
 

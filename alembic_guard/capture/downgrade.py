@@ -13,11 +13,14 @@ Not compared: a column's position. ``ALTER TABLE … ADD COLUMN`` always appends
 "ALTER TABLE": "the new column is added at the end"), so the faithful downgrade of a ``drop_column``
 cannot put the column back where it was; reporting it would fire on every such revision.
 
-Cost: one more untraced upgrade of each checked revision, its downgrade, and three catalog reads
-(~10-30 ms each on a small schema). Revisions are taken in history order in one database, so a
+Cost, per checked revision: two Alembic commands (its upgrade — which also re-applies the parent a
+clean round trip downgraded — and its downgrade) and two catalog reads (the catalog before the upgrade
+is the one read after the parent's). Revisions are taken in history order in one database, so a
 linear history is replayed once; a database is started afresh only after a downgrade that left the
 schema different (the next upgrade could not run on it) or when the next revision is on another
-branch. Which revisions are checked is :func:`revisions_to_check`'s decision (``check-downgrades``).
+branch. Measured on examples/shop (11 revisions checked, 2 cores under load): 4.7-7.5 s against
+2-5 s for the traced check, most of it Alembic's own per-command start (ScriptDirectory and env.py,
+~0.2 s each). Which revisions are checked is :func:`revisions_to_check`'s decision (``check-downgrades``).
 """
 
 from __future__ import annotations
