@@ -99,6 +99,22 @@ def test_empty_and_deliberately_irreversible_downgrades_are_not_reported(shadow,
     assert "column w.id" not in m3, m3  # the parts of a left-behind table are not listed again
 
 
+def test_branches_are_checked_apart_and_a_merge_point_is_left_out(shadow, dbname, tmp_path):
+    revs, notes = traced(shadow, dbname, tmp_path, [
+        Revision("r1", TABLE, None, 'op.drop_table("t")'),
+        Revision("r2a", 'op.create_index("ix_a", "t", ["a"])', "r1", 'op.drop_index("ix_a", "t")'),
+        Revision("r2b", 'op.create_index("ix_b", "t", ["id", "a"])', "r1", 'op.execute("SELECT 1")'),
+        Revision("r3", 'op.add_column("t", sa.Column("c", sa.Integer))', ("r2a", "r2b"),
+                 'op.drop_column("t", "c")'),
+        Revision("r4", 'op.add_column("t", sa.Column("d", sa.Integer))', "r3", 'op.drop_column("t", "d")'),
+    ])
+    assert messages(revs["r2b"]) == ["downgrade() does not restore the schema upgrade() started from: "
+                                     "index ix_b is left behind."]
+    # the other branch's index is no business of r2a's downgrade, nor of r4's
+    assert revs["r2a"].downgrade.restores and revs["r4"].downgrade.restores
+    assert revs["r3"].downgrade is None and any("merge revision(s) r3 not checked" in n for n in notes), notes
+
+
 def test_revisions_to_check_by_mode():
     from alembic_guard.model import RevisionTrace
 

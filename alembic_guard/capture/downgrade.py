@@ -133,9 +133,16 @@ def check_downgrades(project: Project, server: ShadowServer, revisions: list[Rev
             if _empty_downgrade(rev.path, os.path.getmtime(rev.path)) is not None:
                 continue  # nothing to run: missing-downgrade
         todo.append(sc)
-    if not todo:
-        return []
     notes: list[str] = []
+    merges = [sc.revision for sc in todo if len(_parents(sc)) > 1]
+    if merges:
+        # Alembic walks no single step down from a merge point ("Ambiguous walk" for -1, and a
+        # parent as the target takes the other branch down too): left unchecked rather than misjudged
+        todo = [sc for sc in todo if sc.revision not in merges]
+        notes.append(f"downgrade check: merge revision(s) {', '.join(merges)} not checked (Alembic has no "
+                     "one-step downgrade of a merge point)")
+    if not todo:
+        return notes
     checked = 0
     t0 = time.perf_counter()
     shims = ExtensionShims()
@@ -165,8 +172,9 @@ def check_downgrades(project: Project, server: ShadowServer, revisions: list[Rev
         finally:
             shims.remove()
     ms = (time.perf_counter() - t0) * 1000
-    notes.insert(0, f"downgrade check: {checked} revision(s) upgraded then downgraded on the shadow, schema compared "
-                    f"with the one before the upgrade ({ms:.0f} ms)")
+    summary = (f"downgrade check: {checked} revision(s) upgraded then downgraded on the shadow, schema "
+               f"compared with the one before the upgrade ({ms:.0f} ms)")
+    notes.insert(0, summary)
     return notes
 
 
@@ -182,7 +190,7 @@ def _round_trip(runner: Runner, sc, rev: RevisionTrace, applied: set[str],
     try:
         for parent in parents:
             # a parent downgraded by the last round trip comes back with sc's own upgrade below
-            if parent not in applied and parent not in known:
+            if parent not in applied and not (len(parents) == 1 and parent in known):
                 runner._reapply(parent)
         before = known[parents[0]] if len(parents) == 1 and parents[0] in known else read_catalog(conninfo)
         runner._upgrade(sc.revision)
@@ -194,7 +202,8 @@ def _round_trip(runner: Runner, sc, rev: RevisionTrace, applied: set[str],
                        f"second run ({_message(exc)})")
     line, raises = downgrade_lines(rev.path or "")
     result = DowngradeResult(line=line)
-    target = parents[0] if len(parents) == 1 else ("base" if not parents else "-1")
+    down = _parents(sc)  # the target: down_revision, not depends_on (which stays applied)
+    target = down[0] if down else "base"
     t = time.perf_counter()
     try:
         runner._alembic(command.downgrade, target)
@@ -218,6 +227,12 @@ def _round_trip(runner: Runner, sc, rev: RevisionTrace, applied: set[str],
     result.differences, result.fixes = describe(diffs, before, now)
     rev.downgrade = result
     return not diffs, None
+
+
+def _parents(sc) -> tuple[str, ...]:
+    """``down_revision`` as a tuple (depends_on left out)."""
+    down = sc.down_revision
+    return () if down is None else (down,) if isinstance(down, str) else tuple(down)
 
 
 def _message(exc: BaseException) -> str:
