@@ -161,3 +161,18 @@ def test_option_on_and_off(shadow, tmp_path):
     # a disabled rule costs nothing
     revs, _ = check(disabled_rules=[RULE])
     assert revs["r2"].downgrade is None
+
+
+def test_changed_since_checks_only_the_changed_revisions(shadow, tmp_path):
+    from tests.test_changed_since import commit_all, git
+
+    r1 = Revision("r1", TABLE, downgrade='op.execute("SELECT 1")')  # leaves t behind: unchanged, not checked
+    r2 = Revision("r2", 'op.create_index("ix_t_a", "t", ["a"])', downgrade='op.execute("SELECT 1")')
+    ini = make_project(tmp_path, [r1], env="ini_no_logging")
+    git(tmp_path, "init", "-q", "-b", "main")
+    commit_all(tmp_path, "r1")
+    make_project(tmp_path, [r1, r2], env="ini_no_logging")  # r2 new, uncommitted
+    report = run_check(CheckOptions(config_file=str(ini), shadow_url=_shadow_url(shadow), changed_since="HEAD"))
+    (rev,) = report.revisions
+    assert rev.revision == "r2" and any("ix_t_a is left behind" in f.message for f in rev.findings), rev.findings
+    assert any(n.startswith("downgrade check: 1 revision(s)") for n in report.notes), report.notes
