@@ -46,13 +46,21 @@ class DowngradeDoesNotRestoreSchema(Rule):
         if result is None or not rev.statements or ctx.statement is not rev.statements[0]:
             return  # once per revision, on its first statement
         if result.error and not result.irreversible:
-            where = f" at line {result.error_line}" if result.error_line else " (outside the revision file)"
+            import os
+
+            # the line is the finding's own; another file (a helper module, env.py) is named
+            if not result.error_path:
+                where = " (in env.py or Alembic, outside the revision file)"
+            elif os.path.realpath(result.error_path) != os.path.realpath(rev.path or ""):
+                where = f" (in {result.error_path}:{result.error_line})"
+            else:
+                where = ""
             finding = self.finding(ctx, f"downgrade() fails on the shadow{where}: {result.error}; "
                                         "`alembic downgrade` cannot roll this revision back.",
                                    fix="# make downgrade() run after upgrade(), or raise NotImplementedError "
                                        "saying why it cannot")
-            finding.path = result.error_path or rev.path
-            finding.line = result.error_line or result.line
+            finding.path = rev.path
+            finding.line = (result.error_line if not where else None) or result.line or finding.line
             yield finding
         elif result.differences:
             listed = result.differences[:8]
