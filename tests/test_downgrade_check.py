@@ -118,8 +118,13 @@ def test_branches_are_checked_apart_and_a_merge_point_is_left_out(shadow, dbname
 def test_revisions_to_check_by_mode():
     from alembic_guard.model import RevisionTrace
 
-    revs = [RevisionTrace(revision=r, down_revision=None, path=f"{r}.py") for r in ("a", "b", "c")]
+    from alembic_guard.model import Statement
+
+    revs = [RevisionTrace(revision=r, down_revision=None, path=f"{r}.py", statements=[Statement(sql="SELECT 1", index=0,
+                                                                                                revision=r)])
+            for r in ("a", "b", "c", "d")]
     revs[2].error = "boom"
+    revs[3].statements = []  # ran nothing: nothing to undo
     assert revisions_to_check(True, revs) == ["a", "b"]
     assert revisions_to_check(False, revs, from_rev="a") == []
     assert revisions_to_check("auto", revs) == []

@@ -86,11 +86,12 @@ def revisions_to_check(mode: bool | str | None, revisions: list[RevisionTrace], 
                        changed: set[str] | None = None, from_rev: str | None = None) -> list[str]:
     """Ids of the revisions whose downgrade is run, in ``revisions``' order.
 
-    ``mode`` True: every revision that ran on the shadow; False: none; "auto"/None: the revisions
+    ``mode`` True: every revision that ran statements on the shadow; False: none; "auto"/None: the revisions
     the report is about when it is about a few — with ``changed`` (``--changed-since``) those, with
     ``from_rev`` (``--from``) every traced one — and none on a full-history check, where it would
     replay the whole history once more (``check-downgrades = true`` asks for it)."""
-    ran = [r.revision for r in revisions if not r.error and not r.skipped and r.path]
+    # a revision that ran no statement has nothing to undo (and no statement to report on)
+    ran = [r.revision for r in revisions if not r.error and not r.skipped and r.path and r.statements]
     if mode is False:
         return []
     if mode is True:
