@@ -181,3 +181,21 @@ def test_changed_since_checks_only_the_changed_revisions(shadow, tmp_path):
     (rev,) = report.revisions
     assert rev.revision == "r2" and any("ix_t_a is left behind" in f.message for f in rev.findings), rev.findings
     assert any(n.startswith("downgrade check: 1 revision(s)") for n in report.notes), report.notes
+
+
+def test_views_functions_sequences_and_enum_labels_are_compared(shadow, dbname, tmp_path):
+    revs, _ = traced(shadow, dbname, tmp_path, [
+        Revision("r1", TABLE + '\nop.execute("CREATE VIEW v AS SELECT id FROM t")\n'
+                 'op.execute("CREATE SEQUENCE s")\nop.execute("CREATE TYPE mood AS ENUM (\'ok\')")',
+                 downgrade='op.execute("DROP VIEW v; DROP SEQUENCE s; DROP TYPE mood")\nop.drop_table("t")'),
+        Revision("r2", 'op.execute("CREATE OR REPLACE VIEW v AS SELECT id, a FROM t")\n'
+                       'op.execute("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS \'SELECT 1\'")\n'
+                       'op.execute("ALTER SEQUENCE s INCREMENT BY 10")\n'
+                       'op.execute("ALTER TYPE mood ADD VALUE \'sad\'")',
+                 downgrade='op.execute("ALTER SEQUENCE s INCREMENT BY 1")'),
+    ])
+    assert not messages(revs["r1"]), messages(revs["r1"])
+    (m,) = messages(revs["r2"])
+    assert "function f() is left behind" in m and "enum type mood comes back with labels [ok, sad], was [ok]" in m, m
+    assert "view v comes back with definition" in m and "column v.a is left behind" in m, m
+    assert "sequence s" not in m, m  # restored
