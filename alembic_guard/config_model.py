@@ -52,6 +52,8 @@ class GuardTable(BaseModel):
     stats_file: StrictStr | None = _alias("stats_file")
     # the PostgreSQL major version production runs: the shadow is a server of that major
     target_version: Annotated[StrictInt, Field(ge=10, le=30)] | None = _alias("target_version")
+    # run each revision's downgrade on the shadow (capture/downgrade.py): true, false or "auto"
+    check_downgrades: StrictBool | Literal["auto"] | None = _alias("check_downgrades")
 
     # the safe operations (settings.py): each duration as NAME_ms or NAME
     lock_timeout_ms: Duration | None = None

@@ -249,6 +249,8 @@ class RevisionTrace:
     unique_keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)
     tables: dict[str, TableFacts] = field(default_factory=dict, repr=False)  # qualified name → facts
+    # capture/downgrade.py's DowngradeResult when its downgrade was run on the shadow, else None
+    downgrade: Any = field(default=None, repr=False)
 
     @property
     def verdict(self) -> str:

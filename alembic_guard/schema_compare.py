@@ -11,7 +11,11 @@ What is compared (user schemas only, i.e. not ``pg_catalog``, ``information_sche
   identity, generated expression, collation;
 - constraints: kind, definition (``pg_get_constraintdef``), validity (``convalidated``), deferrable;
 - indexes: definition (``pg_get_indexdef``), valid / ready, the constraint that owns it;
-- triggers (non-internal) by definition, row level security policies, enum types with labels.
+- triggers (non-internal) by definition, row level security policies, enum types with labels;
+- view and materialized view definitions (``pg_get_viewdef``);
+- sequences: type, start, increment, bounds, cache, cycle (``pg_sequence``);
+- functions and procedures by name and argument types, with their definition
+  (``pg_get_functiondef``), except those an extension owns (``pg_depend.deptype = 'e'``).
 
 Helper CHECK constraints that a rewrite uses to set NOT NULL without a scan are dropped by the
 rewrite; if one is left behind, a ``CHECK ((col IS NOT NULL))`` is matched by table and definition,
@@ -32,7 +36,8 @@ SELECT n.nspname, c.relname, c.relkind::text, c.relpersistence::text, c.relrowse
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
        (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
           JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
-       pg_get_expr(c.relpartbound, c.oid)
+       pg_get_expr(c.relpartbound, c.oid),
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_USER}
 """
@@ -96,6 +101,49 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typtype = 'e' AND {_USER}
 """
 
+SEQUENCES_SQL = f"""
+SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+       s.seqcache, s.seqcycle
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_USER}
+"""
+
+# prokind 'f' (function) and 'p' (procedure): pg_get_functiondef rejects aggregates
+FUNCTIONS_SQL = f"""
+SELECT n.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prokind IN ('f', 'p') AND {_USER}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                  AND d.deptype = 'e')
+"""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference between two snapshots ``a`` and ``b``.
+
+    ``section`` is a CatalogSnapshot section, ``what`` its singular ("index"), ``label`` the dotted
+    name; ``kind`` is ``only_a`` / ``only_b`` (the object exists on one side) or ``changed`` (then
+    ``fact`` names the fact, ``a`` / ``b`` its two values); ``owner``: the relation key it belongs
+    to (a column's table, an index's table, a sequence's own relation), None for relations, enums and
+    functions."""
+
+    section: str
+    key: tuple
+    kind: str
+    fact: str | None = None
+    a: Any = None
+    b: Any = None
+    owner: tuple | None = None
+
+    @property
+    def what(self) -> str:
+        return _SINGULAR[self.section]
+
+    @property
+    def label(self) -> str:
+        return ".".join(str(p) for p in self.key)
+
 
 @dataclass
 class CatalogSnapshot:
@@ -112,15 +160,19 @@ class CatalogSnapshot:
     triggers: dict[tuple, tuple] = field(default_factory=dict)
     policies: dict[tuple, tuple] = field(default_factory=dict)
     enums: dict[tuple, tuple] = field(default_factory=dict)
+    sequences: dict[tuple, tuple] = field(default_factory=dict)
+    functions: dict[tuple, tuple] = field(default_factory=dict)
     server_version: str = ""
+    index_tables: dict[tuple, tuple] = field(default_factory=dict)  # index key → its table's key
 
-    SECTIONS = ("relations", "columns", "constraints", "indexes", "triggers", "policies", "enums")
+    SECTIONS = ("relations", "columns", "constraints", "indexes", "triggers", "policies", "enums", "sequences",
+                "functions")
 
 
 # Names of the facts in each section, for readable differences.
 _FACTS = {
     "relations": ("kind", "persistence", "row level security", "forced row level security", "partition key",
-                  "partition of", "partition bound"),
+                  "partition of", "partition bound", "definition"),
     "columns": ("position", "type", "not null", "default", "identity", "generated", "generation expression",
                 "collation"),
     "constraints": ("type", "definition", "validated", "deferrable", "deferred"),
@@ -128,9 +180,12 @@ _FACTS = {
     "triggers": ("definition", "enabled"),
     "policies": ("command", "permissive", "roles", "using", "with check"),
     "enums": ("labels",),
+    "sequences": ("type", "start", "increment", "minimum", "maximum", "cache", "cycle"),
+    "functions": ("definition",),
 }
 _SINGULAR = {"relations": "relation", "columns": "column", "constraints": "constraint", "indexes": "index",
-             "triggers": "trigger", "policies": "policy", "enums": "enum type"}
+             "triggers": "trigger", "policies": "policy", "enums": "enum type", "sequences": "sequence",
+             "functions": "function"}
 
 
 def _rows(conn: psycopg.Connection, sql: str) -> list[tuple]:
@@ -163,12 +218,17 @@ def read_catalog(conninfo: str, *, ignore_tables: tuple[str, ...] = ("alembic_ve
         for schema, index, table, *facts in _rows(conn, INDEXES_SQL):
             if table not in ignored:
                 snap.indexes[_name(schema, index)] = tuple(facts)
+                snap.index_tables[_name(schema, index)] = _name(schema, table)
         for schema, table, trg, *facts in _rows(conn, TRIGGERS_SQL):
             snap.triggers[_name(schema, table, trg)] = tuple(facts)
         for schema, table, pol, cmd, perm, roles, qual, check in _rows(conn, POLICIES_SQL):
             snap.policies[_name(schema, table, pol)] = (cmd, perm, tuple(roles), qual, check)
         for schema, typ, labels in _rows(conn, ENUMS_SQL):
             snap.enums[_name(schema, typ)] = (tuple(labels),)
+        for schema, name, *facts in _rows(conn, SEQUENCES_SQL):
+            snap.sequences[_name(schema, name)] = tuple(facts)
+        for schema, name, *facts in _rows(conn, FUNCTIONS_SQL):
+            snap.functions[_name(schema, name)] = tuple(facts)
     return snap
 
 
@@ -199,31 +259,58 @@ def normalise_not_null_checks(snap: CatalogSnapshot) -> dict[tuple, tuple]:
     return out
 
 
-def compare_catalogs(a: CatalogSnapshot, b: CatalogSnapshot, *, a_name: str = "original",
-                     b_name: str = "rewrite") -> list[str]:
-    """Differences between two snapshots as readable sentences; ``[]`` means the schemas are equal."""
-    diffs: list[str] = []
+def catalog_differences(a: CatalogSnapshot, b: CatalogSnapshot, *,
+                        ignore_facts: dict[str, set[str]] | None = None) -> list[Difference]:
+    """Every difference between two snapshots, sorted by section and name; ``[]``: equal schemas.
+
+    ``ignore_facts`` (section → fact names, e.g. ``{"columns": {"position"}}``) leaves those facts
+    out of the comparison."""
+    ignore_facts = ignore_facts or {}
+    out: list[Difference] = []
     for section in CatalogSnapshot.SECTIONS:
         if section == "constraints":
             left, right = normalise_not_null_checks(a), normalise_not_null_checks(b)
         else:
             left, right = getattr(a, section), getattr(b, section)
-        what = _SINGULAR[section]
+        skip = ignore_facts.get(section, set())
         for key in sorted(set(left) | set(right), key=lambda k: tuple(map(str, k))):
-            label = ".".join(str(p) for p in key)
+            owner = _owner(section, key, a, b)
             if key not in right:
-                diffs.append(f"{what} {label} exists only in the {a_name}")
+                out.append(Difference(section, key, "only_a", owner=owner))
             elif key not in left:
-                diffs.append(f"{what} {label} exists only in the {b_name}")
+                out.append(Difference(section, key, "only_b", owner=owner))
             elif left[key] != right[key]:
                 for fact, x, y in zip(_FACTS[section], left[key], right[key], strict=False):
-                    if x != y:
-                        diffs.append(f"{what} {label}: {fact} is {_show(x)} in the {a_name}, "
-                                     f"{_show(y)} in the {b_name}")
+                    if x != y and fact not in skip:
+                        out.append(Difference(section, key, "changed", fact, x, y, owner=owner))
+    return out
+
+
+def _owner(section: str, key: tuple, a: CatalogSnapshot, b: CatalogSnapshot) -> tuple | None:
+    if section in ("columns", "constraints", "triggers", "policies"):
+        return key[:-1] if key[-1] != "<not-null check>" else key[:-2]
+    if section == "indexes":
+        return a.index_tables.get(key) or b.index_tables.get(key)
+    if section == "sequences":
+        return key  # a sequence is also a relation: its facts belong to it
+    return None
+
+
+def compare_catalogs(a: CatalogSnapshot, b: CatalogSnapshot, *, a_name: str = "original",
+                     b_name: str = "rewrite") -> list[str]:
+    """Differences between two snapshots as readable sentences; ``[]`` means the schemas are equal."""
+    diffs: list[str] = []
+    for d in catalog_differences(a, b):
+        if d.kind == "only_a":
+            diffs.append(f"{d.what} {d.label} exists only in the {a_name}")
+        elif d.kind == "only_b":
+            diffs.append(f"{d.what} {d.label} exists only in the {b_name}")
+        else:
+            diffs.append(f"{d.what} {d.label}: {d.fact} is {show(d.a)} in the {a_name}, {show(d.b)} in the {b_name}")
     return diffs
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):

@@ -130,6 +130,12 @@ class Runner:
         self.transaction_mode = ""  # how env.py ran the revisions (trace/modes.py)
 
     def _upgrade(self, target: str) -> None:
+        self._alembic(command.upgrade, target)
+
+    def _alembic(self, fn: Callable[..., None], target: str) -> None:
+        """Run the Alembic command ``fn`` (``command.upgrade``, ``command.downgrade``) to ``target``
+        through the project's env.py, on this runner's shadow database (capture/downgrade.py runs
+        downgrades through it too)."""
         config = self.project.config
         env_source = self.project.env_path.read_text(errors="replace") if self.project.env_path.exists() else ""
         if ".attributes" in env_source:
@@ -143,7 +149,7 @@ class Runner:
                 with engine.connect() as connection:
                     config.attributes["connection"] = connection
                     try:
-                        command.upgrade(config, target)
+                        fn(config, target)
                     finally:
                         config.attributes.pop("connection", None)
                         if connection.in_transaction():
@@ -151,7 +157,7 @@ class Runner:
             finally:
                 engine.dispose()
         else:
-            command.upgrade(config, target)
+            fn(config, target)
 
     def _descendants(self, rev: str) -> set[str]:
         """Revisions that have ``rev`` among their ancestors."""

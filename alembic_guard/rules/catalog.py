@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     timestamp_without_time_zone,
     tenant_table_without_rls,
     missing_downgrade,
+    downgrade_does_not_restore_schema,
     json_instead_of_jsonb,
     int32_primary_key,
     partition_key_not_in_unique,
