@@ -199,11 +199,11 @@ def test_operation_logs_survive_env_py_fileconfig(migration, caplog):
     from pathlib import Path
 
     logging.config.fileConfig(Path(__file__).resolve().parents[2] / "examples" / "shop" / "alembic.ini")
-    assert logging.getLogger("alembic_guard.ops").disabled
+    assert logging.getLogger("alembic.guard.ops").disabled
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.INFO)
     handler.emit = records.append  # fileConfig replaced the root handlers (caplog's among them)
-    logger = logging.getLogger("alembic_guard.ops")
+    logger = logging.getLogger("alembic.guard.ops")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
