@@ -13,8 +13,8 @@ Two small feedback rules, both fed by the duration of the batch just run (no ext
   ``min_duty_cycle`` when batches cost more per row than they did at the start (the lowest cost
   per row of the first five batches is the reference, a smoothed current cost is compared with
   it): when the server gets busier the same rows take longer, and the backfill then leaves it more
-  idle time. Slowdowns up to ``TOLERANCE`` (1.5×) are noise and change nothing; beyond that
-  *d* = ``duty_cycle`` × 1.5 / slowdown, never below ``min_duty_cycle``.
+  idle time. Slowdowns up to ``TOLERANCE`` (2×) are noise and change nothing; beyond that
+  *d* = ``duty_cycle`` × 2 / slowdown, never below ``min_duty_cycle``.
 
 ``batch_pause_ms`` stays a floor on the pause (for replicas / vacuum).
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..settings import Settings
 
 #: slowdowns (current cost per row / reference) up to this are taken as noise
-TOLERANCE = 1.5
+TOLERANCE = 2.0
 #: batches whose lowest cost per row is the reference
 REFERENCE_BATCHES = 5
 #: weight of the newest batch in the smoothed cost per row

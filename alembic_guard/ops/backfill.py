@@ -153,7 +153,7 @@ class BackfillOp(GuardOp):
         ``batch_max_ms`` (100 ms) shrinks the next one at once, never more than ``max_batch_size``
         rows. After each batch of *t* ms the backfill sleeps *t* × (1 − d) / d (at least
         ``pause_ms``, default 0), where the duty cycle *d* starts at ``duty_cycle`` (default 1.0)
-        and falls towards ``min_duty_cycle`` (0.5) when batches cost more per row than the first
+        and falls towards ``min_duty_cycle`` (0.75) when batches cost more per row than the first
         ones (a busy server). Every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms``
         and is retried on lock timeouts; a batch that hits statement_timeout is retried at half the
         size. Each batch takes ROW EXCLUSIVE on the table and row locks on its rows, released at its

@@ -78,8 +78,9 @@ def test_offline_script_separates_non_transactional_steps_and_runs(alembic_proje
     # Alembic's transaction is committed before the first op (autocommit_block); no schema is invented
     assert "-- Running upgrade r1 -> r2\n\nCOMMIT;\n\n-- create_index_concurrently ix_lines_customer on" in script
     assert ("-- create index ix_lines_customer -- run outside a transaction\nSET lock_timeout = '0ms';\n"
-            "SET statement_timeout = '0ms';\n"
-            'CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_lines_customer ON "Order Lines" (customer_id);\n') in script
+            "SET statement_timeout = '0ms';\nSET max_parallel_maintenance_workers = 0;\n"
+            'CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_lines_customer ON "Order Lines" (customer_id);\n'
+            "RESET max_parallel_maintenance_workers;\n") in script
     assert ('ALTER TABLE "Order Lines" ADD CONSTRAINT fk_lines_customer FOREIGN KEY (customer_id) '
             "REFERENCES customers (id) NOT VALID;\nCOMMIT;") in script
     assert ("BEGIN;\nSET LOCAL lock_timeout = '0ms';\nSET LOCAL statement_timeout = '0ms';\n"
