@@ -194,6 +194,8 @@ class RunResult:
     max_batch_ms: float | None = None
     p99_batch_ms: float | None = None
     batches_over_100ms: int | None = None
+    batches: int | None = None
+    paused_s: float | None = None
     note: str = ""
 
 
@@ -401,6 +403,8 @@ def run_one(server: Any, admin: psycopg.Connection, template: str, scenario: str
         result.max_batch_ms = backfill.longest_batch_ms
         result.p99_batch_ms = percentile(backfill.batch_ms, 0.99)
         result.batches_over_100ms = sum(ms > 100 for ms in backfill.batch_ms)
+        result.batches = backfill.batches
+        result.paused_s = getattr(backfill, "slept_seconds", None)
     if "single_update" in extra:
         n, seconds = extra["single_update"]
         result.backfill_rows, result.backfill_rows_per_s = n, n / seconds
