@@ -69,6 +69,11 @@ def setting_meanings() -> dict[str, str]:
     return out
 
 
+#: settings that are not plain integers
+_TYPES = {"duty_cycle": "fraction in (0, 1]", "min_duty_cycle": "fraction in (0, 1]",
+          "max_parallel_maintenance_workers": 'int or `"server"`'}
+
+
 def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -122,7 +127,7 @@ def page() -> str:
         if name.endswith("_ms"):
             key, typ = f"`{name}` / `{name[:-3]}`", "milliseconds / duration"
         else:
-            key, typ = f"`{name}`", "int"
+            key, typ = f"`{name}`", _TYPES.get(name, "int")
         lines.append(_row(key, typ, f"`{defaults[name]}`", meanings.get(name, "")))
     return "\n".join(lines) + "\n"
 

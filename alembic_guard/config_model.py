@@ -32,6 +32,16 @@ def _duration(value: Any, info: ValidationInfo) -> int:
 Duration = Annotated[int, BeforeValidator(_duration)]
 Count = Annotated[StrictInt, Field(ge=0)]
 AtLeastOne = Annotated[StrictInt, Field(ge=1)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+def _workers(value: Any) -> Any:
+    if value == "server" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"max_parallel_maintenance_workers must be a non-negative integer or \"server\", not {value!r}")
+
+
+Workers = Annotated[Any, BeforeValidator(_workers)]
 
 
 def _alias(name: str) -> Any:
@@ -74,6 +84,14 @@ class GuardTable(BaseModel):
     batch_size: AtLeastOne | None = None
     batch_pause_ms: Duration | None = None
     batch_pause: Duration | None = None
+    batch_target_ms: Duration | None = None
+    batch_target: Duration | None = None
+    batch_max_ms: Duration | None = None
+    batch_max: Duration | None = None
+    max_batch_size: AtLeastOne | None = None
+    duty_cycle: Fraction | None = None
+    min_duty_cycle: Fraction | None = None
+    max_parallel_maintenance_workers: Workers | None = None
 
     @model_validator(mode="after")
     def _one_spelling(self) -> GuardTable:
@@ -82,7 +100,7 @@ class GuardTable(BaseModel):
                 raise ValueError(f"both {name} and {name[:-3]} are set; keep one")
         return self
 
-    def settings_values(self) -> dict[str, int]:
+    def settings_values(self) -> dict[str, Any]:
         """The safe operations' values that are set, by their ``*_ms`` / plain Settings names."""
         from .settings import SETTING_NAMES
 
@@ -141,6 +159,8 @@ def _problem(err: dict, table: dict) -> str:
         return f"{where} must be an integer, not {value!r}"
     if kind == "greater_than_equal":
         return f"{where} must be at least {err['ctx']['ge']}, not {value!r}"
+    if kind in ("greater_than", "less_than_equal", "float_type", "float_parsing"):
+        return f"{where} must be a fraction in (0, 1], not {value!r}"
     if kind == "bool_type":
         return f"{where} must be true or false, not {value!r}"
     if kind == "literal_error":

@@ -39,6 +39,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 TABLE = "alembic-guard"
+#: ``max_parallel_maintenance_workers = "server"``: leave the server's setting alone
+SERVER_VALUE = "server"
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
 
 
@@ -59,8 +61,20 @@ class Settings:
     - ``retry_backoff_min_ms`` (100) / ``retry_backoff_max_ms`` (10000): the pause before retry *n*
       is uniform in ``[0, min(max, min * 2**(n-1))]`` ms (exponential backoff, full jitter).
     - ``retry_max_total_ms`` (300000): no new attempt starts after this much time on one step.
-    - ``batch_size`` (1000): rows per backfill batch (one transaction each).
+    - ``batch_size`` (1000): rows in the first backfill batch (one transaction each); later batches
+      are sized to ``batch_target_ms``.
     - ``batch_pause_ms`` (0): sleep between backfill batches (throttle for replicas / vacuum).
+    - ``batch_target_ms`` (50): the duration a backfill aims at per batch (the next batch's size is
+      scaled by target / last duration, at most ×2 at a time); 0 keeps ``batch_size`` fixed.
+    - ``batch_max_ms`` (100): a batch slower than this makes the next one smaller at once, whatever
+      the target.
+    - ``max_batch_size`` (100000): rows; the adaptive batch size never grows past it.
+    - ``duty_cycle`` (1.0, a fraction in (0, 1]): the largest share of wall time a backfill spends
+      inside batches (after a batch of *t* s it sleeps *t* × (1 − d) / d).
+    - ``min_duty_cycle`` (0.75): the share it falls to when its batches run slower than at the
+      start (contention; see ops/_backfill_pace.py).
+    - ``max_parallel_maintenance_workers`` (0): set in the session of a concurrent index build so it
+      leaves the other cores to the application; None (``"server"`` in TOML) keeps the server's value.
     """
 
     lock_timeout_ms: int = 1000
@@ -73,20 +87,35 @@ class Settings:
     retry_max_total_ms: int = 300_000
     batch_size: int = 1000
     batch_pause_ms: int = 0
+    batch_target_ms: int = 50
+    batch_max_ms: int = 100
+    max_batch_size: int = 100_000
+    duty_cycle: float = 1.0
+    min_duty_cycle: float = 0.75
+    max_parallel_maintenance_workers: int | None = 0
     source: str | None = dataclasses.field(default=None, compare=False)
     """The pyproject.toml the values came from (None: defaults)."""
 
     def __post_init__(self) -> None:
+        if self.max_parallel_maintenance_workers == SERVER_VALUE:
+            object.__setattr__(self, "max_parallel_maintenance_workers", None)
         for f in fields(self):
-            if f.name == "source":
+            if f.name in ("source", "duty_cycle", "min_duty_cycle"):
                 continue
             value = getattr(self, f.name)
+            if value is None and f.name == "max_parallel_maintenance_workers":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise GuardError(f"alembic-guard setting {f.name} must be a non-negative integer, not {value!r}.",
                                  path=self.source)
-        if self.retry_attempts < 1 or self.batch_size < 1:
-            raise GuardError("alembic-guard settings retry_attempts and batch_size must be at least 1.",
-                             path=self.source)
+        if self.retry_attempts < 1 or self.batch_size < 1 or self.max_batch_size < 1:
+            raise GuardError("alembic-guard settings retry_attempts, batch_size and max_batch_size must be "
+                             "at least 1.", path=self.source)
+        for name in ("duty_cycle", "min_duty_cycle"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise GuardError(f"alembic-guard setting {name} must be a fraction in (0, 1], not {value!r}.",
+                                 path=self.source)
 
     def override(self, **values: Any) -> Settings:
         """A copy with the non-None ``values`` replaced. Raises TypeError for an unknown name."""

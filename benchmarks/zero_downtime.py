@@ -194,6 +194,8 @@ class RunResult:
     max_batch_ms: float | None = None
     p99_batch_ms: float | None = None
     batches_over_100ms: int | None = None
+    batches: int | None = None
+    paused_s: float | None = None
     note: str = ""
 
 
@@ -204,12 +206,22 @@ def naive_add_column(op: Operations, rows: int) -> dict[str, Any]:
     return {}
 
 
-def safe_add_column(op: Operations, rows: int) -> dict[str, Any]:
+#: the settings of the safe operations before adaptive pacing (fixed 1,000-row batches, no pause)
+#: and the parallelism cap (the server's max_parallel_maintenance_workers): "safe (old defaults)"
+OLD_DEFAULTS = {"batch_target_ms": 0, "duty_cycle": 1.0, "max_parallel_maintenance_workers": "server"}
+
+
+def safe_add_column(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
     op.run_with_lock_timeout(["ALTER TABLE orders ADD COLUMN IF NOT EXISTS token uuid",
                               "ALTER TABLE orders ALTER COLUMN token SET DEFAULT gen_random_uuid()"])
-    result = op.backfill("orders", set={"token": "gen_random_uuid()"}, where="token IS NULL", skip_unchanged=False)
+    result = op.backfill("orders", set={"token": "gen_random_uuid()"}, where="token IS NULL", skip_unchanged=False,
+                         **opts)
     op.set_not_null_safely("orders", "token")
     return {"backfill": result}
+
+
+def old_safe_add_column(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_add_column(op, rows, **OLD_DEFAULTS)
 
 
 def single_update_add_column(op: Operations, rows: int) -> dict[str, Any]:
@@ -235,9 +247,13 @@ def naive_create_index(op: Operations, rows: int) -> dict[str, Any]:
     return {}
 
 
-def safe_create_index(op: Operations, rows: int) -> dict[str, Any]:
-    op.create_index_concurrently("ix_orders_referrer", "orders", ["referrer_id"])
+def safe_create_index(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
+    op.create_index_concurrently("ix_orders_referrer", "orders", ["referrer_id"], **opts)
     return {}
+
+
+def old_safe_create_index(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_create_index(op, rows, max_parallel_maintenance_workers="server")
 
 
 def naive_add_fk(op: Operations, rows: int) -> dict[str, Any]:
@@ -255,9 +271,13 @@ def naive_unique(op: Operations, rows: int) -> dict[str, Any]:
     return {}
 
 
-def safe_unique(op: Operations, rows: int) -> dict[str, Any]:
-    op.add_unique_constraint_using_index("uq_orders_external_ref", "orders", ["external_ref"])
+def safe_unique(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
+    op.add_unique_constraint_using_index("uq_orders_external_ref", "orders", ["external_ref"], **opts)
     return {}
+
+
+def old_safe_unique(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_unique(op, rows, max_parallel_maintenance_workers="server")
 
 
 def naive_bigint(op: Operations, rows: int) -> dict[str, Any]:
@@ -277,12 +297,14 @@ DUAL_WRITE = [
 ]
 
 
-def safe_bigint(op: Operations, rows: int) -> dict[str, Any]:
+def safe_bigint(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
     # expand: new column + dual-write trigger (new and updated rows), then backfill the old rows
     op.run_with_lock_timeout(DUAL_WRITE)
-    result = op.backfill("orders", set={"amount_cents_new": "amount_cents"})
+    result = op.backfill("orders", set={"amount_cents_new": "amount_cents"},
+                         **{k: v for k, v in opts.items() if k != "max_parallel_maintenance_workers"})
     op.set_not_null_safely("orders", "amount_cents_new")
-    op.create_index_concurrently("ix_orders_amount_new", "orders", ["amount_cents_new"])
+    op.create_index_concurrently("ix_orders_amount_new", "orders", ["amount_cents_new"],
+                                 **{k: v for k, v in opts.items() if k == "max_parallel_maintenance_workers"})
     # swap in one short transaction
     op.run_with_lock_timeout([
         "DROP TRIGGER orders_amount_dual_write ON orders",
@@ -298,6 +320,10 @@ def safe_bigint(op: Operations, rows: int) -> dict[str, Any]:
     return {"backfill": result}
 
 
+def old_safe_bigint(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_bigint(op, rows, **OLD_DEFAULTS)
+
+
 def single_update_bigint(op: Operations, rows: int) -> dict[str, Any]:
     op.run_with_lock_timeout(DUAL_WRITE)
     t0 = time.perf_counter()
@@ -306,13 +332,19 @@ def single_update_bigint(op: Operations, rows: int) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, list[tuple[str, Callable[[Operations, int], dict[str, Any]]]]] = {
+    # the single UPDATE runs between the two safe modes, so that drift in the machine's load during a
+    # run affects the reference and the backfills alike
     "add column, volatile default, NOT NULL": [("naive", naive_add_column), ("safe", safe_add_column),
-                                              ("single UPDATE", single_update_add_column)],
+                                              ("single UPDATE", single_update_add_column),
+                                              ("safe (old defaults)", old_safe_add_column)],
     "set NOT NULL": [("naive", naive_set_not_null), ("safe", safe_set_not_null)],
-    "create index": [("naive", naive_create_index), ("safe", safe_create_index)],
+    "create index": [("naive", naive_create_index), ("safe", safe_create_index),
+                     ("safe (old defaults)", old_safe_create_index)],
     "add foreign key": [("naive", naive_add_fk), ("safe", safe_add_fk)],
-    "add unique constraint": [("naive", naive_unique), ("safe", safe_unique)],
-    "int -> bigint": [("naive", naive_bigint), ("safe", safe_bigint), ("single UPDATE", single_update_bigint)],
+    "add unique constraint": [("naive", naive_unique), ("safe", safe_unique),
+                              ("safe (old defaults)", old_safe_unique)],
+    "int -> bigint": [("naive", naive_bigint), ("safe", safe_bigint), ("single UPDATE", single_update_bigint),
+                      ("safe (old defaults)", old_safe_bigint)],
 }
 
 
@@ -371,6 +403,8 @@ def run_one(server: Any, admin: psycopg.Connection, template: str, scenario: str
         result.max_batch_ms = backfill.longest_batch_ms
         result.p99_batch_ms = percentile(backfill.batch_ms, 0.99)
         result.batches_over_100ms = sum(ms > 100 for ms in backfill.batch_ms)
+        result.batches = backfill.batches
+        result.paused_s = getattr(backfill, "slept_seconds", None)
     if "single_update" in extra:
         n, seconds = extra["single_update"]
         result.backfill_rows, result.backfill_rows_per_s = n, n / seconds
@@ -389,16 +423,24 @@ def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"Machine: {meta['machine']}; PostgreSQL {meta['pg']} ({meta['provider']}); {meta['rows']:,} rows in `orders`; "
         f"{meta['clients']} client processes, {meta['think_ms']} ms think time; Python {meta['python']}.",
         "",
-        "| Operation | Mode | Migration s | Longest app stall ms | App p50 / p99 ms (baseline) | App q/s (baseline) "
-        "| App errors | Backfill rows/s | Longest batch ms (p99) |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|",
+        "| Operation | Mode | Migration s | Longest app stall ms | App p50 / p99 ms (baseline) | p99 / baseline "
+        "| App q/s (baseline) | App errors | Backfill rows/s | vs single UPDATE | Longest batch ms (p99) "
+        "| Batches > 100 ms |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reference = {r.scenario: r.backfill_rows_per_s for r in results if r.mode == "single UPDATE"}
     for r in results:
         batch = f"{fmt(r.max_batch_ms)} ({fmt(r.p99_batch_ms)})" if r.max_batch_ms is not None else "–"
+        ref = reference.get(r.scenario)
+        share = (f"{100 * r.backfill_rows_per_s / ref:.0f}%"
+                 if ref and r.backfill_rows_per_s and r.mode != "single UPDATE" else "–")
+        over = "–" if r.batches_over_100ms is None else str(r.batches_over_100ms)
         lines.append(
             f"| {r.scenario} | {r.mode} | {fmt(r.migration_s, 1)} | {fmt(r.stall_ms)} | "
             f"{fmt(r.p50_ms, 2)} / {fmt(r.p99_ms, 1)} ({fmt(r.base_p50_ms, 2)} / {fmt(r.base_p99_ms, 1)}) | "
-            f"{fmt(r.qps)} ({fmt(r.base_qps)}) | {r.errors} | {fmt(r.backfill_rows_per_s)} | {batch} |")
+            f"{fmt(r.p99_ms / r.base_p99_ms if r.base_p99_ms else None, 1)}× | "
+            f"{fmt(r.qps)} ({fmt(r.base_qps)}) | {r.errors} | {fmt(r.backfill_rows_per_s)} | {share} | {batch} | "
+            f"{over} |")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_a
 
 from ..capture.project import Project, error_from_exception, load_project
 from ..errors import GuardError
+from ..ops._log import LOGGER_NAME
 from ..settings import Settings, load_settings
 from .plan import Step, current_heads, make_plan
 from .sessions import Blocker, BlockerWatch, Sessions, configured, wait_for
@@ -186,13 +187,15 @@ class _ops_progress:  # noqa: N801  (a context manager)
 
     def __init__(self, say: Callable[[str], None]):
         self.handler = _SayHandler(say)
-        self.logger = logging.getLogger("alembic_guard.ops")
+        self.logger = logging.getLogger(LOGGER_NAME)
 
     def __enter__(self):
-        self.level = self.logger.level
+        self.level, self.propagate = self.logger.level, self.logger.propagate
         self.logger.addHandler(self.handler)
         self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False  # not twice through alembic.ini's console handler
 
     def __exit__(self, *exc):
         self.logger.removeHandler(self.handler)
         self.logger.setLevel(self.level)
+        self.logger.propagate = self.propagate

@@ -1,10 +1,10 @@
 """The batch loop of an online backfill: walk the key ranges one batch at a time (one statement,
 or the caller's callback in a transaction), halve the batch on statement_timeout, pace the batches
-(pause / duty cycle) and record what each batch did in a :class:`BackfillResult`."""
+(size and pause from :class:`~._backfill_pace.BatchPace`) and record what each batch did in a
+:class:`BackfillResult`."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from ._backfill_pace import BatchPace
 from ._backfill_sql import _batch_statement, _bound, _key_tuple
 from ._progress import _Progress
 from ._retry import STATEMENT_TIMEOUT_SQLSTATE, sqlstate_of
 from ._runner import Runner
 from ._sql import ident
-
-log = logging.getLogger("alembic_guard.ops")
+from ._log import log
 
 
 @dataclass
@@ -57,45 +57,37 @@ class BackfillResult:
     seconds: float = 0.0
     longest_batch_ms: float = 0.0
     batch_ms: list[float] = field(default_factory=list, repr=False)
+    batch_rows: list[int] = field(default_factory=list, repr=False)
+    slept_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
         return self.rows_scanned / self.seconds if self.seconds > 0 else 0.0
 
 
-class _Throttle:
-    """The pause after a batch: ``batch_pause_ms``, or, when longer, the pause that keeps the share
-    of wall time spent inside batches at ``duty_cycle`` (pause = batch time × (1 − duty) / duty).
-
-    The duty-cycle pause scales with what a batch costs *now*: when the server is busy (batches get
-    slower) the backfill backs off in proportion, and the idle gaps let queued application queries
-    run on the CPU the batch would otherwise take."""
-
-    def __init__(self, pause_ms: int, duty_cycle: float):
-        if not 0 < duty_cycle <= 1:
-            raise ValueError(f"duty_cycle must be in (0, 1], not {duty_cycle!r}")
-        self.pause = pause_ms / 1000
-        self.factor = (1 - duty_cycle) / duty_cycle
-
-    def after(self, batch_seconds: float) -> None:
-        pause = max(self.pause, batch_seconds * self.factor)
-        if pause > 0:
-            time.sleep(pause)
-
-
 def _record(result: BackfillResult, bar: _Progress, started: float, in_range: int, updated: int,
-            ms: float) -> None:
+            ms: float, pace: BatchPace) -> None:
     result.batches += 1
     result.rows_scanned += in_range
     result.rows_updated += updated
     result.batch_ms.append(ms)
+    result.batch_rows.append(in_range)
     result.longest_batch_ms = max(result.longest_batch_ms, ms)
-    bar.advance(in_range, result.rows_scanned, time.monotonic() - started)
+    bar.advance(in_range, result.rows_scanned, time.monotonic() - started,
+                f"batch {in_range:,} rows in {ms:.0f} ms, duty cycle {pace.duty:.0%}")
+
+
+def _pause(result: BackfillResult, pace: BatchPace, in_range: int, batch_seconds: float) -> None:
+    """Size the next batch and sleep the pause the pace asks for after this one."""
+    pause = pace.after(in_range, batch_seconds)
+    if pause > 0:
+        result.slept_seconds += pause
+        time.sleep(pause)
 
 
 def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], set_sql: str,
                      extra: str, what: str, result: BackfillResult, bar: _Progress, started: float,
-                     throttle: _Throttle) -> None:
+                     pace: BatchPace) -> None:
     """``set=`` backfills: each batch is ONE statement, run on its own (autocommit, so the statement
     is the batch's whole transaction) under session-level lock_timeout / statement_timeout.
 
@@ -105,7 +97,6 @@ def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_t
     more than the SQL itself. The same statement text repeats, so psycopg 3 prepares it server-side
     after a few batches (no parse/plan per batch)."""
     s = runner.settings
-    batch_size = s.batch_size
     key_sql = _key_tuple(key_names)
     lower: tuple[Any, ...] | None = None
     lt, st = runner.timeouts(True)
@@ -113,6 +104,7 @@ def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_t
         while True:
             lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
             params = {f"lo{i}": v for i, v in enumerate(lower or ())}
+            batch_size = pace.size
             statement = _batch_statement(table_sql, key_names, lo_sql, batch_size, set_sql, extra)
             number = result.batches + 1
 
@@ -124,33 +116,32 @@ def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_t
                 row = runner.single_statement(f"backfill {table_sql} batch {number} ({what})", work, lt)
             except sa_exc.DBAPIError as exc:
                 if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1:
-                    batch_size = max(1, batch_size // 2)
                     log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
-                                table_sql, number, s.statement_timeout_ms, batch_size)
+                                table_sql, number, s.statement_timeout_ms, pace.shrink())
                     continue
                 raise
             batch_seconds = time.monotonic() - t0
             in_range, updated = int(row[0]), int(row[1])
             if in_range == 0:
                 break
-            _record(result, bar, started, in_range, updated, batch_seconds * 1000)
+            _record(result, bar, started, in_range, updated, batch_seconds * 1000, pace)
             log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
                       table_sql, number, in_range, updated, batch_seconds * 1000)
             if in_range < batch_size:
                 break
             lower = tuple(row[2:])
-            throttle.after(batch_seconds)
+            _pause(result, pace, in_range, batch_seconds)
 
 
 def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], callback: Any,
-                   what: str, result: BackfillResult, bar: _Progress, started: float, throttle: _Throttle) -> None:
+                   what: str, result: BackfillResult, bar: _Progress, started: float, pace: BatchPace) -> None:
     """``callback=`` backfills: the batch's key range is found first (an index-only walk outside any
     transaction), then the callback runs in the batch's own transaction."""
     s = runner.settings
-    batch_size = s.batch_size
     key_sql, key_order = _key_tuple(key_names), ", ".join(key_names)
     lower: tuple[Any, ...] | None = None
     while True:
+        batch_size = pace.size
         lo_params = {f"lo{i}": v for i, v in enumerate(lower or ())}
         lo_sql = f"{key_sql} > {_bound('lo', key_types)}" if lower is not None else "true"
         upper_rows = runner.query(f"SELECT {key_order} FROM {table_sql} WHERE {lo_sql} "
@@ -178,17 +169,16 @@ def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_typ
             updated = runner.transaction(f"backfill {table_sql} batch {batch.number} ({what})", work)
         except sa_exc.DBAPIError as exc:
             if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1 and upper is not None:
-                batch_size = max(1, batch_size // 2)
                 log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
-                            table_sql, batch.number, s.statement_timeout_ms, batch_size)
+                            table_sql, batch.number, s.statement_timeout_ms, pace.shrink())
                 continue
             raise
         batch_seconds = time.monotonic() - t0
-        _record(result, bar, started, in_range, updated, batch_seconds * 1000)
+        _record(result, bar, started, in_range, updated, batch_seconds * 1000, pace)
         log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
                   table_sql, batch.number, in_range, updated, batch_seconds * 1000)
         if upper is None:
             break
         lower = upper
-        throttle.after(batch_seconds)
+        _pause(result, pace, in_range, batch_seconds)
 

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GuardError
 from ._runner import Runner
 from ._sql import SqlText, fragment, ident, ident_list, qualified
+from ._log import log
 
-log = logging.getLogger("alembic_guard.ops")
 
 # names of the CTEs of the batch statement (unlikely to collide with the caller's SQL)
 _BATCH, _LAST, _UPD = "alembic_guard_batch", "alembic_guard_last", "alembic_guard_updated"

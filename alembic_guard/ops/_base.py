@@ -11,6 +11,7 @@ from typing import Any, ClassVar, TypeVar
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
 
+from ._log import LOGGER_NAME
 from ._options import split_options
 from ._runner import Runner
 from ._sql import render_value
@@ -56,7 +57,7 @@ def register(op_name: str, impl: Callable[..., Any]) -> Callable[[type[OpT]], ty
             # env.py's fileConfig() disables every logger that exists when it runs (its
             # disable_existing_loggers default), ours included when env.py imported alembic_guard
             # first: the retries and backfill progress an operator needs would vanish.
-            logging.getLogger("alembic_guard.ops").disabled = False
+            logging.getLogger(LOGGER_NAME).disabled = False
             own, overrides = split_options(operation.kwargs)
             with Runner(operations, overrides) as runner:
                 return impl(runner, *operation.args, **own)

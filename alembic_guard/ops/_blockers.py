@@ -5,7 +5,6 @@ and the cancelling of (non anti-wraparound) autovacuum workers that block a step
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +13,8 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from ._log import log
 
-log = logging.getLogger("alembic_guard.ops")
 
 _BLOCKERS_SQL = text(r"""
 SELECT w.locktype, w.mode,

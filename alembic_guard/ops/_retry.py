@@ -4,7 +4,6 @@ gives up."""
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -15,8 +14,8 @@ from sqlalchemy import exc as sa_exc
 from ..errors import GuardError
 from ..settings import Settings
 from ._blockers import _BlockerProbe
+from ._log import log
 
-log = logging.getLogger("alembic_guard.ops")
 
 T = TypeVar("T")
 

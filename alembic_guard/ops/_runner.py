@@ -220,6 +220,26 @@ class Runner(BlockerLookups):
                 self.query("SELECT set_config('lock_timeout', :lt, false), "
                            "set_config('statement_timeout', :st, false)", lt=saved[0], st=saved[1])
 
+    @contextlib.contextmanager
+    def session_settings(self, **values: int | str | None) -> Iterator[None]:
+        """Session-level settings (``SET name = value``) for the block, each restored afterwards to
+        the value it had (``set_config(name, previous, false)``). None values are left alone.
+        Online, outside a transaction block: ``SET LOCAL`` would end with the statement's implicit
+        transaction. Names are PostgreSQL parameters (our own constants, not user input)."""
+        names = [n for n, v in values.items() if v is not None]
+        if not names:
+            yield
+            return
+        saved = {n: self.scalar("SELECT current_setting(:n)", n=n) for n in names}
+        for n in names:
+            self.query("SELECT set_config(:n, :v, false)", n=n, v=str(values[n]))
+        try:
+            yield
+        finally:
+            for n in names:
+                with contextlib.suppress(Exception):
+                    self.query("SELECT set_config(:n, :v, false)", n=n, v=saved[n])
+
     def single_statement(self, step: str, work: Callable[[Any], T], lock_timeout_ms: int) -> T:
         """Run ``work(connection)``, which executes ONE statement, outside any transaction block
         (autocommit: the statement is its own transaction, one round trip) inside

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..errors import GuardError
@@ -11,8 +10,7 @@ from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import SqlText, fragment, ident, qualified
 from .validate_constraint import validate_step
-
-log = logging.getLogger("alembic_guard.ops")
+from ._log import log
 
 
 def add_check_constraint_safely(runner: Runner, constraint_name: str, table_name: str, condition: SqlText, *,

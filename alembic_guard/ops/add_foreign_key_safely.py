@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,8 @@ from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import ident, ident_list, qualified
 from .validate_constraint import validate_step
+from ._log import log
 
-log = logging.getLogger("alembic_guard.ops")
 
 _ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
 _MATCH = {"FULL", "SIMPLE", "PARTIAL"}

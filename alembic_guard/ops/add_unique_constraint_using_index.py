@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,7 @@ from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import ident, qualified
 from .create_index_concurrently import build_concurrently, index_sql
-
-log = logging.getLogger("alembic_guard.ops")
+from ._log import log
 
 
 def constraint_using_index(runner: Runner, kind: str, constraint_name: str, table_name: str, columns: Sequence[str],

@@ -21,39 +21,38 @@ after a crash (or after the process was killed) only writes the rows still missi
 a row twice in a way that changes the result. For volatile expressions (``gen_random_uuid()``) that
 predicate is always true: pass ``where="c IS NULL"`` instead (and ``skip_unchanged=False``).
 
-Throttling: ``pause_ms`` (a fixed sleep between batches) and ``duty_cycle`` (a sleep proportional to
-the batch just run, so batches take at most that share of the wall time); the longer one applies.
+Pacing (``_backfill_pace.py``): the batch size follows a target batch duration (``batch_target_ms``,
+50 ms; a batch over ``batch_max_ms``, 100 ms, shrinks the next one at once), and after each batch
+the backfill sleeps so that batches take at most the share ``duty_cycle`` of wall time, a share
+that falls towards ``min_duty_cycle`` when batches get slower than they were at the start
+(contention). ``pause_ms`` is a floor on that sleep.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import GuardError
 from . import _catalog as catalog
-from ._backfill_batches import BackfillBatch, BackfillResult, _Throttle, _walk_callback, _walk_statements
+from ._backfill_batches import BackfillBatch, BackfillResult, _walk_callback, _walk_statements
+from ._backfill_pace import BatchPace
 from ._backfill_sql import _offline
 from ._base import GuardOp, register
+from ._log import log
 from ._progress import _Progress
 from ._runner import Runner
 from ._sql import SqlText, fragment, ident
 
-__all__ = ["DEFAULT_DUTY_CYCLE", "BackfillBatch", "BackfillOp", "BackfillResult", "backfill"]
-
-log = logging.getLogger("alembic_guard.ops")
-
-#: share of wall time a backfill spends inside batches when no ``duty_cycle`` is given
-DEFAULT_DUTY_CYCLE = 1.0
+__all__ = ["BackfillBatch", "BackfillOp", "BackfillResult", "backfill"]
 
 
 def backfill(runner: Runner, table_name: str, set: Mapping[str, SqlText] | None = None, *,  # noqa: A002
              schema: str | None = None, where: SqlText | None = None,
              callback: Callable[[Any, BackfillBatch], int | None] | None = None,
              key_columns: Sequence[str] | None = None, skip_unchanged: bool = True,
-             progress: bool | None = None, duty_cycle: float | None = None) -> BackfillResult | None:
+             progress: bool | None = None) -> BackfillResult | None:
     assignments = dict(set or {})
     if bool(assignments) == bool(callback):
         raise ValueError("backfill needs exactly one of set={column: sql} or callback=fn(connection, batch)")
@@ -63,12 +62,12 @@ def backfill(runner: Runner, table_name: str, set: Mapping[str, SqlText] | None 
             _offline(runner, table_name, schema, assignments, where_sql, callback, key_columns, skip_unchanged)
             return None
         return _online(runner, table_name, schema, assignments, where_sql, callback, key_columns,
-                       skip_unchanged, progress, DEFAULT_DUTY_CYCLE if duty_cycle is None else duty_cycle)
+                       skip_unchanged, progress)
 
 
 def _online(runner: Runner, table_name: str, schema: str | None, assignments: dict[str, SqlText],
             where_sql: str | None, callback: Any, key_columns: Sequence[str] | None, skip_unchanged: bool,
-            progress: bool | None, duty_cycle: float) -> BackfillResult:
+            progress: bool | None) -> BackfillResult:
     table = catalog.table(runner, table_name, schema)
     if key_columns:
         keys = [(c, catalog.column(runner, table, c).type_sql) for c in key_columns]
@@ -97,18 +96,23 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
     total = _estimate_rows(runner, table)
     what = ", ".join(assignments) if assignments else getattr(callback, "__qualname__", "callback")
     started = time.monotonic()
+    pace = BatchPace.from_settings(s)
     bar = _Progress(f"backfill {table.sql}", total, progress)
-    throttle = _Throttle(s.batch_pause_ms, duty_cycle)
+    sizing = (f"batches sized to {s.batch_target_ms} ms (at most {s.batch_max_ms} ms), starting at {pace.size:,} rows"
+              if s.batch_target_ms else f"batches of {pace.size:,} rows")
+    log.info("backfill %s (%s): about %s rows; %s; duty cycle %.0f%% (down to %.0f%% under contention)",
+             table.sql, what, f"{total:,}", sizing, pace.duty_max * 100, pace.duty_min * 100)
     with bar:
         if callback is None:
             _walk_statements(runner, table.sql, key_names, key_types, set_sql, extra, what, result, bar,
-                             started, throttle)
+                             started, pace)
         else:
-            _walk_callback(runner, table.sql, key_names, key_types, callback, what, result, bar, started, throttle)
+            _walk_callback(runner, table.sql, key_names, key_types, callback, what, result, bar, started, pace)
     result.seconds = time.monotonic() - started
-    log.info("backfill %s (%s): %d rows updated, %d scanned in %d batches, %.1f s (%.0f rows/s), longest batch %.0f ms",
-             table.sql, what, result.rows_updated, result.rows_scanned, result.batches, result.seconds,
-             result.rows_per_second, result.longest_batch_ms)
+    log.info("backfill %s (%s): done, %s rows updated, %s scanned in %d batches, %.1f s (%s rows/s), "
+             "longest batch %.0f ms, paused %.1f s", table.sql, what, f"{result.rows_updated:,}",
+             f"{result.rows_scanned:,}", result.batches, result.seconds, f"{result.rows_per_second:,.0f}",
+             result.longest_batch_ms, result.slept_seconds)
     return result
 
 
@@ -143,14 +147,19 @@ class BackfillOp(GuardOp):
         changed (int) or None. ``key_columns``: walk these (unique, NOT NULL, indexed) columns instead
         of the primary key (composite keys are supported either way).
 
-        ``batch_size`` (rows, default 1000) and ``pause_ms`` (sleep between batches, default 0);
-        ``duty_cycle`` (0 < d ≤ 1, default 1): after each batch also sleep batch time × (1 − d) / d, so
-        the backfill backs off in proportion when the server is busy (the longer pause applies);
-        every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms`` and is retried on lock
-        timeouts; a batch that hits statement_timeout is retried at half the size. Each batch takes
-        ROW EXCLUSIVE on the table and row locks on at most ``batch_size`` rows, released at its
+        Pace (every Settings name is also a keyword here, e.g. ``batch_target_ms=30``):
+        ``batch_size`` (rows, default 1000) is the first batch's size; later batches are sized so
+        that one takes ``batch_target_ms`` (default 50 ms; 0 = keep ``batch_size``), a batch over
+        ``batch_max_ms`` (100 ms) shrinks the next one at once, never more than ``max_batch_size``
+        rows. After each batch of *t* ms the backfill sleeps *t* × (1 − d) / d (at least
+        ``pause_ms``, default 0), where the duty cycle *d* starts at ``duty_cycle`` (default 1.0)
+        and falls towards ``min_duty_cycle`` (0.75) when batches cost more per row than the first
+        ones (a busy server). Every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms``
+        and is retried on lock timeouts; a batch that hits statement_timeout is retried at half the
+        size. Each batch takes ROW EXCLUSIVE on the table and row locks on its rows, released at its
         COMMIT. Shows a progress bar (rows, rows/s, ETA) when ``progress`` is True or, by default,
-        when stderr is a terminal; logs a one-line summary (logger ``alembic_guard.ops``).
+        when stderr is a terminal, else logs a progress line every 10 s; logs a start and a summary
+        line at INFO (logger ``alembic.guard.ops``, shown by the stock ``alembic.ini``).
 
         Returns a :class:`BackfillResult` (None in ``--sql`` mode, which renders a repeatable batch
         UPDATE instead). Raises GuardError (no such table/column, no primary key and no
@@ -162,6 +171,6 @@ class BackfillOp(GuardOp):
         return operations.invoke(cls(table_name, set=dict(set) if set else None, schema=schema, where=where,
                                      callback=callback, key_columns=list(key_columns) if key_columns else None,
                                      skip_unchanged=None if skip_unchanged else False, progress=progress,
-                                     duty_cycle=duty_cycle,
+                                     duty_cycle=duty_cycle,  # a Settings field: split_options moves it there
                                      batch_size=batch_size, pause_ms=pause_ms, lock_timeout_ms=lock_timeout_ms,
                                      statement_timeout_ms=statement_timeout_ms, attempts=attempts, **settings))

@@ -4,7 +4,7 @@ are indexed partition by partition (``ON ONLY`` parent, CONCURRENTLY per partiti
 
 from __future__ import annotations
 
-import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +14,7 @@ from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import SqlText, column_or_expression, derived_name, fragment, ident, ident_list, qualified
 from .drop_index_concurrently import DropIndexConcurrentlyOp
-
-log = logging.getLogger("alembic_guard.ops")
+from ._log import log
 
 
 def index_sql(index_name: str, table_sql: str, columns: Sequence[SqlText], *, unique: bool = False,
@@ -78,11 +77,15 @@ def build_concurrently(runner: Runner, index_name: str, table: catalog.Relation,
         if state is not None and not state.valid and state.table_oid == table.oid:
             _drop_invalid(runner, state)
 
+    workers = runner.settings.max_parallel_maintenance_workers
+
     def work(conn: Any) -> None:
         if check_existing():
             return
+        started = time.monotonic()
         try:
-            runner.run(sql)
+            with runner.session_settings(max_parallel_maintenance_workers=workers):
+                runner.run(sql)
         except Exception:
             # An INVALID unique index still enforces uniqueness on new rows: never leave one behind.
             try:
@@ -93,6 +96,8 @@ def build_concurrently(runner: Runner, index_name: str, table: catalog.Relation,
         state = catalog.index(runner, index_name, table.schema)
         if state is None or not state.valid:
             raise GuardError(f"CREATE INDEX CONCURRENTLY left {qualified(index_name, table.schema)} invalid.")
+        log.info("%s: built in %.1f s (max_parallel_maintenance_workers %s)", step, time.monotonic() - started,
+                 "as on the server" if workers is None else f"= {workers}")
 
     runner.autocommit(step, work, cleanup=cleanup)
 
@@ -203,7 +208,12 @@ def _offline(runner: Runner, index_name: str, table_name: str, schema: str | Non
     runner.comment(f"and drop it first: DROP INDEX CONCURRENTLY IF EXISTS {index_sql_name};")
     runner.comment("For a partitioned table run instead: CREATE INDEX IF NOT EXISTS … ON ONLY the table, then")
     runner.comment("CREATE INDEX CONCURRENTLY on each partition and ALTER INDEX … ATTACH PARTITION each.")
-    runner.autocommit(f"create index {index_sql_name}", [index_sql(index_name, table_sql, columns, **options)])
+    workers = runner.settings.max_parallel_maintenance_workers
+    build = [index_sql(index_name, table_sql, columns, **options)]
+    if workers is not None:  # leave the other cores to the application, as online
+        build = [f"SET max_parallel_maintenance_workers = {int(workers)}", *build,
+                 "RESET max_parallel_maintenance_workers"]
+    runner.autocommit(f"create index {index_sql_name}", build)
 
 
 @register("create_index_concurrently", create_index_concurrently)
@@ -228,6 +238,14 @@ class CreateIndexConcurrentlyOp(GuardOp):
         (e.g. a duplicate for ``unique=True``), the INVALID index is dropped before the error is
         raised. On a partitioned table: ``CREATE INDEX … ON ONLY`` the parent, CONCURRENTLY on each
         partition (recursively), ``ALTER INDEX … ATTACH PARTITION`` each; a rerun resumes.
+
+        Parallelism: the build runs with ``max_parallel_maintenance_workers`` set in its own session
+        (default 0: the build is one process and leaves the other cores to the application; a
+        parallel build takes every core of a small server and the application's p99 rose 2.6–4.6×
+        on 2 cores), restored after; ``max_parallel_maintenance_workers="server"`` (or None in
+        Settings) keeps the server's value. See
+        https://www.postgresql.org/docs/current/runtime-config-resource.html
+        (max_parallel_maintenance_workers: CREATE INDEX on B-tree only).
 
         Timeouts: ``concurrent_lock_timeout_ms`` / ``concurrent_statement_timeout_ms`` (default 0 =
         wait) for the build; ``lock_timeout_ms`` for the short ON ONLY / ATTACH steps.

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from ..errors import GuardError
@@ -22,8 +21,8 @@ from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import derived_name, ident, qualified
 from .validate_constraint import validate_step
+from ._log import log
 
-log = logging.getLogger("alembic_guard.ops")
 
 Method = Literal["auto", "check", "native"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..errors import GuardError
@@ -10,8 +9,7 @@ from . import _catalog as catalog
 from ._base import GuardOp, register
 from ._runner import Runner
 from ._sql import ident, qualified
-
-log = logging.getLogger("alembic_guard.ops")
+from ._log import log
 
 
 def validate_step(runner: Runner, table_sql: str, constraint_name: str) -> None:

@@ -28,10 +28,10 @@ def wrong_totals(conn) -> int:
 
 def test_backfill_batches_and_rerun_changes_nothing(conn, migration, recorder, caplog):
     conn.execute(ORDERS.format(n=2500))
-    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    caplog.set_level(logging.INFO, logger="alembic.guard.ops")
     with migration() as op:
-        first = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000)
-        second = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000)
+        first = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000, batch_target_ms=0)
+        second = op.backfill("orders", set={"total": "price * qty"}, batch_size=1000, batch_target_ms=0)
     assert wrong_totals(conn) == 0
     assert (first.rows_updated, first.rows_scanned, first.batches) == (2500, 2500, 3)
     assert (second.rows_updated, second.rows_scanned) == (0, 2500)
@@ -49,7 +49,7 @@ def test_backfill_batches_and_rerun_changes_nothing(conn, migration, recorder, c
     i = recorder.index(batches[1])
     assert not recorder[i - 1].startswith("BEGIN") and recorder[i + 1] == batches[2]
     assert any(s.startswith("SET lock_timeout = '1000ms'; SET statement_timeout") for s in recorder[:i])
-    assert "backfill public.orders (total): 2500 rows updated, 2500 scanned in 3 batches" in caplog.text
+    assert "backfill public.orders (total): done, 2,500 rows updated, 2,500 scanned in 3 batches" in caplog.text
 
 
 def test_backfill_where_composite_key_and_pause(conn, migration):
@@ -57,7 +57,8 @@ def test_backfill_where_composite_key_and_pause(conn, migration):
                  "INSERT INTO m SELECT t, g, NULL FROM generate_series(1, 3) t, generate_series(1, 70) g")
     started = time.monotonic()
     with migration() as op:
-        result = op.backfill("m", set={"v": "tenant * 1000 + id"}, where="tenant <> 2", batch_size=40, pause_ms=10)
+        result = op.backfill("m", set={"v": "tenant * 1000 + id"}, where="tenant <> 2", batch_size=40, pause_ms=10,
+                             batch_target_ms=0)
     assert time.monotonic() - started > 5 * 0.010
     assert result.batches == 6 and result.rows_updated == 140
     assert conn.execute("SELECT count(*) FROM m WHERE v IS DISTINCT FROM "
@@ -69,12 +70,13 @@ def test_duty_cycle_pauses_in_proportion_to_the_batches(conn, migration):
     conn.execute("CREATE FUNCTION slow(int) RETURNS int LANGUAGE sql AS $$ SELECT pg_sleep(0.00002); SELECT $1 $$")
     with migration() as op:
         started = time.monotonic()
-        result = op.backfill("orders", set={"total": "slow(price) * qty"}, batch_size=500, duty_cycle=0.25)
+        result = op.backfill("orders", set={"total": "slow(price) * qty"}, batch_size=500, duty_cycle=0.25,
+                             batch_target_ms=0)
         elapsed = time.monotonic() - started
     assert wrong_totals(conn) == 0 and result.batches == 6
     busy = sum(result.batch_ms[:-1]) / 1000  # no pause after the last batch
     assert elapsed >= busy + 3 * busy * 0.9  # pause = 3 × the batch before it
-    with pytest.raises(ValueError, match="duty_cycle"):
+    with pytest.raises(GuardError, match="duty_cycle"):
         with migration() as op:
             op.backfill("orders", set={"total": "price * qty"}, duty_cycle=0)
 
@@ -84,7 +86,7 @@ def test_composite_key_batches_of_exactly_batch_size(conn, migration):
                  "INSERT INTO c SELECT t, g, NULL FROM generate_series(1, 4) t, generate_series(1, 5000) g;"
                  "ANALYZE c")
     with migration() as op:
-        result = op.backfill("c", set={"v": "tenant + id"}, batch_size=1000)
+        result = op.backfill("c", set={"v": "tenant + id"}, batch_size=1000, batch_target_ms=0)
     assert result.rows_updated == 20000 and result.batches == 20
     assert conn.execute("SELECT count(*) FROM c WHERE v IS DISTINCT FROM tenant + id").fetchone()[0] == 0
 
@@ -110,7 +112,7 @@ def test_python_callback_variant(conn, migration):
         return len(rows)
 
     with migration() as op:
-        result = op.backfill("orders", callback=compute, batch_size=128)
+        result = op.backfill("orders", callback=compute, batch_size=128, batch_target_ms=0)
     assert result.rows_updated == 300 and result.batches == 3
     assert wrong_totals(conn) == 0
 
@@ -118,7 +120,7 @@ def test_python_callback_variant(conn, migration):
 def test_statement_timeout_halves_the_batch(conn, migration, caplog):
     conn.execute(ORDERS.format(n=120))
     conn.execute("CREATE FUNCTION slow(int) RETURNS int LANGUAGE sql AS $$ SELECT pg_sleep(0.002); SELECT $1 $$")
-    caplog.set_level(logging.WARNING, logger="alembic_guard.ops")
+    caplog.set_level(logging.WARNING, logger="alembic.guard.ops")
     with migration() as op:
         result = op.backfill("orders", set={"total": "slow(price) * qty"}, batch_size=120, statement_timeout_ms=100)
     assert wrong_totals(conn) == 0 and result.rows_updated == 120

@@ -38,7 +38,7 @@ def test_invalid_leftover_is_dropped_and_rebuilt(conn, migration, caplog):
         conn.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_code ON t (code)")
     assert index_state(conn, "ix_code")[0] is False  # the INVALID leftover of a failed build
     conn.execute("DELETE FROM t WHERE id = 1001")
-    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    caplog.set_level(logging.INFO, logger="alembic.guard.ops")
     with migration() as op:
         op.create_index_concurrently("ix_code", "t", ["code"], unique=True)
     assert index_state(conn, "ix_code")[0] is True

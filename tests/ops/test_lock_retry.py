@@ -34,7 +34,7 @@ def test_retry_until_the_conflicting_lock_is_released(shadow, dbname, conn, migr
     conn.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)")
     conn.execute("INSERT INTO orders VALUES (1, 'a')")
     _, thread = hold_lock(shadow, dbname, "SELECT * FROM orders", release_after=1.0)
-    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    caplog.set_level(logging.INFO, logger="alembic.guard.ops")
     started = time.monotonic()
     with migration() as op:
         op.execute("CREATE TABLE before_step (id int)")  # committed by the op's autocommit block

@@ -1,0 +1,93 @@
+"""How fast a backfill goes: the size of its next batch and the pause after each batch.
+
+Two small feedback rules, both fed by the duration of the batch just run (no extra query):
+
+* **Batch size → a target duration.** A batch holds row locks on its rows until it commits, so
+  its *duration* — not its row count — is what an application update waiting for one of those rows
+  sees. After each batch the next size is scaled by ``batch_target_ms`` / the batch's duration (at
+  most ×2 and at least ×½ per step, within ``1 … max_batch_size`` rows); a batch slower than
+  ``batch_max_ms`` is followed at once by a batch sized to take the target. ``batch_target_ms = 0``
+  keeps ``batch_size`` fixed.
+* **Duty cycle → contention.** After a batch of *t* s the backfill sleeps *t* × (1 − d) / d, so
+  batches take at most the share *d* of wall time. *d* starts at ``duty_cycle`` and drops towards
+  ``min_duty_cycle`` when batches cost more per row than they did at the start (the lowest cost
+  per row of the first five batches is the reference, a smoothed current cost is compared with
+  it): when the server gets busier the same rows take longer, and the backfill then leaves it more
+  idle time. Slowdowns up to ``TOLERANCE`` (2×) are noise and change nothing; beyond that
+  *d* = ``duty_cycle`` × 2 / slowdown, never below ``min_duty_cycle``.
+
+``batch_pause_ms`` stays a floor on the pause (for replicas / vacuum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..settings import Settings
+
+#: slowdowns (current cost per row / reference) up to this are taken as noise
+TOLERANCE = 2.0
+#: batches whose lowest cost per row is the reference
+REFERENCE_BATCHES = 5
+#: weight of the newest batch in the smoothed cost per row
+SMOOTHING = 0.3
+
+
+@dataclass
+class BatchPace:
+    """The pace of one backfill (sizes in rows, durations in seconds). ``size`` is the next batch's
+    size; call :meth:`after` with each batch's rows and duration, it returns the pause (s)."""
+
+    size: int
+    target_s: float
+    max_s: float
+    max_size: int
+    pause_s: float
+    duty_max: float
+    duty_min: float
+    duty: float = 1.0
+    reference: float | None = None  # s per row
+    cost: float | None = None  # smoothed s per row
+    batches: int = 0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> BatchPace:
+        duty_min = min(s.min_duty_cycle, s.duty_cycle)
+        return cls(size=s.batch_size, target_s=s.batch_target_ms / 1000, max_s=s.batch_max_ms / 1000,
+                   max_size=max(s.max_batch_size, s.batch_size if not s.batch_target_ms else 1),
+                   pause_s=s.batch_pause_ms / 1000, duty_max=s.duty_cycle, duty_min=duty_min, duty=s.duty_cycle)
+
+    @property
+    def slowdown(self) -> float:
+        """Smoothed cost per row / the reference cost (1.0 until known)."""
+        if not self.reference or self.cost is None:
+            return 1.0
+        return self.cost / self.reference
+
+    def after(self, rows: int, seconds: float) -> float:
+        """Account for a batch of ``rows`` rows walked in ``seconds``; set the next ``size`` and
+        ``duty``; return the pause to sleep before the next batch (s)."""
+        self.batches += 1
+        if rows > 0 and seconds > 0:
+            per_row = seconds / rows
+            if self.batches <= REFERENCE_BATCHES:
+                self.reference = per_row if self.reference is None else min(self.reference, per_row)
+            self.cost = per_row if self.cost is None else SMOOTHING * per_row + (1 - SMOOTHING) * self.cost
+        self._resize(seconds)
+        slow = self.slowdown
+        self.duty = self.duty_max if slow <= TOLERANCE else max(self.duty_min, self.duty_max * TOLERANCE / slow)
+        return max(self.pause_s, seconds * (1 - self.duty) / self.duty)
+
+    def _resize(self, seconds: float) -> None:
+        if not self.target_s or seconds <= 0:
+            return
+        if self.max_s and seconds > self.max_s:
+            size = self.size * self.target_s / seconds  # straight to what would have taken the target
+        else:
+            size = self.size * min(2.0, max(0.5, self.target_s / seconds))
+        self.size = max(1, min(self.max_size, int(size)))
+
+    def shrink(self) -> int:
+        """Halve the batch size (after a statement_timeout); returns the new size."""
+        self.size = max(1, self.size // 2)
+        return self.size
