@@ -4,6 +4,7 @@ rule names its cause, on the ADD VALUE (the statement to move), and the fix (rec
 
 from pglast import ast
 
+from ..pg_versions import ADD_ENUM_VALUE_IN_TRANSACTION, VersionRange
 from ..sql import parse_one
 from ._common import names_of
 from .base import PG_DOCS, Rule, register
@@ -44,6 +45,8 @@ class EnumValueUsedBeforeCommit(Rule):
         "the value in an autocommit_block() (it commits at once), or in a revision of its own, and use "
         "it only after that."
     )
+    # before 12 ADD VALUE is refused in a transaction block (25001): concurrently-in-transaction reports it
+    versions = VersionRange.since(ADD_ENUM_VALUE_IN_TRANSACTION)
     bad_example, good_example = example("enum-add-value")
 
     def check(self, ctx):
