@@ -20,7 +20,7 @@ import pytest
 
 from alembic_guard.errors import GuardError
 from alembic_guard.redact import describe, parse_target, redact
-from alembic_guard.shadow import cluster, privileges
+from alembic_guard.shadow import cache, cluster, privileges
 from alembic_guard.shadow.binaries import embedded_bindir, local_bindirs
 from tests.test_faults import GOOD, Run, project
 
@@ -71,7 +71,7 @@ def password_server():
     if bindir is None:
         pytest.skip("no PostgreSQL binaries")
     run_dir = Path(tempfile.mkdtemp(prefix="agpw-", dir="/tmp"))
-    shutil.copytree(cluster.ensure_template(bindir), run_dir / "data", symlinks=True)
+    shutil.copytree(cache.Home.for_bindir(bindir).ensure_template(), run_dir / "data", symlinks=True)
     (run_dir / "data").chmod(0o700)
     privileges.hand_over(run_dir)
     proc = subprocess.Popen(privileges.command_prefix() + [
