@@ -187,15 +187,18 @@ class Tracer:
             block = catalog.in_transaction_block(dbapi)
             if not self._mode_known:
                 self.mode, self._mode_known = detect_mode()
+            in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
             if self._current != rev_id:
                 self._note_version_table()
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
                 rev.tables = keys.table_facts(dbapi)
-                self._forget_released(dbapi)
+                if self._held and in_tx and xact == self._xact:
+                    # still the transaction of the earlier revision: read which locks it still holds
+                    # (in a new transaction, or none, every lock is forgotten below anyway)
+                    self._forget_released(dbapi)
             if self._last_after is not None and self._current == rev_id:
                 self._note_unseen_changes(before, rev_id)  # between two traced statements of it
-            in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
             if not (group and part) and (not in_tx or xact != self._xact):
                 # The transaction the held locks belonged to ended where the trace does not see it
                 # (Alembic's COMMIT entering an autocommit_block(), or between revisions): none is
