@@ -181,7 +181,9 @@ class Tracer:
         rev_id = rev.revision
         self._busy = True
         try:
-            before = self._catalog.snapshot(dbapi)
+            # quiet: usually nothing ran since the snapshot after the previous statement; the
+            # fingerprint proves it (trace/snapshots.py), or the snapshot is read as usual
+            before = self._catalog.snapshot(dbapi, quiet=True)
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
@@ -337,7 +339,7 @@ class Tracer:
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         self._busy = True
         try:
-            now = self._catalog.snapshot(conn.connection.dbapi_connection)
+            now = self._catalog.snapshot(conn.connection.dbapi_connection, quiet=True)
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
             return
         finally:
