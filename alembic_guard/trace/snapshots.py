@@ -71,9 +71,11 @@ _XID = "(pg_catalog.txid_current_if_assigned() % 4294967296)"
 _ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
         f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_HASH}")
 
-# Rows of this transaction or of a later xid (its subtransactions), compared modulo 2^32 as xids are;
-# none while it has no xid (it wrote nothing yet).
-_MINE = f"coalesce(({{t}}.xmin::text::bigint - {_XID} + 4294967296) % 4294967296 < 2147483648, false)"
+# Rows of this transaction or of a later xid (its subtransactions): age() counts from this
+# transaction's xid, or from the next xid while it has none (then it wrote nothing, and no row is
+# its own); frozen rows are INT_MAX old. (No xid-to-text conversion per row: ~4x cheaper.)
+_MINE = "pg_catalog.age({t}.xmin) <= 0"
+_OWN = "pg_catalog.age({t}.xmin) = 0"  # rows of this transaction's own xid
 _SYSTEM_NS = ("(select oid from pg_catalog.pg_namespace"
               " where nspname = 'information_schema' or nspname like 'pg\\_%')")
 _STAT_ROW = f"c.relkind in ('r', 'p', 'm') and c.relnamespace not in {_SYSTEM_NS}"
@@ -96,15 +98,18 @@ META_SQL = f"""
 select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce(sum({_SEQ}), 0)::bigint,
        coalesce(sum({_MOD}), 0)::bigint, (extract(epoch from now()) * 1000000)::bigint,
        coalesce({_XID}, -1), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296,
-       coalesce(max(case when c.xmin::text::bigint = {_XID} then c.cmin::text::bigint end), -1),
+       coalesce(max(case when {_OWN.format(t='c')} then c.cmin::text::bigint end), -1),
        ({FINGERPRINT_SQL})
 {_FROM}"""
 
 ROWS_SQL = f"select {_ROW} {_FROM}"
 
+# Rows this transaction's xid wrote since (age 0: age() counts from that xid; cmin above the
+# previous snapshot's), and rows of other xids at or after the previous snapshot's horizon (xids
+# compared circularly, as age() does). No xid-to-text conversion per row.
 CHANGED_SQL = ROWS_SQL + """
-  and ((c.xmin::text::bigint = {xid} and c.cmin::text::bigint > {cmin})
-       or (c.xmin::text::bigint <> {xid} and (c.xmin::text::bigint - {horizon} + 4294967296) % 4294967296 < 2147483648))
+  and ((pg_catalog.age(c.xmin) = 0 and c.cmin::text::bigint > {cmin})
+       or (pg_catalog.age(c.xmin) <> 0 and pg_catalog.age(c.xmin) <= pg_catalog.age('{horizon}'::xid)))
 """
 
 STATS_SQL = f"""
