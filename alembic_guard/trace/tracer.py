@@ -13,6 +13,7 @@ statements of the same revision.
 
 from __future__ import annotations
 
+import bisect
 import time
 from operator import attrgetter
 from typing import Any
@@ -34,6 +35,9 @@ from .modes import detect_mode
 from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
                          split_statements, string_constants)
+
+
+_BY_OID_MODE = attrgetter("oid", "mode")
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -89,6 +93,9 @@ class Tracer:
         self._pending: _Pending | None = None
         self._current: str | None = None
         self._held: dict[tuple[int, str, str], Lock] = {}  # (oid, mode, revision that took it)
+        self._clock: tuple[float, int] = (0.0, 0)  # ms and statements observed so far (see _settle)
+        self._base_mark = self._clock
+        self._install_held({})
         self._names: dict[int, Relation] = {}
         self._pre_names: frozenset[str] = frozenset()
         self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
@@ -107,7 +114,7 @@ class Tracer:
         self.last_error = None
         self._pending = None
         self._current = None
-        self._held = {}
+        self._release_all()
         self._pids = {}
         self._last_after = None
         self._xact = ""
@@ -120,6 +127,7 @@ class Tracer:
         event.listen(Engine, "handle_error", self._error)
 
     def remove(self) -> None:
+        self._settle()  # every Lock's held_ms / held_statements exact from here on
         for name, fn in (("before_cursor_execute", self._before), ("after_cursor_execute", self._after),
                          ("handle_error", self._error)):
             if event.contains(Engine, name, fn):
@@ -206,7 +214,7 @@ class Tracer:
                 # (Alembic's COMMIT entering an autocommit_block(), or between revisions): none is
                 # carried into this statement, so a lock it takes is asked for anew and can queue.
                 # (The parts of one split string share one transaction, the tracer's BEGIN or not.)
-                self._held = {}
+                self._release_all()
             self._xact = xact if in_tx else ""
             nodes = parse_all(sql)
             wrap = False
@@ -275,9 +283,9 @@ class Tracer:
             self._classify(pending)
             if pending.commit_after:
                 catalog.execute(pending.dbapi, "COMMIT")
-                self._held = {}
+                self._release_all()
             elif not pending.statement.in_transaction and not pending.wrapped:
-                self._held = {}  # its implicit transaction ended with it
+                self._release_all()  # its implicit transaction ended with it
             self._last_after = after
         finally:
             self._busy = False
@@ -301,7 +309,7 @@ class Tracer:
                 self._observe_locks(pending, pid, obs.duration_ms, sampled_locks)
                 if pending.wrapped:  # our own transaction: end it, the driver believes in none
                     catalog.execute(pending.dbapi, "ROLLBACK")
-                    self._held = {}
+                    self._release_all()
             except Exception:  # noqa: BLE001 - the connection itself may be gone; the error is recorded
                 pass
             finally:
@@ -358,7 +366,7 @@ class Tracer:
             held = self._reader.relation_locks(self._pid(dbapi))
         except Exception:  # noqa: BLE001 - the side connection is gone: nothing to compare
             return
-        known = {key[:2] for key in self._held}
+        known = set(self._held_pairs)
         self._add_unseen(rev_id, unseen.unexplained_work(self._last_after, now, held, known, self._bookkeeping))
 
     def _add_unseen(self, rev_id: str, reasons: list[str]) -> None:
@@ -411,7 +419,8 @@ class Tracer:
         """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
         the next revision takes again is new in it, not one carried over from the earlier revision."""
         held_now = self._reader.relation_locks(self._pid(dbapi))
-        self._held = {key: lock for key, lock in self._held.items() if key[:2] in held_now}
+        self._settle()
+        self._install_held({key: lock for key, lock in self._held.items() if key[:2] in held_now})
 
     def _effective_timeouts(self, rev: RevisionTrace, observed: tuple[int, int]) -> tuple[int, int]:
         """The timeouts this revision runs with when deployed on its own.
@@ -499,6 +508,42 @@ class Tracer:
             obs.scanned_oids.append(oid)
             obs.names[oid] = rel.qualified
 
+    # -- held locks: their spans accumulate lazily ----------------------------------------------
+    # Every held lock gains each statement observed while it is held (held_ms, held_statements).
+    # Adding to each of them per statement made every statement O(held locks); instead the tracer
+    # keeps a clock (the sum of the durations and the number of the statements observed) and the
+    # clock reading at which each held lock was last brought up to date. ``_settle`` brings them all
+    # up to date: before the held set is replaced (a transaction ended, the slow path) and when the
+    # run ends (``remove``), so every Lock is exact by the time anything reads it.
+
+    def _settle(self) -> None:
+        """Add to every held lock the statements observed since its clock mark."""
+        ms, n = self._clock
+        for key, lock in self._held.items():
+            m_ms, m_n = self._marks.get(key, self._base_mark)
+            lock.held_ms += ms - m_ms
+            lock.held_statements += n - m_n
+        self._marks = {}
+        self._base_mark = self._clock
+
+    def _install_held(self, held: dict[tuple[int, str, str], Lock]) -> None:
+        """Make ``held`` the held locks, each up to date at the current clock (call ``_settle`` on the
+        previous ones first)."""
+        self._held = held
+        self._marks = {}
+        self._base_mark = self._clock
+        self._held_pairs = {key[:2] for key in held}
+        self._held_by_oid = {}
+        for key in held:
+            self._held_by_oid.setdefault(key[0], []).append(key)
+        self._held_sorted = sorted(held.values(), key=_BY_OID_MODE)
+        self._ignored_pairs = set()
+
+    def _release_all(self) -> None:
+        """The transaction the held locks belonged to ended."""
+        self._settle()
+        self._install_held({})
+
     def _observe_locks(self, pending: _Pending, pid: int, duration_ms: float,
                        sampled: set[tuple[int, str]] | None = None) -> None:
         """Record the relation locks the backend holds now (or, for a sampled statement, held at some
@@ -508,13 +553,16 @@ class Tracer:
         held_now = sampled if sampled is not None else self._reader.relation_locks(pid)
         rev = pending.rev
         pre = rev.preexisting_oids
-        held_pairs = {key[:2] for key in self._held}
-        if held_pairs <= held_now:
+        if self._held_pairs <= held_now:
             # The usual case (locks are kept to the end of the transaction): every lock held before is
             # still held, so only the pairs new in pg_locks need looking at; the others gain this
-            # statement. Keeps the per-statement cost at one light pass over the held locks.
-            self._observe_new_locks(pending, held_now - held_pairs, duration_ms, sampled is not None)
+            # statement (lazily, see _settle). Keeps the per-statement Python work O(new locks).
+            self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
+            self._observe_new_locks(pending, held_now - self._held_pairs - self._ignored_pairs, duration_ms,
+                                    sampled is not None)
             return
+        self._settle()
+        self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
         # Only this revision's own earlier modes cover a request: deployed alone (one release at a
         # time) it would not hold the locks an earlier revision of the same upgrade took.
         held_modes: dict[int, set[str]] = {}
@@ -543,34 +591,36 @@ class Tracer:
                 lock.held_statements += 1
                 current[(oid, mode, lock.revision)] = lock
                 obs.locks.append(lock)
-        self._held = current
+        self._install_held(current)  # each one counted this statement above: up to date at the clock
 
     def _observe_new_locks(self, pending: _Pending, new_pairs: set[tuple[int, str]], duration_ms: float,
                            sampled: bool) -> None:
         """``_observe_locks`` when every lock of ``self._held`` is still held: the same Locks, in the
         same order (by OID, then mode), without re-examining the carried ones. (A carried lock was
-        checked against Alembic's bookkeeping tables when it was first seen.)"""
+        checked against Alembic's bookkeeping tables when it was first seen.) ``new_pairs`` leaves
+        out the pairs already found to be on system catalogs (or Alembic's table) in this transaction."""
         obs = pending.statement.observation
         rev = pending.rev
-        current = dict(self._held)
-        for lock in current.values():
-            lock.held_ms += duration_ms
-            lock.held_statements += 1
         if new_pairs:
-            oids = {oid for oid, _mode in new_pairs}
             held_modes: dict[int, set[str]] = {}
-            for (oid, mode, by) in self._held:
-                if by == rev.revision and oid in oids:
-                    held_modes.setdefault(oid, set()).add(mode)
+            for oid in {oid for oid, _mode in new_pairs}:
+                for (_oid, mode, by) in self._held_by_oid.get(oid, ()):
+                    if by == rev.revision:
+                        held_modes.setdefault(oid, set()).add(mode)
             for oid, mode in sorted(new_pairs):
                 rel = self._names.get(oid)
                 if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
+                    self._ignored_pairs.add((oid, mode))  # names only grow: it stays one while held
                     continue
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in rev.preexisting_oids,
                             oid=oid, table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
                             sampled=sampled, statement_index=pending.statement.index, revision=rev.revision,
                             held_ms=duration_ms, held_statements=1)
                 obs.new_locks.append(lock)
-                current[(oid, mode, rev.revision)] = lock
-        obs.locks.extend(sorted(current.values(), key=attrgetter("oid", "mode")))
-        self._held = current
+                key = (oid, mode, rev.revision)
+                self._held[key] = lock
+                self._marks[key] = self._clock  # up to date, this statement included
+                self._held_pairs.add((oid, mode))
+                self._held_by_oid.setdefault(oid, []).append(key)
+                bisect.insort(self._held_sorted, lock, key=_BY_OID_MODE)
+        obs.locks.extend(self._held_sorted)
