@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ..locks import docs_name
+from ..locks import PG_LOCKS_NAMES
 
 LOCKS_SQL = """
 select relation::bigint, mode from pg_catalog.pg_locks
@@ -28,8 +28,11 @@ class LockReader:
         """Every granted ``(relation OID, mode)`` held by ``pid`` (docs mode names). A backend can
         hold several modes on one relation, e.g. ACCESS EXCLUSIVE from one revision and SHARE from a
         later one in the same transaction."""
-        return {(int(oid), docs_name(mode))
-                for oid, mode in self._conn.execute(LOCKS_SQL, (pid,)).fetchall()}
+        # one row per held lock, thousands in a big revision: a plain dict lookup per row (the OID
+        # comes as an int already, relation::bigint), and binary results (no text parsing)
+        names = PG_LOCKS_NAMES
+        rows = self._conn.cursor(binary=True).execute(LOCKS_SQL, (pid,)).fetchall()
+        return {(oid, names.get(mode, mode)) for oid, mode in rows}
 
     def close(self) -> None:
         self._conn.close()

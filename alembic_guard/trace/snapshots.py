@@ -145,6 +145,8 @@ class Snapshots:
         self._incremental = server_version_num == 0 or server_version_num >= 110000
         self._state: dict[int, _State] = {}
         self._small: dict[int, bool] = {}  # per connection: its last snapshot had fewer than SMALL relations
+        # per connection: (the snapshot returned before the last one, the last one, what changed between)
+        self._returned: dict[int, tuple[dict[int, Relation] | None, dict[int, Relation], list[int] | None]] = {}
         self._verify = os.environ.get("ALEMBIC_GUARD_VERIFY_SNAPSHOTS") == "1"
         self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
         self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
@@ -153,6 +155,22 @@ class Snapshots:
     def reset(self) -> None:
         self._state = {}
         self._small = {}
+        self._returned = {}
+
+    def changed(self, dbapi_conn: Any, before: dict[int, Relation], after: dict[int, Relation]) -> list[int] | None:
+        """The OIDs whose Relation differs between ``before`` and ``after`` (created ones included),
+        when those are the last two snapshots this object returned for the connection and the later
+        one was read incrementally; else None (compare them whole). Created OIDs come last, in the
+        order of ``after``; the others by OID."""
+        last = self._returned.get(id(dbapi_conn))
+        if last is None or last[0] is not before or last[1] is not after:
+            return None
+        return last[2]
+
+    def _returning(self, key: int, rels: dict[int, Relation], changed: list[int] | None) -> dict[int, Relation]:
+        last = self._returned.get(key)
+        self._returned[key] = (last[1] if last else None, rels, changed)
+        return rels
 
     def snapshot(self, dbapi_conn: Any, quiet: bool = False) -> dict[int, Relation]:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
@@ -167,7 +185,7 @@ class Snapshots:
                 self.reused += 1
                 if self._verify:
                     self._check(dbapi_conn, prev.rels)
-                return dict(prev.rels)
+                return self._returning(key, dict(prev.rels), [])
         if not self._incremental or self._small.get(key, True):
             # A small catalog costs less in one full read than in the two queries of the incremental
             # path: read it whole until it grows (the incremental path starts at the next snapshot).
@@ -175,15 +193,16 @@ class Snapshots:
             self._small[key] = len(rels) < self._threshold
             self._state.pop(key, None)
             self.full += 1
-            return rels
+            return self._returning(key, rels, None)
         count, hash_sum, seq, mod, xact, xid, horizon, cmin, fingerprint = fetch(dbapi_conn, META_SQL)[0]
         count, hash_sum, seq, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(seq), int(mod),
                                                                int(xact), int(xid), int(horizon), int(cmin))
         rels = hashes = None
+        changed: list[int] | None = None
         if prev is not None and prev.xact == xact:
-            rels, hashes = self._apply_changes(dbapi_conn, prev, xid, seq, mod)
+            rels, hashes, changed = self._apply_changes(dbapi_conn, prev, xid, seq, mod)
             if len(rels) != count or sum(hashes.values()) != hash_sum:
-                rels = hashes = None  # a drop, a schema rename, or anything unforeseen: read it all
+                rels = hashes = changed = None  # a drop, a schema rename, or anything unforeseen: read it all
         if rels is None or hashes is None:
             rels, hashes = {}, {}
             for row in fetch(dbapi_conn, ROWS_SQL):
@@ -195,25 +214,35 @@ class Snapshots:
             if self._verify:
                 self._check(dbapi_conn, rels)
         self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, seq, mod, str(fingerprint))
-        return dict(rels)
+        return self._returning(key, dict(rels), changed)
 
     def _apply_changes(self, dbapi_conn: Any, prev: _State, xid: int, seq: int,
-                       mod: int) -> tuple[dict[int, Relation], dict[int, int]]:
+                       mod: int) -> tuple[dict[int, Relation], dict[int, int], list[int]]:
         rels, hashes = dict(prev.rels), dict(prev.hashes)
         sql = CHANGED_SQL.format(xid=int(xid), cmin=int(prev.cmin) if prev.xid == xid else -1,
                                  horizon=int(prev.horizon))
+        changed: set[int] = set()
+        created: list[int] = []
         for row in fetch(dbapi_conn, sql):
             rel = _relation(row)
             old = rels.get(rel.oid)
+            if old is None:
+                created.append(rel.oid)
+            elif old != rel:
+                changed.add(rel.oid)
             rels[rel.oid] = old if old == rel else rel
             hashes[rel.oid] = int(row[8])
         if (seq, mod) != (prev.seq, prev.mod):
+            # Within a transaction these counters only grow, so a table whose counts are zero now had
+            # zero before: only the tables STATS_SQL returns (non-zero counts) can differ.
             counts = {int(oid): (int(s), int(m)) for oid, s, m in fetch(dbapi_conn, STATS_SQL)}
-            for oid, rel in rels.items():
-                s, m = counts.get(oid, (0, 0))
-                if (rel.seq_scan, rel.n_mod) != (s, m):
+            for oid, (s, m) in counts.items():
+                rel = rels.get(oid)
+                if rel is not None and (rel.seq_scan, rel.n_mod) != (s, m):
                     rels[oid] = dataclasses.replace(rel, seq_scan=s, n_mod=m)
-        return rels, hashes
+                    if oid in prev.rels:
+                        changed.add(oid)
+        return rels, hashes, sorted(changed) + [oid for oid in created if oid in rels]
 
     @staticmethod
     def _check(dbapi_conn: Any, rels: dict[int, Relation]) -> None:

@@ -208,7 +208,7 @@ class Tracer:
                     # (in a new transaction, or none, every lock is forgotten below anyway)
                     self._forget_released(dbapi)
             if self._last_after is not None and self._current == rev_id:
-                self._note_unseen_changes(before, rev_id)  # between two traced statements of it
+                self._note_unseen_changes(before, rev_id, dbapi)  # between two traced statements of it
             if not (group and part) and (not in_tx or xact != self._xact):
                 # The transaction the held locks belonged to ended where the trace does not see it
                 # (Alembic's COMMIT entering an autocommit_block(), or between revisions): none is
@@ -353,7 +353,7 @@ class Tracer:
         finally:
             self._busy = False
         if finished is not None and finished not in self.frozen:
-            self._note_unseen_changes(now, finished)
+            self._note_unseen_changes(now, finished, conn.connection.dbapi_connection)
             self._note_unseen_work(conn.connection.dbapi_connection, now, finished)
         self._last_after = now
 
@@ -377,11 +377,12 @@ class Tracer:
         mc = current_context()
         return mc.version_table if mc is not None else "alembic_version"
 
-    def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str) -> None:
+    def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str, dbapi: Any = None) -> None:
         """Schema changes since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
         if self._last_after is None or rev_id not in self.revisions:
             return
-        self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping))
+        changed = self._catalog.changed(dbapi, self._last_after, now) if dbapi is not None else None
+        self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping, changed))
 
     def _check_sampling(self, pending: _Pending, seen: set[tuple[int, str]]) -> None:
         """Locks a sampled statement held too briefly to be read (trace/unseen.py), unless its kind
@@ -458,11 +459,17 @@ class Tracer:
         obs, before, rev = pending.statement.observation, pending.before, pending.rev
         pre = rev.preexisting_oids
         renamed = False
+        # Only the relations that differ can show anything: when the snapshots say which those are
+        # (an incremental read, trace/snapshots.py), look at them only, else at every relation.
+        changed = self._catalog.changed(pending.dbapi, before, after)
+        gone = [oid for oid in before if oid not in after] if changed is None else \
+            sorted(before.keys() - after.keys())
         # ALTER COLUMN TYPE without a rewrite re-creates an index's catalog entry (a new OID) but keeps
         # its file: no build ("ALTER TABLE", Notes: indexes are rebuilt unless the change is binary
         # coercible; TryReuseIndex in tablecmds.c keeps the relfilenode)
-        reused = {r.relfilenode for o, r in before.items() if o not in after and r.is_index}
-        for oid, rel in after.items():
+        reused = {before[o].relfilenode for o in gone if before[o].is_index}
+        candidates = after.items() if changed is None else [(oid, after[oid]) for oid in changed if oid in after]
+        for oid, rel in candidates:
             old = before.get(oid)
             if old is None:
                 obs.created.append(rel.qualified)
@@ -488,11 +495,10 @@ class Tracer:
             if not pending.sampled and rel.n_mod > old.n_mod and oid in pre and oid not in obs.modified_oids:
                 obs.modified_oids.append(oid)
                 obs.names[oid] = rel.qualified
-        for oid, rel in before.items():
-            if oid not in after:
-                obs.dropped.append(rel.qualified)
-                obs.dropped_oids.append(oid)
-        if renamed or obs.dropped or any(r.qualified in self._pre_names for r in after.values()
+        for oid in gone:
+            obs.dropped.append(before[oid].qualified)
+            obs.dropped_oids.append(oid)
+        if renamed or obs.dropped or any(r.qualified in self._pre_names for _oid, r in candidates
                                           if r.oid not in pre and r.oid not in before):
             self._pre_names = frozenset(r.qualified for o, r in after.items() if o in pre)
             rev.preexisting |= self._pre_names
