@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from ..model import Relation
 
 # The statistics are read with the functions pg_stat_xact_user_tables is built on
@@ -67,21 +69,50 @@ def fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
         cur.close()
 
 
+def fetch_all(dbapi_conn: Any, sqls: list[str]) -> list[list[tuple]]:
+    """The rows of each of ``sqls``, in one round trip when the driver can pipeline (psycopg 3's
+    pipeline mode, libpq 14+), else one query after the other. Under CPU contention each round trip
+    costs a scheduling delay on both sides, so the tracer's queries that need no answer from each
+    other go together."""
+    pipeline = getattr(dbapi_conn, "pipeline", None) if isinstance(dbapi_conn, psycopg.Connection) else None
+    if pipeline is None or len(sqls) < 2:
+        return [fetch(dbapi_conn, sql) for sql in sqls]
+    try:
+        cursors = []
+        with pipeline():
+            for sql in sqls:
+                cur = dbapi_conn.cursor()
+                cur.execute(sql)
+                cursors.append(cur)
+    except psycopg.NotSupportedError:  # libpq older than 14: no pipeline mode
+        return [fetch(dbapi_conn, sql) for sql in sqls]
+    try:
+        return [list(cur.fetchall()) for cur in cursors]
+    finally:
+        for cur in cursors:
+            cur.close()
+
+
 def snapshot(dbapi_conn: Any) -> dict[int, Relation]:
     """All user relations by OID, with relfilenode and this transaction's seq_scan and rows updated or
     deleted (``pg_stat_xact_user_tables``)."""
+    return relations(fetch(dbapi_conn, SNAPSHOT_SQL))
+
+
+def relations(rows: list[tuple]) -> dict[int, Relation]:
+    """``snapshot`` from the rows of ``SNAPSHOT_SQL``."""
     rels = {}
-    for oid, schema, name, kind, filenode, seq_scan, table_oid, n_mod in fetch(dbapi_conn, SNAPSHOT_SQL):
+    for oid, schema, name, kind, filenode, seq_scan, table_oid, n_mod in rows:
         rels[int(oid)] = Relation(int(oid), schema, name, kind, int(filenode or 0), int(seq_scan or 0),
                                   int(table_oid) if table_oid else None, n_mod=int(n_mod or 0))
     return rels
 
 
-def session_state(dbapi_conn: Any) -> tuple[int, int, str]:
+def session_state(dbapi_conn: Any, rows: list[tuple] | None = None) -> tuple[int, int, str]:
     """``(lock_timeout_ms, statement_timeout_ms, xact)`` on the connection: the timeouts in force
     (0 = disabled) and the start of the current transaction (``now()``, the same for every statement
-    of one transaction), as an identifier."""
-    lock_shown, statement_shown, xact_start = fetch(dbapi_conn, SETTINGS_SQL)[0]
+    of one transaction), as an identifier. ``rows``: those of ``SETTINGS_SQL`` when already read."""
+    lock_shown, statement_shown, xact_start = (rows or fetch(dbapi_conn, SETTINGS_SQL))[0]
     lock_ms, statement_ms = _milliseconds(lock_shown), _milliseconds(statement_shown)
     if lock_ms is None or statement_ms is None:
         values = dict(fetch(dbapi_conn, SETTINGS_VIEW_SQL))

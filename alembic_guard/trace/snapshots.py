@@ -51,7 +51,7 @@ import os
 from typing import Any
 
 from ..model import Relation
-from .catalog import fetch, snapshot as full_snapshot
+from .catalog import SNAPSHOT_SQL, fetch, fetch_all, relations, snapshot as full_snapshot
 
 _USER = "n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'"
 _KINDS = "c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')"
@@ -151,6 +151,7 @@ class Snapshots:
         self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
         self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
         self.reused = 0  # quiet snapshots answered by the fingerprint alone
+        self.also_rows: list[tuple] | None = None  # rows of the last snapshot's ``also`` query
 
     def reset(self) -> None:
         self._state = {}
@@ -172,16 +173,28 @@ class Snapshots:
         self._returned[key] = (last[1] if last else None, rels, changed)
         return rels
 
-    def snapshot(self, dbapi_conn: Any, quiet: bool = False) -> dict[int, Relation]:
+    def snapshot(self, dbapi_conn: Any, quiet: bool = False, also: str | None = None) -> dict[int, Relation]:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
         unchanged relations are the same Relation objects as in the previous one). ``quiet``: the
         caller expects no change since the previous snapshot of the connection (the one before a
-        statement): check that first with the fingerprint alone. Raises what the driver raises (e.g.
-        in a failed transaction)."""
+        statement): check that first with the fingerprint alone. ``also``: a query sent in the same
+        round trip as the first one (``catalog.fetch_all``); its rows are left in ``also_rows``.
+        Raises what the driver raises (e.g. in a failed transaction)."""
         key = id(dbapi_conn)
         prev = self._state.get(key)
+        extra = [also] if also else []
+        self.also_rows = None
+
+        def first(sqls: list[str]) -> list[list[tuple]]:
+            nonlocal extra
+            results = fetch_all(dbapi_conn, sqls + extra)
+            if extra:
+                self.also_rows, results, extra = results[-1], results[:-1], []
+            return results
+
         if quiet and prev is not None and self._incremental and not self._small.get(key, True):
-            if str(fetch(dbapi_conn, FINGERPRINT_SQL)[0][0]) == prev.fingerprint:
+            (fingerprint_rows,) = first([FINGERPRINT_SQL])
+            if str(fingerprint_rows[0][0]) == prev.fingerprint:
                 self.reused += 1
                 if self._verify:
                     self._check(dbapi_conn, prev.rels)
@@ -189,18 +202,25 @@ class Snapshots:
         if not self._incremental or self._small.get(key, True):
             # A small catalog costs less in one full read than in the two queries of the incremental
             # path: read it whole until it grows (the incremental path starts at the next snapshot).
-            rels = full_snapshot(dbapi_conn)
+            (rows,) = first([SNAPSHOT_SQL])
+            rels = relations(rows)
             self._small[key] = len(rels) < self._threshold
             self._state.pop(key, None)
             self.full += 1
             return self._returning(key, rels, None)
-        count, hash_sum, seq, mod, xact, xid, horizon, cmin, fingerprint = fetch(dbapi_conn, META_SQL)[0]
+        # The rows changed since ``prev`` are asked for in the same round trip as the check: they
+        # depend on ``prev`` only (its cmin counts while it had an xid: a transaction keeps its xid),
+        # and are thrown away below if the transaction is not ``prev``'s.
+        changed_sql = None if prev is None else CHANGED_SQL.format(
+            cmin=int(prev.cmin) if prev.xid != -1 else -1, horizon=int(prev.horizon))
+        results = first([META_SQL] + ([changed_sql] if changed_sql else []))
+        count, hash_sum, seq, mod, xact, xid, horizon, cmin, fingerprint = results[0][0]
         count, hash_sum, seq, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(seq), int(mod),
                                                                int(xact), int(xid), int(horizon), int(cmin))
         rels = hashes = None
         changed: list[int] | None = None
         if prev is not None and prev.xact == xact:
-            rels, hashes, changed = self._apply_changes(dbapi_conn, prev, xid, seq, mod)
+            rels, hashes, changed = self._apply_changes(dbapi_conn, prev, results[1], seq, mod)
             if len(rels) != count or sum(hashes.values()) != hash_sum:
                 rels = hashes = changed = None  # a drop, a schema rename, or anything unforeseen: read it all
         if rels is None or hashes is None:
@@ -216,14 +236,12 @@ class Snapshots:
         self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, seq, mod, str(fingerprint))
         return self._returning(key, dict(rels), changed)
 
-    def _apply_changes(self, dbapi_conn: Any, prev: _State, xid: int, seq: int,
+    def _apply_changes(self, dbapi_conn: Any, prev: _State, changed_rows: list[tuple], seq: int,
                        mod: int) -> tuple[dict[int, Relation], dict[int, int], list[int]]:
         rels, hashes = dict(prev.rels), dict(prev.hashes)
-        sql = CHANGED_SQL.format(xid=int(xid), cmin=int(prev.cmin) if prev.xid == xid else -1,
-                                 horizon=int(prev.horizon))
         changed: set[int] = set()
         created: list[int] = []
-        for row in fetch(dbapi_conn, sql):
+        for row in changed_rows:
             rel = _relation(row)
             old = rels.get(rel.oid)
             if old is None:

@@ -191,8 +191,8 @@ class Tracer:
         try:
             # quiet: usually nothing ran since the snapshot after the previous statement; the
             # fingerprint proves it (trace/snapshots.py), or the snapshot is read as usual
-            before = self._catalog.snapshot(dbapi, quiet=True)
-            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
+            before = self._catalog.snapshot(dbapi, quiet=True, also=catalog.SETTINGS_SQL)
+            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, self._catalog.also_rows)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
             if not self._mode_known:
