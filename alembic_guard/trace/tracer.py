@@ -269,6 +269,10 @@ class Tracer:
             obs = pending.statement.observation
             obs.duration_ms = duration
             obs.rowcount = getattr(cursor, "rowcount", -1) if cursor is not None else -1
+            if not pending.sampled:
+                # the side connection's server process builds pg_locks while this one reads the
+                # catalog (both after the statement; the catalog read locks system catalogs only)
+                self._reader.send(self._pid(pending.dbapi))
             after = self._catalog.snapshot(pending.dbapi)
             self._names.update(after)
             self._diff(pending, after)
@@ -288,6 +292,7 @@ class Tracer:
                 self._release_all()  # its implicit transaction ended with it
             self._last_after = after
         finally:
+            self._reader.discard()  # an answer the steps above did not read (they raised) is stale
             self._busy = False
 
     def _error(self, ctx) -> None:
