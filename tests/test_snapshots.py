@@ -105,3 +105,21 @@ op.execute("COMMENT ON TABLE a IS 'two'")
     last = rev.statements[-1].observation
     assert last.created == [] and last.rewritten == []  # not blamed on the statement after them
     assert any("made_raw" in u for u in rev.unseen), rev.unseen
+
+
+def test_own_rows_are_found_when_another_session_took_an_xid_first(shadow, dbname, monkeypatch):
+    """age() counts from the xid a transaction had at its first call of it: here none yet, and
+    another session's commit takes the next xid before this transaction's first write."""
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")  # every snapshot compared with a full one
+    with psycopg.connect(shadow.conninfo(dbname)) as conn, \
+            psycopg.connect(shadow.conninfo(dbname), autocommit=True) as other:
+        conn.execute("SELECT 1")  # in a transaction, no xid yet
+        snaps = Snapshots()
+        snaps.snapshot(conn)
+        snaps.snapshot(conn)  # incremental: age() called before the transaction has an xid
+        other.execute("CREATE TABLE elsewhere (id int)")
+        conn.execute("CREATE TABLE mine (id int)")
+        assert any(r.name == "mine" for r in snaps.snapshot(conn).values())
+        conn.execute("ALTER TABLE mine RENAME TO mine2")
+        assert any(r.name == "mine2" for r in snaps.snapshot(conn, quiet=True).values())
+        assert snaps.snapshot(conn, quiet=True) == full_snapshot(conn) and snaps.reused == 1

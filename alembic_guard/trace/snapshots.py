@@ -74,8 +74,14 @@ _ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bi
 # Rows of this transaction or of a later xid (its subtransactions): age() counts from this
 # transaction's xid, or from the next xid while it has none (then it wrote nothing, and no row is
 # its own); frozen rows are INT_MAX old. (No xid-to-text conversion per row: ~4x cheaper.)
+# (age() counts from the xid the transaction had at its first call of age(), or from the next xid
+# then: an xid at or below the one it gets later, so its rows and its subtransactions' stay "<= 0".)
 _MINE = "pg_catalog.age({t}.xmin) <= 0"
-_OWN = "pg_catalog.age({t}.xmin) = 0"  # rows of this transaction's own xid
+# Rows of this transaction's own xid, exactly (not age() = 0, which counts from the xid it had at its
+# first call of age()): the xid read once per query (an InitPlan), compared with xideq, no per-row
+# conversion to text.
+_OWN = ("coalesce({t}.xmin = (select (pg_catalog.txid_current_if_assigned() % 4294967296)::text::xid),"
+        " false)")
 _SYSTEM_NS = ("(select oid from pg_catalog.pg_namespace"
               " where nspname = 'information_schema' or nspname like 'pg\\_%')")
 _STAT_ROW = f"c.relkind in ('r', 'p', 'm') and c.relnamespace not in {_SYSTEM_NS}"
@@ -104,12 +110,12 @@ select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce(sum({_SEQ}),
 
 ROWS_SQL = f"select {_ROW} {_FROM}"
 
-# Rows this transaction's xid wrote since (age 0: age() counts from that xid; cmin above the
-# previous snapshot's), and rows of other xids at or after the previous snapshot's horizon (xids
-# compared circularly, as age() does). No xid-to-text conversion per row.
-CHANGED_SQL = ROWS_SQL + """
-  and ((pg_catalog.age(c.xmin) = 0 and c.cmin::text::bigint > {cmin})
-       or (pg_catalog.age(c.xmin) <> 0 and pg_catalog.age(c.xmin) <= pg_catalog.age('{horizon}'::xid)))
+# Rows this transaction's xid wrote since (cmin above the previous snapshot's), and rows of other
+# xids at or after the previous snapshot's horizon (xids compared circularly: both ages count from
+# the same xid). No xid-to-text conversion per row.
+CHANGED_SQL = ROWS_SQL + f"""
+  and (({_OWN.format(t='c')} and c.cmin::text::bigint > {{cmin}})
+       or (not {_OWN.format(t='c')} and pg_catalog.age(c.xmin) <= pg_catalog.age('{{horizon}}'::xid)))
 """
 
 STATS_SQL = f"""
