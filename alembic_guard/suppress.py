@@ -12,9 +12,14 @@ MARKER = "alembic-guard:"
 
 @functools.lru_cache(maxsize=512)
 def _comments(path: str) -> dict[int, str]:
+    """Line → comment of the file's comments that may be suppressions. A file whose bytes do not
+    hold the (ASCII) marker has none: it is not tokenized (most revision files; a check of a long
+    history would otherwise tokenize every one of them on every run)."""
     try:
         with open(path, "rb") as fh:
             source = fh.read()
+        if MARKER.encode() not in source:
+            return {}
         return {tok.start[0]: tok.string for tok in tokenize.tokenize(io.BytesIO(source).readline)
                 if tok.type == tokenize.COMMENT}
     except (OSError, tokenize.TokenError, SyntaxError):

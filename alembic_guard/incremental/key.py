@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,13 +83,17 @@ def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
     ``Project.load_revisions``). A change in one changes the context key."""
     root = root.resolve()
     out = set()
+    real_dirs: dict[str, str] = {}  # a thousand modules live in a few dozen directories: resolve each once
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if not f:
             continue
-        p = Path(f).resolve()
-        if p.suffix == ".py" and p not in revision_files and p.is_relative_to(root) \
-                and "site-packages" not in p.parts:
+        directory, name = os.path.split(os.path.abspath(f))
+        if directory not in real_dirs:
+            real_dirs[directory] = os.path.realpath(directory)
+        # the same as Path(f).resolve(): the directory's real path, and the file's own link if it is one
+        p = Path(os.path.realpath(f) if os.path.islink(f) else os.path.join(real_dirs[directory], name))
+        if p.suffix == ".py" and p not in revision_files and p.is_relative_to(root) and "site-packages" not in p.parts:
             out.add(p)
     return sorted(out)
 
