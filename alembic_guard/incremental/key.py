@@ -72,6 +72,8 @@ def _alembic_table(pyproject: Path) -> str:
         import tomli as tomllib  # type: ignore[no-redef]
     try:
         doc = tomllib.loads(pyproject.read_text())
+    except FileNotFoundError:  # the same as a file without the table: adding one for the rules keeps every trace
+        doc = {}
     except (OSError, ValueError):
         return ""
     return json.dumps(doc.get("tool", {}).get("alembic"), sort_keys=True, default=str)
