@@ -79,22 +79,33 @@ def _alembic_table(pyproject: Path) -> str:
     return json.dumps(doc.get("tool", {}).get("alembic"), sort_keys=True, default=str)
 
 
+def _resolver():
+    """A ``Path(f).resolve()`` for many files: a thousand modules (or the files of a script directory)
+    live in a few dozen directories, so each directory's real path is looked up once; a file that is
+    itself a symbolic link is resolved on its own."""
+    real_dirs: dict[str, str] = {}
+
+    def resolve(f: str | os.PathLike[str]) -> Path:
+        directory, name = os.path.split(os.path.abspath(f))
+        if directory not in real_dirs:
+            real_dirs[directory] = os.path.realpath(directory)
+        return Path(os.path.realpath(f) if os.path.islink(f) else os.path.join(real_dirs[directory], name))
+
+    return resolve
+
+
 def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
     """Python files under ``root`` (the config file's directory) that are imported right now, except
     the revision files themselves: helpers the revision scripts import (call after
     ``Project.load_revisions``). A change in one changes the context key."""
     root = root.resolve()
     out = set()
-    real_dirs: dict[str, str] = {}  # a thousand modules live in a few dozen directories: resolve each once
+    resolve = _resolver()
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if not f:
             continue
-        directory, name = os.path.split(os.path.abspath(f))
-        if directory not in real_dirs:
-            real_dirs[directory] = os.path.realpath(directory)
-        # the same as Path(f).resolve(): the directory's real path, and the file's own link if it is one
-        p = Path(os.path.realpath(f) if os.path.islink(f) else os.path.join(real_dirs[directory], name))
+        p = resolve(f)
         if p.suffix == ".py" and p not in revision_files and p.is_relative_to(root) and "site-packages" not in p.parts:
             out.add(p)
     return sorted(out)
@@ -107,8 +118,9 @@ def context_key(*, config_file: Path, section: str, x_args: list[str], script_di
     binaries), alembic.ini's bytes, the section and ``-x`` args, every file of the script directory
     that is not a revision (env.py, helpers, script.py.mako), and project modules the revisions
     imported (``project_modules``). Table statistics are not in it: they size findings at judge time."""
-    script_files = [p.resolve() for p in script_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                    and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg")]
+    resolve = _resolver()
+    script_files = [resolve(p) for p in script_dir.rglob("*") if "__pycache__" not in p.parts
+                    and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg") and p.is_file()]
     extra = set(script_files) | set(project_modules(config_file.parent, revision_files))
     extra -= revision_files
     doc = {
