@@ -79,7 +79,7 @@ def _alembic_table(pyproject: Path) -> str:
     return json.dumps(doc.get("tool", {}).get("alembic"), sort_keys=True, default=str)
 
 
-def _resolver():
+def resolver():
     """A ``Path(f).resolve()`` for many files: a thousand modules (or the files of a script directory)
     live in a few dozen directories, so each directory's real path is looked up once; a file that is
     itself a symbolic link is resolved on its own."""
@@ -100,7 +100,7 @@ def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
     ``Project.load_revisions``). A change in one changes the context key."""
     root = root.resolve()
     out = set()
-    resolve = _resolver()
+    resolve = resolver()
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if not f:
@@ -118,7 +118,7 @@ def context_key(*, config_file: Path, section: str, x_args: list[str], script_di
     binaries), alembic.ini's bytes, the section and ``-x`` args, every file of the script directory
     that is not a revision (env.py, helpers, script.py.mako), and project modules the revisions
     imported (``project_modules``). Table statistics are not in it: they size findings at judge time."""
-    resolve = _resolver()
+    resolve = resolver()
     script_files = [resolve(p) for p in script_dir.rglob("*") if "__pycache__" not in p.parts
                     and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg") and p.is_file()]
     extra = set(script_files) | set(project_modules(config_file.parent, revision_files))

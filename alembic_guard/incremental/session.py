@@ -20,7 +20,7 @@ from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
 from . import templates
 from .judged import Judged, judgement_key
-from .key import _resolver, chain, context_key
+from .key import resolver, chain, context_key
 from .store import Store
 
 try:  # the cache location moved to shadow/cache.py with the cache rework; either serves
@@ -135,7 +135,7 @@ class Incremental:
         if f is None or t is None or f > t:
             return off
         config_path = Path(config_file).resolve()
-        resolve = _resolver()
+        resolve = resolver()
         files = [resolve(sc.path) for sc in ordered]
         try:
             store = Store(directory)
@@ -290,7 +290,7 @@ class Incremental:
         if any(t.error or t.skipped for t in traced):
             return False
         try:
-            resolve = _resolver()
+            resolve = resolver()
             now = chain(self.context, [(i, resolve(p)) for i, p in zip(self.ids, self.paths, strict=True)])
         except OSError:
             now = []
