@@ -315,3 +315,22 @@ def test_judgement_key_covers_each_input(tmp_path):
         assert judgement_key(**{**base, **change}) != key, change
     cfg.write_text("[tool.alembic-guard]\nfail-on = 'warning'\n")
     assert judgement_key(**base) != key
+
+
+def test_a_rule_registered_outside_the_package_is_in_the_judgement_key(tmp_path):
+    from alembic_guard.incremental.judged import judgement_key
+    from alembic_guard.rules import Rule, register
+    from alembic_guard.rules.base import _REGISTRY
+
+    base = dict(server_version_num=150000, disabled=[], severity={}, sizes=None, config_source=None)
+    before = judgement_key(**base)
+
+    @register
+    class ProjectRule(Rule):  # a project's own rule, defined here: no file of the package
+        id = "zz-project-rule"
+
+    try:
+        assert judgement_key(**base) != before
+    finally:
+        _REGISTRY.remove(ProjectRule)
+    assert judgement_key(**base) == before

@@ -7,14 +7,17 @@ file, whose bytes are in its trace key). So the findings are kept under
 - the revision's **trace key** (key.py: its file, every earlier file, env.py, the server, the tool's
   trace code) and its **path** (findings name it; a checkout elsewhere re-judges), and
 - a **judgement key** (``judgement_key``): everything else judging reads: the tool's version and the
-  source of the whole package (rules, recipes, judge), the server's version number, the disabled rules
+  source of the whole package (rules, recipes, judge), the registered rules (a project's own rule
+  module by its bytes), the server's version number, the disabled rules
   and severity overrides (config and ``--disable``), the table sizes (``--stats-file``/``--stats-url``),
   and the bytes of the pyproject.toml that holds ``[tool.alembic-guard]``.
 
-Not cached, always judged again: a revision whose downgrade ran in this run (its DowngradeResult is a
-judging input), one whose trace is not in the trace store (failed, or the run kept nothing). The
-baseline and ``--changed-since`` are applied after judgement, on every run, to fresh copies: they never
-enter the key. A miss of any kind (unreadable file, another format) is a re-judgement, never an error.
+Not cached, always judged again: a revision with a statement or finding placed in another file than
+its own (a helper module: its suppression comments are read, its bytes are not in the trace key), one
+whose downgrade ran in this run (its DowngradeResult is a judging input), one whose trace is not in
+the trace store (failed, or the run kept nothing). The baseline and ``--changed-since`` are applied
+after judgement, on every run, to fresh copies: they never enter the key. A miss of any kind
+(unreadable file, another format) is a re-judgement, never an error.
 
 File: ``judged/<judgement key>.pickle`` in the store's directory, a dict ``"<trace key>|<path>"`` →
 the pickled findings (bytes; unpickled per hit, so each run gets objects of its own). Bounded: the
@@ -55,6 +58,28 @@ def package_digest() -> str:
     return h.hexdigest()
 
 
+def rules_digest() -> list[list[str]]:
+    """The registered rules (``rules.register``), each as id, class, and the sha256 of its module's
+    file when that file lies outside the package (a project's or a plugin's own rule: its code is
+    not in ``package_digest``). A rule class with no readable source gets its object id: unique to
+    the process, so its judgement is never reused by another run."""
+    import inspect
+
+    from ..rules.base import _REGISTRY, all_rules
+
+    list(all_rules())  # imports the catalog, as judging does
+    pkg = Path(__file__).resolve().parents[1]
+    out = []
+    for cls in _REGISTRY:
+        try:
+            path = Path(inspect.getsourcefile(cls) or "").resolve()
+            source = "" if path.is_relative_to(pkg) else hashlib.sha256(path.read_bytes()).hexdigest()
+        except (TypeError, OSError):
+            source = f"<no source: {id(cls)}>"
+        out.append([cls.id, f"{cls.__module__}.{cls.__qualname__}", source])
+    return out
+
+
 def judgement_key(*, server_version_num: int, disabled, severity: dict[str, str] | None, sizes: dict | None,
                   config_source: str | None) -> str:
     """sha256 (hex) of every judging input besides the trace (see the module docstring). ``sizes``:
@@ -68,7 +93,8 @@ def judgement_key(*, server_version_num: int, disabled, severity: dict[str, str]
             source = hashlib.sha256(Path(config_source).read_bytes()).hexdigest()
         except OSError:
             source = "<unreadable>"
-    doc = {"format": FORMAT, "tool": __version__, "code": package_digest(), "server": server_version_num,
+    doc = {"format": FORMAT, "tool": __version__, "code": package_digest(), "rules": rules_digest(),
+           "server": server_version_num,
            "disabled": sorted(set(disabled)), "severity": sorted((severity or {}).items()),
            "sizes": table_sizes, "config": [config_source, source]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()

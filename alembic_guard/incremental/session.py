@@ -92,6 +92,14 @@ def _repath(trace: RevisionTrace, path: str) -> RevisionTrace:
     return trace
 
 
+def _own_file_only(rev: RevisionTrace) -> bool:
+    """Whether judging ``rev`` read no file but its own (whose bytes are in its trace key): every
+    statement and finding is placed in it. A statement placed in a helper module (capture/origin.py)
+    is judged with that file's suppression comments, so such a revision is judged again each run."""
+    return all(st.path in (rev.path, None) for st in rev.statements) \
+        and all(f.path in (rev.path, None) for f in rev.findings)
+
+
 @dataclass
 class Incremental:
     """The cache's part in one check; ``active`` False: the run is as without it."""
@@ -269,7 +277,8 @@ class Incremental:
                 rev.findings = findings
                 reused += 1
         run(todo)
-        fresh = [(self.stored[r.revision], r) for r in todo if r.revision in self.stored and r.downgrade is None]
+        fresh = [(self.stored[r.revision], r) for r in todo
+                 if r.revision in self.stored and r.downgrade is None and _own_file_only(r)]
         if reused:
             self.notes.append(f"{reused} revision(s) judged by an earlier check with the same rules, configuration "
                               f"and statistics: their findings reused; {len(todo)} judged")
