@@ -63,7 +63,9 @@ def timed(cmd: list[str], out: Path, src: str | None = None) -> tuple[float, dic
     """Seconds from process start to exit, and the JSON report; ``src``: the checkout to run."""
     env = dict(os.environ, PYTHONPATH=src) if src else None
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # run from the report's directory: ``python -m`` puts the working directory first on sys.path,
+    # and a checkout there would win over ``src``
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=out.parent)
     seconds = time.perf_counter() - t0
     if r.returncode not in (0, 1):
         sys.exit(r.stderr)
@@ -100,7 +102,8 @@ def main() -> None:
             cold_s, cold = timed(cmd + ["--no-cache"], out)
             if args.compare:
                 other_s, other_doc = timed(cmd, out, args.compare)
-                other.append((other_s, other_doc["duration_ms"] / 1000, findings(other_doc) == findings(cold)))
+                other.append((other_s, other_doc["duration_ms"] / 1000, findings(other_doc) == findings(cold),
+                              sum(1 for r in other_doc["revisions"] if not r.get("cached"))))
             warm_s, warm = timed(cmd, out)
             same = findings(cold) == findings(warm)
             reused = sum(1 for r in warm["revisions"] if r.get("cached"))
@@ -114,8 +117,8 @@ def main() -> None:
               f"warm {statistics.median(r[2] for r in rows):.2f} s (whole command)")
         if args.compare:
             print(f"warm check of {args.compare} just before each warm check above:")
-            for i, ((os_, oi, osame), row) in enumerate(zip(other, rows, strict=True), 1):
-                print(f"{i:>3} | command {os_:.2f} s, in-process {oi:.2f} s, same findings {osame} | "
+            for i, ((os_, oi, osame, otraced), row) in enumerate(zip(other, rows, strict=True), 1):
+                print(f"{i:>3} | command {os_:.2f} s, in-process {oi:.2f} s, traced {otraced}, same findings {osame} | "
                       f"this code / that: command {row[2] / os_:.2f}, in-process {row[3] / oi:.2f}")
 
 
