@@ -39,7 +39,6 @@ from .cache import (  # noqa: F401  (cache_root, cached_bindirs, server_version:
     read_marker,
     root_is_explicit,
     server_version,
-    set_pdeathsig,
 )
 from .server import ShadowServer
 
@@ -175,17 +174,18 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     (the caller stops it)."""
     os.chmod(data, 0o700)
     privileges.hand_over(run_dir)
-    log = open(run_dir / "server.log", "wb")
-    argv = privileges.command_prefix() + [
-        str(bindir / "postgres"), "-D", str(data),
+    conf = privileges.Confinement(run_dir, pdeathsig=signal.SIGINT)  # as root: nobody, in a mount namespace
+    argv = [
+        str(conf.install(bindir) / "postgres"), "-D", str(conf.path(data)),
         "-c", "listen_addresses=", "-c", f"unix_socket_directories={run_dir}",
         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         "-c", "max_connections=100", "-c", "logging_collector=off",
         "-c", "max_locks_per_transaction=256",
     ]
+    log = open(run_dir / "server.log", "wb")
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=set_pdeathsig, start_new_session=True)
+                                start_new_session=True, **conf.popen_kwargs())
     finally:
         log.close()
     try:
