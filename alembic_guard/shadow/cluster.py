@@ -219,11 +219,14 @@ def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
 
 
 def _socket_dir() -> Path:
-    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS),
-    with an ``owner`` file naming our pid so a later run can sweep it if we are killed (SIGKILL
-    leaves no chance to clean up)."""
+    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS) and,
+    as root, reachable by the server's uid (else in ``/tmp``), with an ``owner`` file naming our pid so
+    a later run can sweep it if we are killed (SIGKILL leaves no chance to clean up)."""
     run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-"))
-    if len(str(run_dir)) + len("/.s.PGSQL.5432") > 100 and os.path.isdir("/tmp"):
+    too_long = len(str(run_dir)) + len("/.s.PGSQL.5432") > 100
+    # as root the server (nobody) must reach it: a 0700 TMPDIR would close it, /tmp (1777) does not
+    closed = privileges.running_as_root() and not privileges.reachable(run_dir.parent)
+    if (too_long or closed) and os.path.isdir("/tmp"):
         run_dir.rmdir()
         run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-", dir="/tmp"))
     _sweep_stale(run_dir.parent, keep=run_dir)

@@ -191,8 +191,9 @@ class Confinement:
         if not running_as_root():
             return bindir
         real = bindir.resolve()
-        needed = [real.parent, *(d for d in library_dirs(real) if not d.is_relative_to(real.parent))]
-        if all(reachable(d) for d in [real, *needed]):
+        needed = [real.parent, *(d for d in library_dirs(real)
+                                 if not d.is_relative_to(real.parent) and not reachable(d))]
+        if len(needed) == 1 and reachable(real):
             return bindir
         common = Path(os.path.commonpath(needed))
         base = self._bind(None, "pg")
