@@ -52,6 +52,7 @@ class Run:
 
     def __init__(self, args, env=None, timeout=180):
         self.tmp = Path(tempfile.mkdtemp(prefix="agf-", dir="/tmp"))  # short: unix socket paths ≤ 107 bytes
+        self.tmp.chmod(0o755)  # as root the server (nobody) must reach it, else run dirs go to /tmp itself
         full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
         full["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         full["TMPDIR"] = str(self.tmp)

@@ -173,7 +173,11 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     Raises StartFailed when it exits during start-up (it is then gone), GuardError on the 60 s timeout
     (the caller stops it)."""
     os.chmod(data, 0o700)
-    privileges.hand_over(run_dir)
+    # the server (nobody, as root) writes its socket and lock file in run_dir and owns a data dir we
+    # copied there; our owner file and server.log stay ours, so the sweep can trust them
+    privileges.hand_over(run_dir, recursive=False)
+    if data.is_relative_to(run_dir):
+        privileges.hand_over(data)
     conf = privileges.Confinement(run_dir, pdeathsig=signal.SIGINT)  # as root: nobody, in a mount namespace
     argv = [
         str(conf.install(bindir) / "postgres"), "-D", str(conf.path(data)),
@@ -244,13 +248,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _ours(run_dir: Path, owner: Path) -> bool:
+    """A run dir of ours: owned by us, or (as root) handed over to the server's uid but with an owner
+    file we wrote (nobody could make a look-alike dir, never a root-owned file in it)."""
+    st = run_dir.stat()
+    if st.st_uid == os.geteuid():
+        return True
+    return privileges.running_as_root() and st.st_uid == privileges.UID and owner.exists() \
+        and owner.stat().st_uid == os.geteuid()
+
+
 def _sweep_stale(parent: Path, keep: Path) -> None:
     """Remove run dirs of earlier runs whose process is gone, stopping a postmaster they orphaned."""
     for run_dir in parent.glob("alembic-guard-*"):
         try:
-            if run_dir == keep or run_dir.stat().st_uid != os.geteuid():
-                continue
             owner = run_dir / "owner"
+            if run_dir == keep or run_dir.is_symlink() or not _ours(run_dir, owner):
+                continue
             if owner.exists():
                 if _pid_alive(int(owner.read_text().strip() or 0)):
                     continue
@@ -259,7 +273,8 @@ def _sweep_stale(parent: Path, keep: Path) -> None:
             pidfile = run_dir / "data" / "postmaster.pid"
             if pidfile.exists():
                 postmaster = int(pidfile.read_text().split("\n", 1)[0] or 0)
-                if postmaster and _pid_alive(postmaster):
+                # the pid file is the server's to write: signal only a process of the server's uid
+                if postmaster and _pid_alive(postmaster) and privileges.server_owns(Path(f"/proc/{postmaster}")):
                     os.kill(postmaster, signal.SIGINT)
                     continue  # it removes its files on shutdown; the next run sweeps the dir
             shutil.rmtree(run_dir, ignore_errors=True)

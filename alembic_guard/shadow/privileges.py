@@ -58,14 +58,26 @@ def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def server_owns(path: Path) -> bool:
+    """Whether ``path`` belongs to the uid the server runs as (65534 as root, else us): a file the
+    server may have written, so its content is not to be trusted for signals."""
+    try:
+        return os.stat(path).st_uid == (UID if running_as_root() else os.geteuid())
+    except OSError:
+        return False
+
+
 def needs_chown() -> bool:
     """True when the server runs under another uid than ours and the dirs we create must be handed over."""
     return running_as_root()
 
 
-def hand_over(path: Path) -> None:
-    """Give a directory we created (and everything in it) to the server's uid; nothing when not root."""
-    if needs_chown():
+def hand_over(path: Path, recursive: bool = True) -> None:
+    """Give a directory we created (and everything in it, unless not ``recursive``) to the server's uid;
+    nothing when not root."""
+    if needs_chown() and not recursive:
+        os.chown(path, UID, GID)
+    elif needs_chown():
         for root, dirs, files in os.walk(path):
             os.chown(root, UID, GID)
             for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
