@@ -64,13 +64,25 @@ class CacheUnusable(GuardError):
 
 
 def cache_root() -> Path:
-    """``$ALEMBIC_GUARD_CACHE``, else the platform's user cache dir for alembic-guard."""
+    """``$ALEMBIC_GUARD_CACHE``, else the platform's user cache dir for alembic-guard; as root without a
+    mount namespace (see :mod:`.privileges`) whose user cache dir the server's uid cannot reach
+    (``/root`` is 0700), the site cache dir (``/var/cache/alembic-guard``)."""
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env)
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("alembic-guard", appauthor=False))
+    user = Path(platformdirs.user_cache_dir("alembic-guard", appauthor=False))
+    if privileges.running_as_root() and not privileges.mount_namespace_works() and not _reachable_or_new(user):
+        return Path(platformdirs.site_cache_dir("alembic-guard", appauthor=False))
+    return user
+
+
+def _reachable_or_new(path: Path) -> bool:
+    """Whether the server's uid can reach ``path``, or its nearest existing parent (we create the rest)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return privileges.reachable(path)
 
 
 def root_is_explicit() -> bool:

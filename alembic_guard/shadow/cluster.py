@@ -173,10 +173,7 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     Raises StartFailed when it exits during start-up (it is then gone), GuardError on the 60 s timeout
     (the caller stops it)."""
     os.chmod(data, 0o700)
-    # the server (nobody, as root) writes its socket and lock file in run_dir and owns a data dir we
-    # copied there; our owner file and server.log stay ours, so the sweep can trust them
-    privileges.hand_over(run_dir, recursive=False)
-    if data.is_relative_to(run_dir):
+    if data.is_relative_to(run_dir):  # a copy of the template: the server must own it
         privileges.hand_over(data)
     conf = privileges.Confinement(run_dir, pdeathsig=signal.SIGINT)  # as root: nobody, in a mount namespace
     argv = [
@@ -235,6 +232,9 @@ def _socket_dir() -> Path:
         run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-", dir="/tmp"))
     _sweep_stale(run_dir.parent, keep=run_dir)
     (run_dir / "owner").write_text(str(os.getpid()))
+    # the server (nobody, as root) writes its socket and lock file here, initdb of a temporary home
+    # below; the dir only, so our owner file and server.log stay ours and the sweep can trust them
+    privileges.hand_over(run_dir, recursive=False)
     return run_dir
 
 

