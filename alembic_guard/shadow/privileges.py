@@ -25,8 +25,10 @@ Directories we create for the server (run dir, initdb work dir, the warm cluster
 (:func:`hand_over`); the template stays as initdb left it (65534) and a copy is chowned again.
 
 This needs ``CAP_SYS_ADMIN`` (root on a VM or a privileged container; checked once per process). When
-it is missing (a default Docker container), the uid is still dropped, but a path ``nobody`` cannot reach
-is an error naming it and the way out (a cache directory outside 0700 parents), never a silent fallback
+it is missing (a default Docker container), the uid is still dropped: binaries ``nobody`` cannot reach
+are mirrored once into a root-owned 0755 site cache dir (:mod:`.mirror`: hard links, else copies), the
+default cache moves there too (:func:`.cache.cache_root`), and a data dir it still cannot reach (a
+``$ALEMBIC_GUARD_CACHE`` under a 0700 parent) is an error naming it and the way out, never a fallback
 to a root-equivalent server. When we are not root nothing changes: the server runs as us.
 
 The older route, ``unshare --user --map-user=1000``, is gone: that uid 1000 is root outside the
@@ -213,6 +215,10 @@ class Confinement:
             return bindir
         needed = [real.parent, *(d for d in library_dirs(real)
                                  if not d.is_relative_to(real.parent) and not reachable(d))]
+        if not mount_namespace_works():  # nothing can be bound: a copy it can reach, made once
+            from .mirror import mirrored_bindir
+
+            return mirrored_bindir(real, needed, reachable)
         common = Path(os.path.commonpath(needed))
         base = self._bind(None, "pg")
         for d in needed:
