@@ -13,7 +13,8 @@ and interleaved so machine load hits both alike:
   :class:`OldConfinement` patched in and nothing handed over, on a cache of its own.
 
 It also prints the once-per-process costs of the new route: the mount-namespace probe and ``ldd`` of
-the binaries. Results go to docs/benchmarks.md ("Privilege drop").
+the binaries, and the one-time cost of the route without a mount namespace (a mirror of the wheel's
+install, by hard links and by copies). Results go to docs/benchmarks.md ("Privilege drop").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -106,6 +108,43 @@ def main() -> None:
         print(f"  warm start+stop, median of {args.repeat}: new {statistics.median(new):.3f} s "
               f"(min {min(new):.3f}), old {statistics.median(old):.3f} s (min {min(old):.3f}), "
               f"ratio new/old {statistics.median(new) / statistics.median(old):.2f}")
+
+    mirror_cost(bindirs)
+
+
+def mirror_cost(bindirs: list[Path]) -> None:
+    """The no-mount-namespace route's one-time cost: mirroring an install nobody cannot reach, by hard
+    links (same file system) and by copies (another file system, forced here), then the check of a
+    complete mirror on every later run."""
+    from alembic_guard.shadow import mirror
+
+    for bindir in bindirs:
+        if privileges.reachable(bindir):
+            continue
+        real = bindir.resolve()
+        needed = [real.parent, *(d for d in privileges.library_dirs(real)
+                                 if not d.is_relative_to(real.parent) and not privileges.reachable(d))]
+        print(f"\nmirror of {real.parent} (+{len(needed) - 1} library dir) without a mount namespace:")
+        for how in ("hard links", "copies"):
+            base = Path(tempfile.mkdtemp(prefix="agb-mirror-", dir="/tmp"))
+            base.chmod(0o755)
+            saved_root, saved_link = mirror.mirror_root, mirror._link_or_copy
+            mirror.mirror_root = lambda base=base: base / "installs"
+            if how == "copies":
+                mirror._link_or_copy = lambda src, dst: (shutil.copy2(src, dst), dst)[1]
+            try:
+                t = time.perf_counter()
+                mirror.mirrored_bindir(real, needed, privileges.reachable)
+                first = time.perf_counter() - t
+                t = time.perf_counter()
+                mirror.mirrored_bindir(real, needed, privileges.reachable)
+                again = time.perf_counter() - t
+                size = sum(f.stat().st_size for f in base.rglob("*") if f.is_file() and not f.is_symlink())
+                print(f"  {how}: first {first:.3f} s, complete mirror checked {1000 * again:.1f} ms, "
+                      f"{size / 1e6:.0f} MB of files")
+            finally:
+                mirror.mirror_root, mirror._link_or_copy = saved_root, saved_link
+                shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
