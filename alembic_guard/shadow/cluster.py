@@ -102,11 +102,12 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
     try:
         if home is None:
             home = Home(run_dir / "cache", bindir, temporary=True)
-            proc = _launch(bindir, home.ensure_template(), run_dir)
+            data = home.ensure_template()
+            proc = _launch(bindir, data, run_dir)
         else:
             home.ensure_template()  # first: it creates the home the warm lock lives in
             warm = home.warm_lock()
-            proc = _start_cached(home, bindir, run_dir, warm is not None)
+            proc, data = _start_cached(home, bindir, run_dir, warm is not None)
         if warm is not None:
             _drop_leftovers(run_dir)
     except (OSError, shutil.Error) as exc:
@@ -117,14 +118,15 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
         raise
     version = server_version(bindir)
     server = ShadowServer(provider=provider, host=str(run_dir), port=5432, user=SUPERUSER,
-                          description=f"{version} from {bindir}", pid=proc.pid)
+                          description=f"{version} from {bindir}", pid=proc.pid, data_dir=str(data))
     server._stop = lambda: _stop(proc, run_dir, warm)
     return server
 
 
-def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> subprocess.Popen:
+def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> tuple[subprocess.Popen, Path]:
     """Start on the warm cluster (``warm``: we hold its lock) or a private copy of the template; a
-    cluster that fails to start is thrown away and rebuilt (see the module doc)."""
+    cluster that fails to start is thrown away and rebuilt (see the module doc). Returns the
+    postmaster and the data dir it runs on."""
     failure: StartFailed | None = None
     build: str | None = None  # the id of the template that failed us
     for rebuild_template in (False, True):
@@ -146,7 +148,7 @@ def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> subpro
                     data = run_dir / "data"
                     shutil.rmtree(data, ignore_errors=True)
                     shutil.copytree(template, data, symlinks=True)
-                return _launch(bindir, data, run_dir)
+                return _launch(bindir, data, run_dir), data
             except StartFailed as exc:
                 failure = exc
     assert failure is not None
