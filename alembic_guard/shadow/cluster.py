@@ -189,6 +189,10 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, **conf.popen_kwargs())
+    except subprocess.SubprocessError as exc:  # the child's set-up (namespace, uid drop) failed
+        raise GuardError(f"could not start the shadow PostgreSQL from {bindir} as uid {privileges.UID}: {exc}",
+                         hint="As root, alembic-guard needs to switch to uid 65534 (in a user namespace it "
+                              "must be mapped); or run it as a non-root user.") from exc
     finally:
         log.close()
     try:
