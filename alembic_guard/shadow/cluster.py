@@ -178,8 +178,11 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     if data.is_relative_to(run_dir):  # a copy of the template: the server must own it
         privileges.hand_over(data)
     conf = privileges.Confinement(run_dir, pdeathsig=signal.SIGINT)  # as root: nobody, in a mount namespace
+    seen = conf.path(data)
+    # a bound data dir: its real path still in the postmaster's command line, for ps and leftover checks
+    named = ["-c", f"alembic_guard.data_directory={data}"] if seen != data else []
     argv = [
-        str(conf.install(bindir) / "postgres"), "-D", str(conf.path(data)),
+        str(conf.install(bindir) / "postgres"), "-D", str(seen), *named,
         "-c", "listen_addresses=", "-c", f"unix_socket_directories={run_dir}",
         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         "-c", "max_connections=100", "-c", "logging_collector=off",
