@@ -1,6 +1,7 @@
 """Safe operations that leave the application alone: the index build's parallelism cap (set in
 the build's own session, restored after), the backfill's adaptive batch size (a slow batch shrinks
-the next one) and duty cycle (it backs off when batches get slower than at the start)."""
+the next one) and duty cycle (it backs off when batches get suddenly slower, not when
+their cost drifts slowly)."""
 
 from __future__ import annotations
 
