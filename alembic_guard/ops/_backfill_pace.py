@@ -22,7 +22,7 @@ Two small feedback rules, both fed by the duration of the batch just run (no ext
   that earlier (committed) batches left, and PostgreSQL's bottom-up index deletion then visits the
   heap to remove them (``heap_index_delete_tuples`` was 38% of the backend's CPU in a profile of
   batched updates, 18% for the same rows in one transaction). Measured on the benchmark's table:
-  55–70 µs per row in the first batches, 90–100 µs midway. With a fixed reference that drift read
+  about 70 µs per row in the first tenth of the run, 90–100 µs midway. With a fixed reference that drift read
   as contention and the backfill slept a fifth of its run on an idle server. A sudden slowdown
   (the server got busy) still crosses the tolerance within a few batches, and a slowdown that
   lasts keeps the reference where it was.
