@@ -47,7 +47,8 @@ def _persistent_dir(server: ShadowServer) -> Path | None:
     except psycopg.Error:
         return None
     root = cache_root().resolve()
-    data = Path(data_dir).resolve()
+    # as root the server sees its data dir through a bind mount in the run dir: ours is the real path
+    data = Path(getattr(server, "data_dir", None) or data_dir).resolve()
     if not data.is_relative_to(root) or data.is_relative_to(Path(server.host).resolve()):
         return None
     cluster_id = hashlib.sha256(f"{sysid}|{data}".encode()).hexdigest()[:16]
