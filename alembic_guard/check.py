@@ -15,7 +15,6 @@ from .capture.redirect import redirect_connections
 from .capture.runner import Runner
 from .check_config import check_suppressions, load_check_config
 from .incremental import Incremental
-from .judge import judge
 from .model import Report
 from .shadow import obtain_shadow, scratch_database
 from .stats import read_stats_file, read_stats_url
@@ -128,8 +127,9 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
                 traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []
                 revisions = inc.finish(traced, runner, run_db)
         runner.notes += _downgrades(opts, config, project, server, revisions, changed, root)
-        judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
-              severity=config.severity, sizes=sizes)
+        # judged again, except what an earlier check judged with the same inputs (incremental/judged.py)
+        inc.judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],
+                  severity=config.severity, sizes=sizes, config_source=config.source)
         report = Report(tool_version=__version__, shadow_provider=server.provider,
                         server_version=server.version, server_version_num=server.version_num,
                         config=str(project.config.config_file_name), revisions=revisions,

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config_model import validate_table
 from .errors import GuardError, did_you_mean
 from .settings import TABLE, _read_toml, find_pyproject
 
@@ -75,6 +74,8 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     path = find_pyproject(start)
     if path is None:
         return CheckConfig()
+    from .config_model import validate_table  # pydantic: only for a project that has the table
+
     table = validate_table(_read_toml(path, path.stat().st_mtime_ns)["tool"][TABLE], str(path))
     check_rule_ids(table.disable or (), f"[tool.{TABLE}] disable", path=str(path))
     check_rule_ids(table.severity or {}, f"[tool.{TABLE}] severity", path=str(path))

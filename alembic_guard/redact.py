@@ -46,9 +46,15 @@ def redact(text: str) -> str:
     remember_secret(os.environ.get("PGPASSWORD"))
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    text = _URI_USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
-    text = _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
-    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    # Each pattern is run only where it can match (a JSON report of a long history is megabytes,
+    # and the scheme pattern tries every letter): user info ends with "@"; both password patterns
+    # need the word, found case-insensitively as re.IGNORECASE does (casefold maps "ſ" to "s" too).
+    if "@" in text:
+        text = _URI_USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    if "password" in text.casefold():
+        text = _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+        text = _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    return text
 
 
 def parse_target(target: str, what: str = "the database URL") -> dict[str, str]:

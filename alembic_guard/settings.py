@@ -71,8 +71,8 @@ class Settings:
     - ``max_batch_size`` (100000): rows; the adaptive batch size never grows past it.
     - ``duty_cycle`` (1.0, a fraction in (0, 1]): the largest share of wall time a backfill spends
       inside batches (after a batch of *t* s it sleeps *t* × (1 − d) / d).
-    - ``min_duty_cycle`` (0.75): the share it falls to when its batches run slower than at the
-      start (contention; see ops/_backfill_pace.py).
+    - ``min_duty_cycle`` (0.75): the share it falls to when its batches suddenly run slower than
+      before (contention; a slow drift of the backfill's own cost is not; see ops/_backfill_pace.py).
     - ``max_parallel_maintenance_workers`` (0): set in the session of a concurrent index build so it
       leaves the other cores to the application; None (``"server"`` in TOML) keeps the server's value.
     """

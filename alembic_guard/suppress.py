@@ -10,14 +10,25 @@ import tokenize
 MARKER = "alembic-guard:"
 
 
-@functools.lru_cache(maxsize=512)
 def _comments(path: str) -> dict[int, str]:
+    """Line → comment of the file's comments that may be suppressions. A file whose bytes do not
+    hold the (ASCII) marker has none: it is not tokenized (most revision files; a check of a long
+    history would otherwise tokenize every one of them on every run). Read on every call, cached by
+    content: a long-lived process (the MCP server, a test session) sees a comment added since."""
     try:
         with open(path, "rb") as fh:
             source = fh.read()
+    except OSError:
+        return {}
+    return _tokenized(source) if MARKER.encode() in source else {}
+
+
+@functools.lru_cache(maxsize=512)
+def _tokenized(source: bytes) -> dict[int, str]:
+    try:
         return {tok.start[0]: tok.string for tok in tokenize.tokenize(io.BytesIO(source).readline)
                 if tok.type == tokenize.COMMENT}
-    except (OSError, tokenize.TokenError, SyntaxError):
+    except (tokenize.TokenError, SyntaxError):
         return {}
 
 

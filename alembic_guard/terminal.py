@@ -11,12 +11,9 @@ import threading
 import time
 from typing import IO
 
-from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
-from rich.spinner import Spinner
-from rich.syntax import Syntax
-from rich.text import Text
+# rich is imported where it draws, not here: ``check`` imports this module for its progress line,
+# which most runs (no terminal, or done within ``delay``) never show; rich and its Markdown parser
+# and highlighter cost a large part of the command's start.
 
 DEFAULT_WIDTH = 100  # when the output is no terminal
 
@@ -76,6 +73,11 @@ class ProgressLine:
         with self._lock:
             if not self.enabled or self._status is not None:
                 return
+            from rich.console import Console
+            from rich.live import Live
+            from rich.spinner import Spinner
+            from rich.text import Text
+
             console = Console(file=self.stream, no_color=not color_enabled(self.stream), highlight=False)
             # stdout is left alone (the report goes there); stray stderr lines print above the line
             self._spinner = Spinner("dots", Text(self.text, overflow="ellipsis", no_wrap=True))
@@ -88,6 +90,8 @@ class ProgressLine:
         with self._lock:
             self.text = text
             if self._status is not None:
+                from rich.text import Text
+
                 self._spinner.update(text=Text(text, overflow="ellipsis", no_wrap=True))
 
     def __exit__(self, *exc) -> None:
@@ -107,6 +111,11 @@ def render_page(markdown: str, *, color: bool, width: int | None = None) -> str:
     """A Markdown page for the terminal: prose by rich (wrapped to ``width``), fenced code printed
     as it is written (never wrapped, never indented: paste-ready), highlighted when ``color``."""
     import io
+
+    from rich.console import Console
+    from rich.markdown import Markdown
+    from rich.syntax import Syntax
+    from rich.text import Text
 
     buf = io.StringIO()
     con = Console(file=buf, force_terminal=color, no_color=not color, width=width or terminal_width(),

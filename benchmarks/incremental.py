@@ -1,6 +1,7 @@
 """Incremental checks: a PR that appends one revision to a long history, cold vs warm cache.
 
 Run:  python benchmarks/incremental.py [--revisions 300] [--repeat 3] [--shadow auto] [--cache DIR]
+                                        [--compare CHECKOUT]
 
 It uses a cache directory of its own (``$ALEMBIC_GUARD_CACHE``; a temp dir unless ``--cache``): the
 incremental cache lives only in the warm cluster, and a warm cluster another run holds (a test
@@ -14,6 +15,11 @@ successive PRs would) and times the whole command twice on the same files: ``--n
 revision traced) and the default (the cached head cloned, only the new revision traced). It prints
 both side by side: seconds from process start to exit, the in-process check time, and how many
 revisions were traced and reused. Results are recorded in docs/benchmarks.md.
+
+``--compare CHECKOUT`` (another checkout of alembic_guard, e.g. the main branch's worktree) adds, for
+each PR, a warm check by that checkout's code right before this one's, on the same files and cache
+(each keeps its own template: the tool's code is in the key), so that the two are compared within one
+run on a shared machine. Python's own settings (``PYTHONDONTWRITEBYTECODE``) are inherited.
 """
 
 from __future__ import annotations
@@ -53,9 +59,13 @@ def append(ini: Path, n: int) -> None:
         '''))
 
 
-def timed(cmd: list[str], out: Path) -> tuple[float, dict]:
+def timed(cmd: list[str], out: Path, src: str | None = None) -> tuple[float, dict]:
+    """Seconds from process start to exit, and the JSON report; ``src``: the checkout to run."""
+    env = dict(os.environ, PYTHONPATH=src) if src else None
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # run from the report's directory: ``python -m`` puts the working directory first on sys.path,
+    # and a checkout there would win over ``src``
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=out.parent)
     seconds = time.perf_counter() - t0
     if r.returncode not in (0, 1):
         sys.exit(r.stderr)
@@ -73,6 +83,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--shadow", default="auto")
     ap.add_argument("--cache", help="ALEMBIC_GUARD_CACHE for the runs (default: a fresh temp dir)")
+    ap.add_argument("--compare", metavar="CHECKOUT", help="also time the warm check of this checkout's code")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ALEMBIC_GUARD_CACHE"] = args.cache or str(Path(tmp) / "cache")
@@ -81,12 +92,18 @@ def main() -> None:
         cmd = [sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(ini), "--fail-on", "never",
                "--format", "json", "--output", str(out), "--shadow", args.shadow]
         first, doc = timed(cmd, out)  # cold, and keeps the template of the head
+        if args.compare:
+            timed(cmd, out, args.compare)  # the other code's template and traces (a key of its own)
         print(f"{args.revisions} revisions, shadow {doc['shadow']['provider']} PostgreSQL "
               f"{doc['shadow']['server_version']}; first check (cold, fills the cache) {first:.2f} s")
-        rows = []
+        rows, other = [], []
         for k in range(args.repeat):
             append(ini, args.revisions + k)
             cold_s, cold = timed(cmd + ["--no-cache"], out)
+            if args.compare:
+                other_s, other_doc = timed(cmd, out, args.compare)
+                other.append((other_s, other_doc["duration_ms"] / 1000, findings(other_doc) == findings(cold),
+                              sum(1 for r in other_doc["revisions"] if not r.get("cached"))))
             warm_s, warm = timed(cmd, out)
             same = findings(cold) == findings(warm)
             reused = sum(1 for r in warm["revisions"] if r.get("cached"))
@@ -98,6 +115,11 @@ def main() -> None:
             print(f"{i:>3} | {cs:>11.2f} s {ci:>8.2f} s | {ws:>11.2f} s {wi:>8.2f} s {traced:>6} {reused:>6} | {same}")
         print(f"median: cold {statistics.median(r[0] for r in rows):.2f} s, "
               f"warm {statistics.median(r[2] for r in rows):.2f} s (whole command)")
+        if args.compare:
+            print(f"warm check of {args.compare} just before each warm check above:")
+            for i, ((os_, oi, osame, otraced), row) in enumerate(zip(other, rows, strict=True), 1):
+                print(f"{i:>3} | command {os_:.2f} s, in-process {oi:.2f} s, traced {otraced}, same findings {osame} | "
+                      f"this code / that: command {row[2] / os_:.2f}, in-process {row[3] / oi:.2f}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ def test_unreachable_shadow_url_is_exit_2(tmp_path):
 def test_interrupt_leaves_no_server_and_no_temp_dir(tmp_path):
     ini = make_project(tmp_path / "proj", [("r1", 'op.execute("SELECT pg_sleep(30)")')])
     tmp = Path(tempfile.mkdtemp(dir="/tmp"))  # short: unix socket paths are limited to 107 bytes
+    tmp.chmod(0o755)  # as root the server (nobody) must reach it, else run dirs go to /tmp itself
     env = dict(os.environ, TMPDIR=str(tmp))
     if test_provider():
         env["ALEMBIC_GUARD_SHADOW"] = test_provider()

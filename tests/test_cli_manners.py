@@ -325,7 +325,4 @@ def test_unknown_suppression_id_names_the_revision_file_and_line(tmp_path):
     # a string that merely contains the marker is no suppression; known ids pass
     path.write_text(path.read_text().replace("create-index-non-concurent", "create-index-non-concurrent")
                     + '\nX = "# alembic-guard: ignore[nonsense]"\n')
-    from alembic_guard.suppress import _comments
-
-    _comments.cache_clear()
     check_suppressions([tmp_path / "migrations" / "versions"])

@@ -52,6 +52,7 @@ class Run:
 
     def __init__(self, args, env=None, timeout=180):
         self.tmp = Path(tempfile.mkdtemp(prefix="agf-", dir="/tmp"))  # short: unix socket paths ≤ 107 bytes
+        self.tmp.chmod(0o755)  # as root the server (nobody) must reach it, else run dirs go to /tmp itself
         full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
         full["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         full["TMPDIR"] = str(self.tmp)
@@ -203,15 +204,34 @@ def test_fix_write_to_an_unwritable_revision_changes_no_file(tmp_path):
 # -- the shadow holds no privilege it does not need -----------------------------------------------
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop matters when alembic-guard runs as root")
-@pytest.mark.xfail(strict=True, reason="KNOWN HOLE (issue 13 item 7): the shadow runs under `unshare --user "
-                   "--map-user=1000`, whose uid 1000 is root outside the namespace, so it owns every root-owned "
-                   "file; a migration's COPY ... TO '/root-owned/dir' succeeds on the shadow")
-def test_copy_to_a_root_only_directory_fails_on_the_shadow(tmp_path):
-    locked = tmp_path / "root-only"
+@pytest.mark.parametrize("provider", ["embedded", "local"])
+def test_root_only_files_are_closed_to_the_shadow(tmp_path, provider):
+    """As root the shadow runs as nobody (a real uid, not one mapped to root): writing into a root-only
+    directory, reading a root-only file with COPY FROM or pg_read_file all fail on the shadow as they
+    would on a managed database, each a ``revision-fails`` finding; the other revisions still run."""
+    from alembic_guard.shadow.binaries import embedded_bindir, local_bindirs
+
+    if (embedded_bindir() if provider == "embedded" else next(iter(local_bindirs()), None)) is None:
+        pytest.skip(f"no {provider} PostgreSQL binaries")
+    locked = tmp_path / "root-only"  # tmp_path itself is under pytest's 0700 /tmp/pytest-of-root
     locked.mkdir(mode=0o700)
+    secret = locked / "secret.txt"
+    secret.write_text("root only\n")
+    secret.chmod(0o644)  # readable by all: only the 0700 directory closes it, as under /root
     out = locked / "leak.txt"
-    ini = project(tmp_path / "p", [("r1", f"op.execute(\"COPY (SELECT 1) TO '{out}'\")")])
-    run = Run(["check", "-c", str(ini), "-f", "json"])
-    wrote = out.exists()
-    assert run.returncode in (0, 1), run.stderr
-    assert not wrote, "the shadow server wrote into a directory only root may write"
+    ini = project(tmp_path / "p", [
+        ("r1", 'op.execute("CREATE TABLE t (line text)")'),
+        ("r2", f"op.execute(\"COPY (SELECT 1) TO '{out}'\")"),
+        ("r3", f"op.execute(\"COPY t FROM '{secret}'\")"),
+        ("r4", f"op.execute(\"SELECT pg_read_file('{secret}')\")"),
+        ("r5", 'op.execute("SELECT 1")'),
+    ])
+    run = Run(["check", "-c", str(ini), "-f", "json"], env={"ALEMBIC_GUARD_SHADOW": provider})
+    assert not out.exists(), "the shadow server wrote into a directory only root may write"
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr and not run.left and not run.processes
+    revs = {r["revision"]: r for r in json.loads(run.stdout)["revisions"]}
+    for rev_id in ("r2", "r3", "r4"):
+        (failure,) = [f for f in revs[rev_id]["findings"] if f["rule"] == "revision-fails"]
+        assert "Permission denied" in failure["message"], failure["message"]
+    assert revs["r1"]["verdict"] != "error" and revs["r5"]["verdict"] != "error"

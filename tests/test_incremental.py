@@ -209,3 +209,128 @@ def test_killed_run_leaves_a_usable_cache(tmp_path):
     after = check(ini)
     assert cached(after) in ([f"g{i:03d}" for i in range(12)], [f"g{i:03d}" for i in range(14)])
     assert findings(after) == findings(check(ini, no_cache=True))
+
+
+# --- the judgement cache (incremental/judged.py): findings of reused traces, re-judged when an input changes
+
+
+def rejudged(report) -> tuple[int, int] | None:
+    """(reused, judged) from the judgement cache's note, None when it reused nothing."""
+    for n in report.notes:
+        if "judged by an earlier check" in n:
+            words = n.split()
+            return int(n.split(" revision(s)")[0]), int(words[words.index("judged", len(words) - 3) - 1])
+    return None
+
+
+def _pyproject(ini: Path, body: str) -> None:
+    (ini.parent / "pyproject.toml").write_text("[tool.alembic-guard]\n" + body)
+
+
+def test_unchanged_inputs_reuse_the_judgement_and_a_changed_config_judges_again(tmp_path):
+    ini = _project(tmp_path, "h")
+    cold = check(ini)
+    first_warm = check(ini)  # traces reused; the cold run kept its findings as well
+    assert rejudged(first_warm) == (12, 0) and findings(first_warm) == findings(cold)
+    index_errors = [f for f in findings(cold) if f[1] == "create-index-non-concurrent"]
+    assert index_errors and all(f[2] == "error" for f in index_errors)
+    # a severity override in pyproject.toml: judged again, and the findings change
+    _pyproject(ini, 'severity = { "create-index-non-concurrent" = "warning" }\n')
+    softer = check(ini)
+    assert len(cached(softer)) == 12 and rejudged(softer) is None
+    assert {f[2] for f in findings(softer) if f[1] == "create-index-non-concurrent"} == {"warning"}
+    assert rejudged(check(ini)) == (12, 0)  # and that judgement is reused in turn
+    # back to no table at all: the first judgement again (still kept: several keys stay warm)
+    (ini.parent / "pyproject.toml").unlink()
+    back = check(ini)
+    assert rejudged(back) == (12, 0) and findings(back) == findings(cold)
+    # --disable is an input too
+    fewer = check(ini, disabled_rules=["create-index-non-concurrent"])
+    assert rejudged(fewer) is None and not [f for f in findings(fewer) if f[1] == "create-index-non-concurrent"]
+
+
+def test_a_suppression_and_the_baseline_change_the_findings_of_reused_revisions(tmp_path):
+    ini = _project(tmp_path, "i")
+    cold = check(ini)
+    # the baseline is applied after judgement, to fresh copies: it never enters the cache
+    base = tmp_path / "baseline.json"
+    accepted = check(ini, write_baseline=str(base))
+    assert rejudged(accepted) == (12, 0)
+    assert all(f.suppressed for f in accepted.findings())
+    with_baseline = check(ini, baseline=str(base))
+    assert rejudged(with_baseline) == (12, 0) and all(f.suppressed for f in with_baseline.findings())
+    without = check(ini)
+    assert rejudged(without) == (12, 0) and not any(f.suppressed for f in without.findings())
+    assert findings(without) == findings(cold)
+    # a suppression comment edits the revision file: that revision and the later ones are traced
+    # and judged again, the earlier ones keep their judgement
+    edited = ini.parent / "migrations" / "versions" / "i005.py"
+    edited.write_text(edited.read_text().replace(
+        'op.create_index("ix_i5", "it", ["name"])',
+        'op.create_index("ix_i5", "it", ["name"])  # alembic-guard: ignore[create-index-non-concurrent] small'))
+    after = check(ini)
+    i005 = [f for f in after.findings() if f.revision == "i005" and f.rule == "create-index-non-concurrent"]
+    assert i005 and all(f.suppressed == "small" for f in i005)
+    assert rejudged(after) == (5, 7)
+    assert findings(after) == findings(check(ini, no_cache=True))
+
+
+def test_table_sizes_and_downgrades_are_judging_inputs(tmp_path):
+    ini = _project(tmp_path, "j")
+    check(ini)
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"tables": {"jt": {"rows": 5_000_000, "bytes": 1 << 30}}}))
+    sized = check(ini, stats_file=str(stats))
+    assert rejudged(sized) is None
+    assert any("In production jt has ~5.0M rows" in f[4] for f in findings(sized))
+    assert rejudged(check(ini, stats_file=str(stats))) == (12, 0)
+    stats.write_text(json.dumps({"tables": {"jt": {"rows": 7_000_000, "bytes": 1 << 30}}}))
+    resized = check(ini, stats_file=str(stats))
+    assert rejudged(resized) is None and any("~7.0M rows" in f[4] for f in findings(resized))
+    # a revision whose downgrade ran in this check is judged with that result, never from the cache
+    last = ini.parent / "migrations" / "versions" / "j011.py"
+    last.write_text(last.read_text().replace("def downgrade():\n    pass",
+                                             'def downgrade():\n    op.drop_index("ix_j11", "jt")'))
+    assert 'op.drop_index("ix_j11"' in last.read_text()
+    check(ini)
+    assert rejudged(check(ini)) == (12, 0)
+    down = check(ini, check_downgrades=True)
+    assert next(r for r in down.revisions if r.revision == "j011").downgrade is not None
+    assert rejudged(down) == (11, 1)
+    assert findings(down) == findings(check(ini, check_downgrades=True, no_cache=True))
+
+
+def test_judgement_key_covers_each_input(tmp_path):
+    from alembic_guard.incremental.judged import judgement_key
+    from alembic_guard.stats import TableSize
+
+    cfg = tmp_path / "pyproject.toml"
+    cfg.write_text("[tool.alembic-guard]\n")
+    base = dict(server_version_num=150000, disabled=["a"], severity={"b": "info"},
+                sizes={"t": TableSize(1, 2)}, config_source=str(cfg))
+    key = judgement_key(**base)
+    assert judgement_key(**{**base, "disabled": ["a", "a"]}) == key  # a set: order and repeats do not count
+    for change in ({"server_version_num": 160000}, {"disabled": []}, {"severity": {}},
+                   {"sizes": {"t": TableSize(1, 3)}}, {"sizes": None}, {"config_source": None}):
+        assert judgement_key(**{**base, **change}) != key, change
+    cfg.write_text("[tool.alembic-guard]\nfail-on = 'warning'\n")
+    assert judgement_key(**base) != key
+
+
+def test_a_rule_registered_outside_the_package_is_in_the_judgement_key(tmp_path):
+    from alembic_guard.incremental.judged import judgement_key
+    from alembic_guard.rules import Rule, register
+    from alembic_guard.rules.base import _REGISTRY
+
+    base = dict(server_version_num=150000, disabled=[], severity={}, sizes=None, config_source=None)
+    before = judgement_key(**base)
+
+    @register
+    class ProjectRule(Rule):  # a project's own rule, defined here: no file of the package
+        id = "zz-project-rule"
+
+    try:
+        assert judgement_key(**base) != before
+    finally:
+        _REGISTRY.remove(ProjectRule)
+    assert judgement_key(**base) == before

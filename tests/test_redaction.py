@@ -74,10 +74,11 @@ def password_server():
     shutil.copytree(cache.Home.for_bindir(bindir).ensure_template(), run_dir / "data", symlinks=True)
     (run_dir / "data").chmod(0o700)
     privileges.hand_over(run_dir)
-    proc = subprocess.Popen(privileges.command_prefix() + [
-        str(bindir / "postgres"), "-D", str(run_dir / "data"), "-c", "listen_addresses=",
+    conf = privileges.Confinement(run_dir)  # as root: nobody, the wheel's install bound into run_dir
+    proc = subprocess.Popen([
+        str(conf.install(bindir) / "postgres"), "-D", str(run_dir / "data"), "-c", "listen_addresses=",
         "-c", f"unix_socket_directories={run_dir}", "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **conf.popen_kwargs())
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -107,6 +107,7 @@ def test_run_dirs_of_killed_runs_are_swept(monkeypatch):
     from pathlib import Path
 
     tmp_path = Path(tempfile.mkdtemp(dir="/tmp"))  # short: unix socket paths are limited to 107 bytes
+    tmp_path.chmod(0o755)  # as root the server (nobody) must reach it, else run dirs go to /tmp itself
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

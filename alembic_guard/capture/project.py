@@ -35,8 +35,23 @@ class Project:
         return {sc.path: sc.revision for sc in self.script.walk_revisions()}
 
     def ordered(self) -> list[Script]:
-        """All revisions, base first (topological order; loaded)."""
-        return list(reversed(list(self.script.walk_revisions())))
+        """All revisions, base first (topological order; loaded). A check asks four times or more and
+        walking a long history is not free, so the walk is kept while the revision map is the same:
+        the same map objects with as many entries (``RevisionMap.add_revision`` adds one in place)."""
+        rmap = self.script.revision_map
+        if self._walk_valid(rmap):
+            walked = self._walk[2]
+        else:
+            walked = list(reversed(list(self.script.walk_revisions())))
+        loaded = rmap.__dict__.get("_revision_map")
+        if loaded is not None:
+            self._walk = (rmap, loaded, walked, len(loaded))
+        return list(walked)
+
+    def _walk_valid(self, rmap) -> bool:
+        walk = getattr(self, "_walk", None)
+        loaded = rmap.__dict__.get("_revision_map")
+        return walk is not None and walk[0] is rmap and walk[1] is loaded and walk[3] == len(loaded)
 
     def version_dirs(self) -> list[Path]:
         """The project's version locations (where its revision scripts are)."""

@@ -9,8 +9,11 @@ Table statistics do not enter it: they size findings at judge time, and the chec
 
 **What is kept** (store.py, templates.py), per persistent cluster: after a complete, clean check, its
 database (the schema state at the checked head) is renamed to the template ``agtpl_<key>`` (no copy),
-and each revision's RevisionTrace is pickled under its key, *before* judgement: a later run judges it
-again with that day's rules, suppressions, baseline and statistics, so those never invalidate anything.
+and each revision's RevisionTrace is pickled under its key, *before* judgement: rules, suppressions,
+baseline and statistics never invalidate a trace. Its findings are kept apart (judged.py), under the
+trace key and a judgement key over every judging input (package source, server version, disabled
+rules, severities, table sizes, the ``[tool.alembic-guard]`` file): a later run with the same inputs
+reuses them and judges only the new revisions; any other input judges everything again.
 Bounded: the newest 3 heads per project (main plus a branch or two stay warm; each template is a whole
 database, ≥ 7 MB), 12 per cluster; the oldest are dropped. ``heads.json`` is the commit point, written
 last under a filelock; a killed run leaves at most a database or traces without an entry, removed by the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -71,9 +72,26 @@ def _alembic_table(pyproject: Path) -> str:
         import tomli as tomllib  # type: ignore[no-redef]
     try:
         doc = tomllib.loads(pyproject.read_text())
+    except FileNotFoundError:  # the same as a file without the table: adding one for the rules keeps every trace
+        doc = {}
     except (OSError, ValueError):
         return ""
     return json.dumps(doc.get("tool", {}).get("alembic"), sort_keys=True, default=str)
+
+
+def resolver():
+    """A ``Path(f).resolve()`` for many files: a thousand modules (or the files of a script directory)
+    live in a few dozen directories, so each directory's real path is looked up once; a file that is
+    itself a symbolic link is resolved on its own."""
+    real_dirs: dict[str, str] = {}
+
+    def resolve(f: str | os.PathLike[str]) -> Path:
+        directory, name = os.path.split(os.path.abspath(f))
+        if directory not in real_dirs:
+            real_dirs[directory] = os.path.realpath(directory)
+        return Path(os.path.realpath(f) if os.path.islink(f) else os.path.join(real_dirs[directory], name))
+
+    return resolve
 
 
 def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
@@ -82,13 +100,13 @@ def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
     ``Project.load_revisions``). A change in one changes the context key."""
     root = root.resolve()
     out = set()
+    resolve = resolver()
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if not f:
             continue
-        p = Path(f).resolve()
-        if p.suffix == ".py" and p not in revision_files and p.is_relative_to(root) \
-                and "site-packages" not in p.parts:
+        p = resolve(f)
+        if p.suffix == ".py" and p not in revision_files and p.is_relative_to(root) and "site-packages" not in p.parts:
             out.add(p)
     return sorted(out)
 
@@ -100,8 +118,9 @@ def context_key(*, config_file: Path, section: str, x_args: list[str], script_di
     binaries), alembic.ini's bytes, the section and ``-x`` args, every file of the script directory
     that is not a revision (env.py, helpers, script.py.mako), and project modules the revisions
     imported (``project_modules``). Table statistics are not in it: they size findings at judge time."""
-    script_files = [p.resolve() for p in script_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                    and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg")]
+    resolve = resolver()
+    script_files = [resolve(p) for p in script_dir.rglob("*") if "__pycache__" not in p.parts
+                    and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg") and p.is_file()]
     extra = set(script_files) | set(project_modules(config_file.parent, revision_files))
     extra -= revision_files
     doc = {

@@ -19,7 +19,8 @@ import psycopg
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
 from . import templates
-from .key import chain, context_key
+from .judged import Judged, judgement_key
+from .key import resolver, chain, context_key
 from .store import Store
 
 try:  # the cache location moved to shadow/cache.py with the cache rework; either serves
@@ -46,7 +47,8 @@ def _persistent_dir(server: ShadowServer) -> Path | None:
     except psycopg.Error:
         return None
     root = cache_root().resolve()
-    data = Path(data_dir).resolve()
+    # as root the server sees its data dir through a bind mount in the run dir: ours is the real path
+    data = Path(getattr(server, "data_dir", None) or data_dir).resolve()
     if not data.is_relative_to(root) or data.is_relative_to(Path(server.host).resolve()):
         return None
     cluster_id = hashlib.sha256(f"{sysid}|{data}".encode()).hexdigest()[:16]
@@ -91,6 +93,14 @@ def _repath(trace: RevisionTrace, path: str) -> RevisionTrace:
     return trace
 
 
+def _own_file_only(rev: RevisionTrace) -> bool:
+    """Whether judging ``rev`` read no file but its own (whose bytes are in its trace key): every
+    statement and finding is placed in it. A statement placed in a helper module (capture/origin.py)
+    is judged with that file's suppression comments, so such a revision is judged again each run."""
+    return all(st.path in (rev.path, None) for st in rev.statements) \
+        and all(f.path in (rev.path, None) for f in rev.findings)
+
+
 @dataclass
 class Incremental:
     """The cache's part in one check; ``active`` False: the run is as without it."""
@@ -107,6 +117,9 @@ class Incremental:
     start: int = 0  # revisions the template holds (0: none, a cold run)
     head: dict | None = None  # the heads.json entry of that template
     cached: list[RevisionTrace] = field(default_factory=list)  # traces of revisions 1..start
+    # revision id → trace key, for the revisions whose trace is in the store (the cached ones, and
+    # the ones this run kept): only their findings may be kept by the judgement cache (judged.py)
+    stored: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -131,7 +144,8 @@ class Incremental:
         if f is None or t is None or f > t:
             return off
         config_path = Path(config_file).resolve()
-        files = [Path(sc.path).resolve() for sc in ordered]
+        resolve = resolver()
+        files = [resolve(sc.path) for sc in ordered]
         try:
             store = Store(directory)
             context = context_key(config_file=config_path, section=section, x_args=x_args,
@@ -176,6 +190,7 @@ class Incremental:
             self.cached = [_repath(tr, path) for tr, path in zip(traces, self.paths[:n], strict=True)]
             for tr in self.cached:
                 tr.cached = True
+            self.stored = dict(zip(self.ids[:n], self.keys[:n], strict=True))
             return
 
     @property
@@ -206,7 +221,7 @@ class Incremental:
         except psycopg.Error as exc:
             self.notes.append(f"the cached template for revision {self.ids[self.start - 1]} could not be "
                               f"cloned ({str(exc).strip().splitlines()[0]}); traced in full")
-            self.start, self.head, self.cached = 0, None, []
+            self.start, self.head, self.cached, self.stored = 0, None, [], {}
             yield dbname
             return
         try:
@@ -232,6 +247,49 @@ class Incremental:
             self._keep(traced, runner, dbname)
         return revisions
 
+    def judge(self, revisions: list[RevisionTrace], server_version_num: int, *, disabled: list[str],
+              severity: dict[str, str], sizes: dict | None, config_source: str | None) -> None:
+        """``judge.judge`` the revisions (in place), reusing the findings an earlier run kept for a
+        stored trace under the same judgement key (judged.py); the others are judged now and their
+        findings kept. Off (everything judged) when the cache is; any cache trouble only re-judges."""
+        from ..judge import judge
+
+        def run(revs):
+            judge(revs, server_version_num, disabled=disabled, severity=severity, sizes=sizes)
+
+        if not self.active or not self.stored:
+            run(revisions)
+            return
+        assert self.store is not None
+        try:
+            cache = Judged(self.store, judgement_key(server_version_num=server_version_num, disabled=disabled,
+                                                     severity=severity, sizes=sizes, config_source=config_source))
+        except OSError:
+            run(revisions)
+            return
+        todo, reused = [], 0
+        for rev in revisions:
+            key = self.stored.get(rev.revision)
+            # a downgrade run in this check is a judging input of its own: judged again, never kept
+            findings = cache.get(key, rev.path) if key and rev.downgrade is None else None
+            if findings is None:
+                todo.append(rev)
+            else:
+                rev.findings = findings
+                reused += 1
+        run(todo)
+        fresh = [(self.stored[r.revision], r) for r in todo
+                 if r.revision in self.stored and r.downgrade is None and _own_file_only(r)]
+        if reused:
+            self.notes.append(f"{reused} revision(s) judged by an earlier check with the same rules, configuration "
+                              f"and statistics: their findings reused; {len(todo)} judged")
+        if fresh:
+            try:
+                wanted = {k for h in self.store.heads() for k in h["chain"]}
+                cache.save(fresh, wanted)
+            except (filelock.Timeout, OSError) as exc:
+                self.notes.append(f"the judgement cache could not be updated: {exc}")
+
     def _complete(self, traced: list[RevisionTrace], runner) -> bool:
         """Cache only what a later run may reuse: every revision up to ``--to`` traced here or cached,
         none failed, no tool error, and no revision file changed while it ran."""
@@ -242,7 +300,8 @@ class Incremental:
         if any(t.error or t.skipped for t in traced):
             return False
         try:
-            now = chain(self.context, [(i, Path(p).resolve()) for i, p in zip(self.ids, self.paths, strict=True)])
+            resolve = resolver()
+            now = chain(self.context, [(i, resolve(p)) for i, p in zip(self.ids, self.paths, strict=True)])
         except OSError:
             now = []
         if now != self.keys:
@@ -268,5 +327,6 @@ class Incremental:
                 orphans = templates.existing(self.server) - known  # a killed run renamed, never recorded
                 templates.drop(self.server, set(evicted) | orphans)
                 self.store.prune()
+            self.stored.update(zip(self.ids[self.start:t], self.keys[self.start:t], strict=True))
         except (filelock.Timeout, OSError, psycopg.Error) as exc:
             self.notes.append(f"the incremental cache could not be updated: {exc}")

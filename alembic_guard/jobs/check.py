@@ -17,7 +17,6 @@ from . import report_error
 def check_job(opts: CheckOptions, *, fmt: str, output: Path | None, show_statements: bool) -> int:
     """Run ``check`` with ``opts``; print (or write to ``output``) the report in ``fmt``."""
     from ..report import render
-    from ..report.text import render_text
     from ..terminal import ProgressLine, color_enabled, terminal_width
 
     # mistakes that need no shadow are reported before the (slow) run starts
@@ -26,6 +25,8 @@ def check_job(opts: CheckOptions, *, fmt: str, output: Path | None, show_stateme
     project = _project_with_revisions(opts)
     with ProgressLine() as progress:
         report = run_check(opts, progress=progress, project=project)
+    if fmt == "text":  # rich, only for the format that needs it
+        from ..report.text import render_text
     if output:
         text = redact(render_text(report, show_statements=show_statements)) if fmt == "text" else render(report, fmt)
         existed = output.exists()

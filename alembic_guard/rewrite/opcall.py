@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast as pyast
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import libcst as cst
 from alembic.operations import Operations
+
+if TYPE_CHECKING:
+    import libcst as cst
 
 NOLIT = object()
 
@@ -61,6 +63,8 @@ def literal(source: str) -> Any:
 def call_from_cst(call: cst.Call, module: cst.Module | None = None) -> Call | None:
     """Bind a libcst ``op.<name>(...)`` call to the parameters of ``Operations.<name>``; None when
     it is not an ``op.<name>`` call of a known operation or uses ``*args``/``**kwargs``."""
+    import libcst as cst  # here, not at the top: the rules import this module, and only fix parses code
+
     func = call.func
     if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "op"):
         return None
@@ -96,6 +100,8 @@ def call_from_cst(call: cst.Call, module: cst.Module | None = None) -> Call | No
 
 def call_from_source(source: str) -> Call | None:
     """Like call_from_cst, for the source text of one call expression."""
+    import libcst as cst
+
     try:
         node = cst.parse_expression(source)
     except cst.ParserSyntaxError:

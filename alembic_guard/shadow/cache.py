@@ -23,7 +23,6 @@ system, no space left) raises :class:`CacheUnusable`, after removing whatever th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import functools
 import hashlib
@@ -65,13 +64,25 @@ class CacheUnusable(GuardError):
 
 
 def cache_root() -> Path:
-    """``$ALEMBIC_GUARD_CACHE``, else the platform's user cache dir for alembic-guard."""
+    """``$ALEMBIC_GUARD_CACHE``, else the platform's user cache dir for alembic-guard; as root without a
+    mount namespace (see :mod:`.privileges`) whose user cache dir the server's uid cannot reach
+    (``/root`` is 0700), the site cache dir (``/var/cache/alembic-guard``)."""
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env)
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("alembic-guard", appauthor=False))
+    user = Path(platformdirs.user_cache_dir("alembic-guard", appauthor=False))
+    if privileges.running_as_root() and not _reachable_or_new(user) and not privileges.mount_namespace_works():
+        return Path(platformdirs.site_cache_dir("alembic-guard", appauthor=False))
+    return user
+
+
+def _reachable_or_new(path: Path) -> bool:
+    """Whether the server's uid can reach ``path``, or its nearest existing parent (we create the rest)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return privileges.reachable(path)
 
 
 def root_is_explicit() -> bool:
@@ -226,16 +237,22 @@ class Home:
         if self.template.exists():  # incomplete or of another format: absent
             _rmtree(self.template)
         work = Path(tempfile.mkdtemp(prefix="initdb-", dir=self.path))
+        stage = None
         try:
             privileges.hand_over(work)
-            argv = privileges.command_prefix() + [str(self.bindir / "initdb"), "-D", str(work / "data"),
-                                                  *INITDB_OPTIONS]
-            _run_initdb(argv, self.bindir, self.path)
+            if privileges.running_as_root():  # mount points for what initdb (as nobody) cannot reach
+                stage = Path(tempfile.mkdtemp(prefix="ag-initdb-", dir="/tmp" if os.path.isdir("/tmp") else None))
+            conf = privileges.Confinement(stage or work, pdeathsig=signal.SIGKILL)
+            argv = [str(conf.install(self.bindir) / "initdb"), "-D", str(conf.path(work) / "data"),
+                    *INITDB_OPTIONS]
+            _run_initdb(argv, self.bindir, self.path, conf)
             _write_marker(work / "data", self.bindir, build=uuid.uuid4().hex)
             (self.path / "bindir.txt").write_text(str(self.bindir.resolve()))
             os.rename(work / "data", self.template)
         finally:
             _rmtree(work)
+            if stage is not None:
+                _rmtree(stage)
 
     def discard_template(self, failed_build: str | None) -> None:
         """Throw the template away (under the build lock) unless it was already rebuilt by another run
@@ -292,21 +309,13 @@ def _cause(exc: BaseException) -> str:
     return next((t for t in _DISK_TEXTS if t in str(exc)), str(exc))
 
 
-def set_pdeathsig(sig: int = signal.SIGINT) -> None:
-    """In a child between fork and exec: get ``sig`` when our process dies (Linux ``PR_SET_PDEATHSIG``;
-    kept across exec, also through unshare/setpriv, which exec the command)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
-
-
-def _run_initdb(argv: list[str], bindir: Path, home: Path) -> None:
-    """Run initdb; its failure on a full or read-only disk raises CacheUnusable, any other GuardError.
-    initdb dies with us (SIGKILL via PDEATHSIG) so a killed run leaves no initdb writing into the cache."""
+def _run_initdb(argv: list[str], bindir: Path, home: Path, conf: privileges.Confinement) -> None:
+    """Run initdb (confined by ``conf``: as nobody when we are root); its failure on a full or read-only
+    disk raises CacheUnusable, any other GuardError. initdb dies with us (SIGKILL via PDEATHSIG, set by
+    ``conf``) so a killed run leaves no initdb writing into the cache."""
     env = {**os.environ, "LC_ALL": "C"}  # English messages: disk_problem() reads them
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env,
-                           preexec_fn=lambda: set_pdeathsig(signal.SIGKILL))
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, **conf.popen_kwargs())
     except (OSError, subprocess.SubprocessError) as exc:
         raise GuardError(f"initdb ({bindir}) failed: {exc}") from exc
     if r.returncode != 0:

@@ -39,7 +39,6 @@ from .cache import (  # noqa: F401  (cache_root, cached_bindirs, server_version:
     read_marker,
     root_is_explicit,
     server_version,
-    set_pdeathsig,
 )
 from .server import ShadowServer
 
@@ -103,11 +102,12 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
     try:
         if home is None:
             home = Home(run_dir / "cache", bindir, temporary=True)
-            proc = _launch(bindir, home.ensure_template(), run_dir)
+            data = home.ensure_template()
+            proc = _launch(bindir, data, run_dir)
         else:
             home.ensure_template()  # first: it creates the home the warm lock lives in
             warm = home.warm_lock()
-            proc = _start_cached(home, bindir, run_dir, warm is not None)
+            proc, data = _start_cached(home, bindir, run_dir, warm is not None)
         if warm is not None:
             _drop_leftovers(run_dir)
     except (OSError, shutil.Error) as exc:
@@ -118,14 +118,15 @@ def _start(home: Home | None, bindir: Path, provider: str) -> ShadowServer:
         raise
     version = server_version(bindir)
     server = ShadowServer(provider=provider, host=str(run_dir), port=5432, user=SUPERUSER,
-                          description=f"{version} from {bindir}", pid=proc.pid)
+                          description=f"{version} from {bindir}", pid=proc.pid, data_dir=str(data))
     server._stop = lambda: _stop(proc, run_dir, warm)
     return server
 
 
-def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> subprocess.Popen:
+def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> tuple[subprocess.Popen, Path]:
     """Start on the warm cluster (``warm``: we hold its lock) or a private copy of the template; a
-    cluster that fails to start is thrown away and rebuilt (see the module doc)."""
+    cluster that fails to start is thrown away and rebuilt (see the module doc). Returns the
+    postmaster and the data dir it runs on."""
     failure: StartFailed | None = None
     build: str | None = None  # the id of the template that failed us
     for rebuild_template in (False, True):
@@ -147,7 +148,7 @@ def _start_cached(home: Home, bindir: Path, run_dir: Path, warm: bool) -> subpro
                     data = run_dir / "data"
                     shutil.rmtree(data, ignore_errors=True)
                     shutil.copytree(template, data, symlinks=True)
-                return _launch(bindir, data, run_dir)
+                return _launch(bindir, data, run_dir), data
             except StartFailed as exc:
                 failure = exc
     assert failure is not None
@@ -174,18 +175,27 @@ def _launch(bindir: Path, data: Path, run_dir: Path) -> subprocess.Popen:
     Raises StartFailed when it exits during start-up (it is then gone), GuardError on the 60 s timeout
     (the caller stops it)."""
     os.chmod(data, 0o700)
-    privileges.hand_over(run_dir)
-    log = open(run_dir / "server.log", "wb")
-    argv = privileges.command_prefix() + [
-        str(bindir / "postgres"), "-D", str(data),
+    if data.is_relative_to(run_dir):  # a copy of the template: the server must own it
+        privileges.hand_over(data)
+    conf = privileges.Confinement(run_dir, pdeathsig=signal.SIGINT)  # as root: nobody, in a mount namespace
+    seen = conf.path(data)
+    # a bound data dir: its real path still in the postmaster's command line, for ps and leftover checks
+    named = ["-c", f"alembic_guard.data_directory={data}"] if seen != data else []
+    argv = [
+        str(conf.install(bindir) / "postgres"), "-D", str(seen), *named,
         "-c", "listen_addresses=", "-c", f"unix_socket_directories={run_dir}",
         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         "-c", "max_connections=100", "-c", "logging_collector=off",
         "-c", "max_locks_per_transaction=256",
     ]
+    log = open(run_dir / "server.log", "wb")
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=set_pdeathsig, start_new_session=True)
+                                start_new_session=True, **conf.popen_kwargs())
+    except subprocess.SubprocessError as exc:  # the child's set-up (namespace, uid drop) failed
+        raise GuardError(f"could not start the shadow PostgreSQL from {bindir} as uid {privileges.UID}: {exc}",
+                         hint="As root, alembic-guard needs to switch to uid 65534 (in a user namespace it "
+                              "must be mapped); or run it as a non-root user.") from exc
     finally:
         log.close()
     try:
@@ -219,15 +229,21 @@ def _wait_ready(proc: subprocess.Popen, run_dir: Path) -> None:
 
 
 def _socket_dir() -> Path:
-    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS),
-    with an ``owner`` file naming our pid so a later run can sweep it if we are killed (SIGKILL
-    leaves no chance to clean up)."""
+    """A private temp dir short enough for a unix socket path (107 bytes on Linux, 103 on macOS) and,
+    as root, reachable by the server's uid (else in ``/tmp``), with an ``owner`` file naming our pid so
+    a later run can sweep it if we are killed (SIGKILL leaves no chance to clean up)."""
     run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-"))
-    if len(str(run_dir)) + len("/.s.PGSQL.5432") > 100 and os.path.isdir("/tmp"):
+    too_long = len(str(run_dir)) + len("/.s.PGSQL.5432") > 100
+    # as root the server (nobody) must reach it: a 0700 TMPDIR would close it, /tmp (1777) does not
+    closed = privileges.running_as_root() and not privileges.reachable(run_dir.parent)
+    if (too_long or closed) and os.path.isdir("/tmp"):
         run_dir.rmdir()
         run_dir = Path(tempfile.mkdtemp(prefix="alembic-guard-", dir="/tmp"))
     _sweep_stale(run_dir.parent, keep=run_dir)
     (run_dir / "owner").write_text(str(os.getpid()))
+    # the server (nobody, as root) writes its socket and lock file here, initdb of a temporary home
+    # below; the dir only, so our owner file and server.log stay ours and the sweep can trust them
+    privileges.hand_over(run_dir, recursive=False)
     return run_dir
 
 
@@ -241,13 +257,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _ours(run_dir: Path, owner: Path) -> bool:
+    """A run dir of ours: owned by us, or (as root) handed over to the server's uid but with an owner
+    file we wrote (nobody could make a look-alike dir, never a root-owned file in it)."""
+    st = run_dir.stat()
+    if st.st_uid == os.geteuid():
+        return True
+    return privileges.running_as_root() and st.st_uid == privileges.UID and owner.exists() \
+        and owner.stat().st_uid == os.geteuid()
+
+
 def _sweep_stale(parent: Path, keep: Path) -> None:
     """Remove run dirs of earlier runs whose process is gone, stopping a postmaster they orphaned."""
     for run_dir in parent.glob("alembic-guard-*"):
         try:
-            if run_dir == keep or run_dir.stat().st_uid != os.geteuid():
-                continue
             owner = run_dir / "owner"
+            if run_dir == keep or run_dir.is_symlink() or not _ours(run_dir, owner):
+                continue
             if owner.exists():
                 if _pid_alive(int(owner.read_text().strip() or 0)):
                     continue
@@ -256,7 +282,8 @@ def _sweep_stale(parent: Path, keep: Path) -> None:
             pidfile = run_dir / "data" / "postmaster.pid"
             if pidfile.exists():
                 postmaster = int(pidfile.read_text().split("\n", 1)[0] or 0)
-                if postmaster and _pid_alive(postmaster):
+                # the pid file is the server's to write: signal only a process of the server's uid
+                if postmaster and _pid_alive(postmaster) and privileges.server_owns(Path(f"/proc/{postmaster}")):
                     os.kill(postmaster, signal.SIGINT)
                     continue  # it removes its files on shutdown; the next run sweeps the dir
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -29,6 +29,9 @@ class ShadowServer:
     version_num: int = 0
     description: str = ""
     pid: int | None = None  # the postmaster's pid when alembic_guard started it locally
+    # its data directory as this process sees it (when alembic_guard started it locally); the server's
+    # own ``data_directory`` may name a bind mount of it (see shadow/privileges.py)
+    data_dir: str | None = None
     # further libpq keywords of a user-given target (sslmode, passfile, options, ...), passed through
     extra: dict[str, str] = field(default_factory=dict)
     _stop: Callable[[], None] | None = field(default=None, repr=False)

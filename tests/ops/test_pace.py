@@ -1,6 +1,7 @@
 """Safe operations that leave the application alone: the index build's parallelism cap (set in
 the build's own session, restored after), the backfill's adaptive batch size (a slow batch shrinks
-the next one) and duty cycle (it backs off when batches get slower than at the start)."""
+the next one) and duty cycle (it backs off when batches get suddenly slower, not when
+their cost drifts slowly)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,23 @@ def test_batch_size_follows_the_target_within_bounds():
     assert pace.size == int(3000 * 50 / 80)
     pace.after(pace.size, 0.500)  # over batch_max_ms: straight to the target's size
     assert pace.size == int(1875 * 50 / 500)
+
+
+def test_duty_cycle_follows_the_backfills_own_drift_but_not_a_sudden_slowdown():
+    # a backfill's cost per row rises as it goes on an idle server (bottom-up deletion of the dead
+    # index entries of earlier batches): +1% per batch, 2.7x over 100 batches, is not contention
+    pace = BatchPace.from_settings(Settings(batch_target_ms=0, duty_cycle=1.0, min_duty_cycle=0.5))
+    seconds = 0.010
+    for _ in range(100):
+        pause = pace.after(1000, seconds)
+        assert pace.duty == 1.0 and pause == 0
+        seconds *= 1.01
+    for _ in range(10):  # the server got busy: 4x as long at once
+        pace.after(1000, seconds * 4)
+    assert pace.duty == 0.5
+    for _ in range(50):  # a slowdown that lasts is not absorbed into the reference
+        pace.after(1000, seconds * 4)
+    assert pace.duty == 0.5
+    for _ in range(10):
+        pace.after(1000, seconds)
+    assert pace.duty == 1.0
