@@ -4,6 +4,11 @@ a difference), over statements that create, rewrite, rename, move, drop and scan
 
 from __future__ import annotations
 
+import psycopg
+import pytest
+
+from alembic_guard.trace.catalog import snapshot as full_snapshot
+from alembic_guard.trace.snapshots import Snapshots
 from tests.helpers import run_revisions
 
 BODY = """
@@ -34,3 +39,87 @@ def test_incremental_snapshots_match_full_ones(shadow, dbname, tmp_path, monkeyp
     assert "a" in obs[0].created and obs[4].rewritten  # the type change rewrote the table
     assert obs[13].dropped == ["d"]
     assert rev.unseen == []
+
+
+# Changes made where the trace does not look (another statement on the connection, a subtransaction,
+# another session's commit) between a snapshot and the next quiet one.
+UNTRACED = [
+    "CREATE TABLE made (id int)",
+    "ALTER TABLE a RENAME TO a2",
+    "ALTER TABLE a ALTER COLUMN n TYPE text",
+    "DROP TABLE a",
+    "ALTER SCHEMA s RENAME TO s2",
+    "ALTER TABLE s.b SET SCHEMA public",
+    "SELECT count(*) FROM a",
+    "UPDATE a SET n = 0 WHERE id = 1",
+    "SAVEPOINT q; CREATE TABLE made_in_sub (id int); RELEASE SAVEPOINT q",
+    "SAVEPOINT q; DROP TABLE a; RELEASE SAVEPOINT q",
+    "CREATE INDEX a_n_idx ON a (n)",
+]
+
+
+@pytest.mark.parametrize("untraced", UNTRACED)
+def test_a_quiet_snapshot_is_reused_only_when_nothing_changed(shadow, dbname, monkeypatch, untraced):
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")  # the incremental path at any size
+    with psycopg.connect(shadow.conninfo(dbname)) as conn:
+        conn.execute("CREATE SCHEMA s; CREATE TABLE s.b (id int); "
+                     "CREATE TABLE a (id bigint PRIMARY KEY, n int); INSERT INTO a VALUES (1, 1), (2, 2)")
+        snaps = Snapshots()
+        snaps.snapshot(conn)  # full (no state yet)
+        snaps.snapshot(conn)  # incremental, records the fingerprint
+        first = snaps.snapshot(conn, quiet=True)
+        assert snaps.reused == 1  # nothing ran in between: the fingerprint alone answered
+        conn.execute(untraced)
+        after = snaps.snapshot(conn, quiet=True)
+        assert snaps.reused == 1, "a change went unnoticed"
+        assert after == full_snapshot(conn) != first
+        snaps.snapshot(conn, quiet=True)
+        assert snaps.reused == 2
+
+
+def test_a_quiet_snapshot_sees_another_sessions_commit(shadow, dbname, monkeypatch):
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
+    with psycopg.connect(shadow.conninfo(dbname)) as conn, \
+            psycopg.connect(shadow.conninfo(dbname), autocommit=True) as other:
+        conn.execute("CREATE TABLE a (id int)")
+        snaps = Snapshots()
+        snaps.snapshot(conn)
+        snaps.snapshot(conn)
+        other.execute("CREATE TABLE made_elsewhere (id int)")
+        now = snaps.snapshot(conn, quiet=True)
+        assert snaps.reused == 0 and any(r.name == "made_elsewhere" for r in now.values())
+
+
+def test_an_untraced_change_between_traced_statements_is_still_seen(shadow, dbname, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
+    body = """
+op.execute("CREATE TABLE a (id bigint PRIMARY KEY, n int)")
+op.execute("COMMENT ON TABLE a IS 'one'")
+raw = op.get_bind().connection.dbapi_connection.cursor()
+raw.execute("CREATE TABLE made_raw (id int)")
+raw.execute("ALTER TABLE a ALTER COLUMN n TYPE text")
+op.execute("COMMENT ON TABLE a IS 'two'")
+"""
+    (rev,) = run_revisions(shadow, dbname, tmp_path, [body])
+    assert rev.error is None, rev.error
+    last = rev.statements[-1].observation
+    assert last.created == [] and last.rewritten == []  # not blamed on the statement after them
+    assert any("made_raw" in u for u in rev.unseen), rev.unseen
+
+
+def test_own_rows_are_found_when_another_session_took_an_xid_first(shadow, dbname, monkeypatch):
+    """age() counts from the xid a transaction had at its first call of it: here none yet, and
+    another session's commit takes the next xid before this transaction's first write."""
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")  # every snapshot compared with a full one
+    with psycopg.connect(shadow.conninfo(dbname)) as conn, \
+            psycopg.connect(shadow.conninfo(dbname), autocommit=True) as other:
+        conn.execute("SELECT 1")  # in a transaction, no xid yet
+        snaps = Snapshots()
+        snaps.snapshot(conn)
+        snaps.snapshot(conn)  # incremental: age() called before the transaction has an xid
+        other.execute("CREATE TABLE elsewhere (id int)")
+        conn.execute("CREATE TABLE mine (id int)")
+        assert any(r.name == "mine" for r in snaps.snapshot(conn).values())
+        conn.execute("ALTER TABLE mine RENAME TO mine2")
+        assert any(r.name == "mine2" for r in snaps.snapshot(conn, quiet=True).values())
+        assert snaps.snapshot(conn, quiet=True) == full_snapshot(conn) and snaps.reused == 1

@@ -13,6 +13,7 @@ statements of the same revision.
 
 from __future__ import annotations
 
+import bisect
 import time
 from operator import attrgetter
 from typing import Any
@@ -34,6 +35,9 @@ from .modes import detect_mode
 from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
                          split_statements, string_constants)
+
+
+_BY_OID_MODE = attrgetter("oid", "mode")
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -89,6 +93,9 @@ class Tracer:
         self._pending: _Pending | None = None
         self._current: str | None = None
         self._held: dict[tuple[int, str, str], Lock] = {}  # (oid, mode, revision that took it)
+        self._clock: tuple[float, int] = (0.0, 0)  # ms and statements observed so far (see _settle)
+        self._base_mark = self._clock
+        self._install_held({})
         self._names: dict[int, Relation] = {}
         self._pre_names: frozenset[str] = frozenset()
         self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
@@ -107,7 +114,7 @@ class Tracer:
         self.last_error = None
         self._pending = None
         self._current = None
-        self._held = {}
+        self._release_all()
         self._pids = {}
         self._last_after = None
         self._xact = ""
@@ -120,6 +127,7 @@ class Tracer:
         event.listen(Engine, "handle_error", self._error)
 
     def remove(self) -> None:
+        self._settle()  # every Lock's held_ms / held_statements exact from here on
         for name, fn in (("before_cursor_execute", self._before), ("after_cursor_execute", self._after),
                          ("handle_error", self._error)):
             if event.contains(Engine, name, fn):
@@ -181,27 +189,32 @@ class Tracer:
         rev_id = rev.revision
         self._busy = True
         try:
-            before = self._catalog.snapshot(dbapi)
-            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi)
+            # quiet: usually nothing ran since the snapshot after the previous statement; the
+            # fingerprint proves it (trace/snapshots.py), or the snapshot is read as usual
+            before = self._catalog.snapshot(dbapi, quiet=True, also=catalog.SETTINGS_SQL)
+            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, self._catalog.also_rows)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
             if not self._mode_known:
                 self.mode, self._mode_known = detect_mode()
+            in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
             if self._current != rev_id:
                 self._note_version_table()
                 self._start_revision(rev, before)
                 rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
                 rev.tables = keys.table_facts(dbapi)
-                self._forget_released(dbapi)
+                if self._held and in_tx and xact == self._xact:
+                    # still the transaction of the earlier revision: read which locks it still holds
+                    # (in a new transaction, or none, every lock is forgotten below anyway)
+                    self._forget_released(dbapi)
             if self._last_after is not None and self._current == rev_id:
-                self._note_unseen_changes(before, rev_id)  # between two traced statements of it
-            in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
+                self._note_unseen_changes(before, rev_id, dbapi)  # between two traced statements of it
             if not (group and part) and (not in_tx or xact != self._xact):
                 # The transaction the held locks belonged to ended where the trace does not see it
                 # (Alembic's COMMIT entering an autocommit_block(), or between revisions): none is
                 # carried into this statement, so a lock it takes is asked for anew and can queue.
                 # (The parts of one split string share one transaction, the tracer's BEGIN or not.)
-                self._held = {}
+                self._release_all()
             self._xact = xact if in_tx else ""
             nodes = parse_all(sql)
             wrap = False
@@ -256,6 +269,10 @@ class Tracer:
             obs = pending.statement.observation
             obs.duration_ms = duration
             obs.rowcount = getattr(cursor, "rowcount", -1) if cursor is not None else -1
+            if not pending.sampled:
+                # the side connection's server process builds pg_locks while this one reads the
+                # catalog (both after the statement; the catalog read locks system catalogs only)
+                self._reader.send(self._pid(pending.dbapi))
             after = self._catalog.snapshot(pending.dbapi)
             self._names.update(after)
             self._diff(pending, after)
@@ -270,11 +287,12 @@ class Tracer:
             self._classify(pending)
             if pending.commit_after:
                 catalog.execute(pending.dbapi, "COMMIT")
-                self._held = {}
+                self._release_all()
             elif not pending.statement.in_transaction and not pending.wrapped:
-                self._held = {}  # its implicit transaction ended with it
+                self._release_all()  # its implicit transaction ended with it
             self._last_after = after
         finally:
+            self._reader.discard()  # an answer the steps above did not read (they raised) is stale
             self._busy = False
 
     def _error(self, ctx) -> None:
@@ -296,7 +314,7 @@ class Tracer:
                 self._observe_locks(pending, pid, obs.duration_ms, sampled_locks)
                 if pending.wrapped:  # our own transaction: end it, the driver believes in none
                     catalog.execute(pending.dbapi, "ROLLBACK")
-                    self._held = {}
+                    self._release_all()
             except Exception:  # noqa: BLE001 - the connection itself may be gone; the error is recorded
                 pass
             finally:
@@ -334,13 +352,13 @@ class Tracer:
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         self._busy = True
         try:
-            now = self._catalog.snapshot(conn.connection.dbapi_connection)
+            now = self._catalog.snapshot(conn.connection.dbapi_connection, quiet=True)
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
             return
         finally:
             self._busy = False
         if finished is not None and finished not in self.frozen:
-            self._note_unseen_changes(now, finished)
+            self._note_unseen_changes(now, finished, conn.connection.dbapi_connection)
             self._note_unseen_work(conn.connection.dbapi_connection, now, finished)
         self._last_after = now
 
@@ -353,7 +371,7 @@ class Tracer:
             held = self._reader.relation_locks(self._pid(dbapi))
         except Exception:  # noqa: BLE001 - the side connection is gone: nothing to compare
             return
-        known = {key[:2] for key in self._held}
+        known = set(self._held_pairs)
         self._add_unseen(rev_id, unseen.unexplained_work(self._last_after, now, held, known, self._bookkeeping))
 
     def _add_unseen(self, rev_id: str, reasons: list[str]) -> None:
@@ -364,11 +382,12 @@ class Tracer:
         mc = current_context()
         return mc.version_table if mc is not None else "alembic_version"
 
-    def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str) -> None:
+    def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str, dbapi: Any = None) -> None:
         """Schema changes since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
         if self._last_after is None or rev_id not in self.revisions:
             return
-        self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping))
+        changed = self._catalog.changed(dbapi, self._last_after, now) if dbapi is not None else None
+        self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping, changed))
 
     def _check_sampling(self, pending: _Pending, seen: set[tuple[int, str]]) -> None:
         """Locks a sampled statement held too briefly to be read (trace/unseen.py), unless its kind
@@ -406,7 +425,8 @@ class Tracer:
         """A COMMIT between revisions (transaction_per_migration) released the earlier locks: a lock
         the next revision takes again is new in it, not one carried over from the earlier revision."""
         held_now = self._reader.relation_locks(self._pid(dbapi))
-        self._held = {key: lock for key, lock in self._held.items() if key[:2] in held_now}
+        self._settle()
+        self._install_held({key: lock for key, lock in self._held.items() if key[:2] in held_now})
 
     def _effective_timeouts(self, rev: RevisionTrace, observed: tuple[int, int]) -> tuple[int, int]:
         """The timeouts this revision runs with when deployed on its own.
@@ -444,11 +464,17 @@ class Tracer:
         obs, before, rev = pending.statement.observation, pending.before, pending.rev
         pre = rev.preexisting_oids
         renamed = False
+        # Only the relations that differ can show anything: when the snapshots say which those are
+        # (an incremental read, trace/snapshots.py), look at them only, else at every relation.
+        changed = self._catalog.changed(pending.dbapi, before, after)
+        gone = [oid for oid in before if oid not in after] if changed is None else \
+            sorted(before.keys() - after.keys())
         # ALTER COLUMN TYPE without a rewrite re-creates an index's catalog entry (a new OID) but keeps
         # its file: no build ("ALTER TABLE", Notes: indexes are rebuilt unless the change is binary
         # coercible; TryReuseIndex in tablecmds.c keeps the relfilenode)
-        reused = {r.relfilenode for o, r in before.items() if o not in after and r.is_index}
-        for oid, rel in after.items():
+        reused = {before[o].relfilenode for o in gone if before[o].is_index}
+        candidates = after.items() if changed is None else [(oid, after[oid]) for oid in changed if oid in after]
+        for oid, rel in candidates:
             old = before.get(oid)
             if old is None:
                 obs.created.append(rel.qualified)
@@ -474,11 +500,10 @@ class Tracer:
             if not pending.sampled and rel.n_mod > old.n_mod and oid in pre and oid not in obs.modified_oids:
                 obs.modified_oids.append(oid)
                 obs.names[oid] = rel.qualified
-        for oid, rel in before.items():
-            if oid not in after:
-                obs.dropped.append(rel.qualified)
-                obs.dropped_oids.append(oid)
-        if renamed or obs.dropped or any(r.qualified in self._pre_names for r in after.values()
+        for oid in gone:
+            obs.dropped.append(before[oid].qualified)
+            obs.dropped_oids.append(oid)
+        if renamed or obs.dropped or any(r.qualified in self._pre_names for _oid, r in candidates
                                           if r.oid not in pre and r.oid not in before):
             self._pre_names = frozenset(r.qualified for o, r in after.items() if o in pre)
             rev.preexisting |= self._pre_names
@@ -494,6 +519,42 @@ class Tracer:
             obs.scanned_oids.append(oid)
             obs.names[oid] = rel.qualified
 
+    # -- held locks: their spans accumulate lazily ----------------------------------------------
+    # Every held lock gains each statement observed while it is held (held_ms, held_statements).
+    # Adding to each of them per statement made every statement O(held locks); instead the tracer
+    # keeps a clock (the sum of the durations and the number of the statements observed) and the
+    # clock reading at which each held lock was last brought up to date. ``_settle`` brings them all
+    # up to date: before the held set is replaced (a transaction ended, the slow path) and when the
+    # run ends (``remove``), so every Lock is exact by the time anything reads it.
+
+    def _settle(self) -> None:
+        """Add to every held lock the statements observed since its clock mark."""
+        ms, n = self._clock
+        for key, lock in self._held.items():
+            m_ms, m_n = self._marks.get(key, self._base_mark)
+            lock.held_ms += ms - m_ms
+            lock.held_statements += n - m_n
+        self._marks = {}
+        self._base_mark = self._clock
+
+    def _install_held(self, held: dict[tuple[int, str, str], Lock]) -> None:
+        """Make ``held`` the held locks, each up to date at the current clock (call ``_settle`` on the
+        previous ones first)."""
+        self._held = held
+        self._marks = {}
+        self._base_mark = self._clock
+        self._held_pairs = {key[:2] for key in held}
+        self._held_by_oid = {}
+        for key in held:
+            self._held_by_oid.setdefault(key[0], []).append(key)
+        self._held_sorted = sorted(held.values(), key=_BY_OID_MODE)
+        self._ignored_pairs = set()
+
+    def _release_all(self) -> None:
+        """The transaction the held locks belonged to ended."""
+        self._settle()
+        self._install_held({})
+
     def _observe_locks(self, pending: _Pending, pid: int, duration_ms: float,
                        sampled: set[tuple[int, str]] | None = None) -> None:
         """Record the relation locks the backend holds now (or, for a sampled statement, held at some
@@ -503,13 +564,16 @@ class Tracer:
         held_now = sampled if sampled is not None else self._reader.relation_locks(pid)
         rev = pending.rev
         pre = rev.preexisting_oids
-        held_pairs = {key[:2] for key in self._held}
-        if held_pairs <= held_now:
+        if self._held_pairs <= held_now:
             # The usual case (locks are kept to the end of the transaction): every lock held before is
             # still held, so only the pairs new in pg_locks need looking at; the others gain this
-            # statement. Keeps the per-statement cost at one light pass over the held locks.
-            self._observe_new_locks(pending, held_now - held_pairs, duration_ms, sampled is not None)
+            # statement (lazily, see _settle). Keeps the per-statement Python work O(new locks).
+            self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
+            self._observe_new_locks(pending, held_now - self._held_pairs - self._ignored_pairs, duration_ms,
+                                    sampled is not None)
             return
+        self._settle()
+        self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
         # Only this revision's own earlier modes cover a request: deployed alone (one release at a
         # time) it would not hold the locks an earlier revision of the same upgrade took.
         held_modes: dict[int, set[str]] = {}
@@ -538,34 +602,36 @@ class Tracer:
                 lock.held_statements += 1
                 current[(oid, mode, lock.revision)] = lock
                 obs.locks.append(lock)
-        self._held = current
+        self._install_held(current)  # each one counted this statement above: up to date at the clock
 
     def _observe_new_locks(self, pending: _Pending, new_pairs: set[tuple[int, str]], duration_ms: float,
                            sampled: bool) -> None:
         """``_observe_locks`` when every lock of ``self._held`` is still held: the same Locks, in the
         same order (by OID, then mode), without re-examining the carried ones. (A carried lock was
-        checked against Alembic's bookkeeping tables when it was first seen.)"""
+        checked against Alembic's bookkeeping tables when it was first seen.) ``new_pairs`` leaves
+        out the pairs already found to be on system catalogs (or Alembic's table) in this transaction."""
         obs = pending.statement.observation
         rev = pending.rev
-        current = dict(self._held)
-        for lock in current.values():
-            lock.held_ms += duration_ms
-            lock.held_statements += 1
         if new_pairs:
-            oids = {oid for oid, _mode in new_pairs}
             held_modes: dict[int, set[str]] = {}
-            for (oid, mode, by) in self._held:
-                if by == rev.revision and oid in oids:
-                    held_modes.setdefault(oid, set()).add(mode)
+            for oid in {oid for oid, _mode in new_pairs}:
+                for (_oid, mode, by) in self._held_by_oid.get(oid, ()):
+                    if by == rev.revision:
+                        held_modes.setdefault(oid, set()).add(mode)
             for oid, mode in sorted(new_pairs):
                 rel = self._names.get(oid)
                 if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
+                    self._ignored_pairs.add((oid, mode))  # names only grow: it stays one while held
                     continue
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in rev.preexisting_oids,
                             oid=oid, table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
                             sampled=sampled, statement_index=pending.statement.index, revision=rev.revision,
                             held_ms=duration_ms, held_statements=1)
                 obs.new_locks.append(lock)
-                current[(oid, mode, rev.revision)] = lock
-        obs.locks.extend(sorted(current.values(), key=attrgetter("oid", "mode")))
-        self._held = current
+                key = (oid, mode, rev.revision)
+                self._held[key] = lock
+                self._marks[key] = self._clock  # up to date, this statement included
+                self._held_pairs.add((oid, mode))
+                self._held_by_oid.setdefault(oid, []).append(key)
+                bisect.insort(self._held_sorted, lock, key=_BY_OID_MODE)
+        obs.locks.extend(self._held_sorted)

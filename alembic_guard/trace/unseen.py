@@ -12,9 +12,17 @@ from ..model import Observation, Relation
 RAW_CURSOR = "(a raw DBAPI cursor?)"
 
 
-def schema_changes(last: dict[int, Relation], now: dict[int, Relation], ignore: set[str]) -> list[str]:
+def schema_changes(last: dict[int, Relation], now: dict[int, Relation], ignore: set[str],
+                   differing: list[int] | None = None) -> list[str]:
     """Relations that appeared, disappeared or got a new file between two snapshots with no traced
-    statement between them: a statement ran where the trace cannot see it."""
+    statement between them: a statement ran where the trace cannot see it. ``differing``: the OIDs
+    whose Relation differs between the two, when known (``Snapshots.changed``): only those are looked at."""
+    if differing is not None:
+        gone = last.keys() - now.keys()
+        if not differing and not gone:
+            return []
+        last = {oid: last[oid] for oid in [*differing, *gone] if oid in last}
+        now = {oid: now[oid] for oid in differing if oid in now}
     changed = sorted({r.qualified for oid, r in now.items() if oid not in last and r.qualified not in ignore}
                      | {r.qualified for oid, r in last.items() if oid not in now and r.qualified not in ignore}
                      | {r.qualified for oid, r in now.items() if oid in last and r.relfilenode
