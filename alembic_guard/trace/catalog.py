@@ -8,6 +8,8 @@ session). ``pg_stat_xact_user_tables`` likewise counts the scans of the current 
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any
 
 import psycopg
@@ -77,15 +79,26 @@ def fetch_all(dbapi_conn: Any, sqls: list[str]) -> list[list[tuple]]:
     pipeline = getattr(dbapi_conn, "pipeline", None) if isinstance(dbapi_conn, psycopg.Connection) else None
     if pipeline is None or len(sqls) < 2:
         return [fetch(dbapi_conn, sql) for sql in sqls]
+    cursors = []
+    # Not `with pipeline():` — when a statement in the block fails (the server died), psycopg's exit
+    # logs "error ignored terminating <Pipeline [BAD]>" to stderr beside our one-paragraph error; the
+    # block's own exception is what we raise, so the pipeline is closed as if the block had ended.
+    stack = contextlib.ExitStack()
     try:
-        cursors = []
-        with pipeline():
-            for sql in sqls:
-                cur = dbapi_conn.cursor()
-                cur.execute(sql)
-                cursors.append(cur)
+        stack.enter_context(pipeline())
+        for sql in sqls:
+            cur = dbapi_conn.cursor()
+            cur.execute(sql)
+            cursors.append(cur)
     except psycopg.NotSupportedError:  # libpq older than 14: no pipeline mode
+        with contextlib.suppress(psycopg.Error):
+            stack.close()
         return [fetch(dbapi_conn, sql) for sql in sqls]
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            stack.close()
+        raise
+    stack.close()
     try:
         return [list(cur.fetchall()) for cur in cursors]
     finally:
