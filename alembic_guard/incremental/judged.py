@@ -44,18 +44,10 @@ MAX_KEYS = 4
 def package_digest() -> str:
     """sha256 (hex) over every .py file of alembic_guard (names and bytes): any change in a rule, a
     recipe or the judge, even without a version bump, is another judgement."""
+    from .key import files_digest
+
     pkg = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for p in sorted(pkg.rglob("*.py")):
-        if "__pycache__" in p.parts:
-            continue
-        h.update(str(p.relative_to(pkg)).encode() + b"\0")
-        try:
-            h.update(p.read_bytes())
-        except OSError:
-            h.update(b"<unreadable>")
-        h.update(b"\0")
-    return h.hexdigest()
+    return files_digest([p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts], pkg)
 
 
 def rules_digest() -> list[list[str]]:

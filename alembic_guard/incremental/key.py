@@ -26,7 +26,7 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _files_digest(paths: list[Path], root: Path | None = None) -> str:
+def files_digest(paths: list[Path], root: Path | None = None) -> str:
     """sha256 over the files' names (relative to ``root``: a checkout elsewhere keeps its keys) and bytes."""
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -47,7 +47,7 @@ def tool_digest() -> str:
     for part in _TOOL_PARTS:
         p = pkg / part
         files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
-    return _files_digest([f for f in files if "__pycache__" not in f.parts], pkg)
+    return files_digest([f for f in files if "__pycache__" not in f.parts], pkg)
 
 
 def _library_versions() -> dict[str, str]:
@@ -126,10 +126,10 @@ def context_key(*, config_file: Path, section: str, x_args: list[str], script_di
     doc = {
         "tool": __version__, "tool_code": tool_digest(), "libraries": _library_versions(),
         "server": server_version, "binaries": server_description,
-        "config": _files_digest([config_file], config_file.parent),
+        "config": files_digest([config_file], config_file.parent),
         "pyproject": _alembic_table(config_file.parent / "pyproject.toml"),
         "section": section, "x": list(x_args),
-        "script_dir": _files_digest(sorted(extra), config_file.parent.resolve()),
+        "script_dir": files_digest(sorted(extra), config_file.parent.resolve()),
     }
     return _sha(json.dumps(doc, sort_keys=True).encode())
 
