@@ -12,8 +12,11 @@ connection, and the statistics only when they moved:
   a subtransaction of this one) has an ``xmin`` at or after the oldest transaction still running at
   the previous snapshot (``txid_snapshot_xmin``), compared modulo 2^32 as xids are;
 - ``pg_stat_get_xact_numscans`` / ``_tuples_updated`` / ``_tuples_deleted`` (what
-  ``pg_stat_xact_user_tables`` shows) only grow within a transaction: when their sums over all user
-  tables are unchanged, no table's changed; otherwise the tables with non-zero counts are re-read.
+  ``pg_stat_xact_user_tables`` shows) are compared by a signature: each table's counts weighted by a
+  pseudo-random factor of its OID, summed. Plain sums are not enough: the counts mostly grow within a
+  transaction, but a TRUNCATE of a table created (or rewritten) in it works in place and resets that
+  table's counters to 0, so two tables' counts can move while their sum stays. When the signature
+  moved, the tables with non-zero counts are re-read and every other one is set to 0.
 
 The trace is the ground truth, so each incremental snapshot is verified against the server: the
 number of relations and the sum of a 64-bit hash (``hashtextextended``) of every row's fields must
@@ -38,7 +41,7 @@ The fingerprint changes whenever the snapshot could have:
   Such rows inserted make the count of those rows grow, or their cmin sum grow when they replace as
   many of its own rows; rows deleted without as many inserted make a count fall. So the counts of
   all rows, the count and cmin sum of its own rows, of both catalogs, change with any change;
-- the statistics are compared by their sums, as above; ``now()`` and the xid name the transaction.
+- the statistics are compared by their signature, as above; ``now()`` and the xid name the transaction.
 
 In-place catalog updates (``heap_inplace_update``: relhasindex, relpages, reltuples, relfrozenxid)
 write no row version and touch none of the snapshot's fields. On any difference the usual path runs.
@@ -68,6 +71,14 @@ _MOD = (f"case when {_TABLE} then pg_catalog.pg_stat_get_xact_tuples_updated(c.o
 _HASH = ("pg_catalog.hashtextextended(c.oid::text || '/' || n.nspname || '/' || c.relname || '/' || c.relkind::text"
          " || '/' || c.relfilenode::text || '/' || coalesce(i.indrelid::text, ''), 0)")
 _XID = "(pg_catalog.txid_current_if_assigned() % 4294967296)"
+
+
+def _stats_signature(seq: str, mod: str) -> str:
+    """A sum that moves when any one table's (seq, mod) counts move (module docstring): each table's
+    counts packed into one number and weighted by a pseudo-random factor of its OID (numeric: no
+    overflow). Counts that cancel across tables would need a weighted sum of zero: never by chance."""
+    return (f"sum((({seq})::numeric * 4294967311 + ({mod}))"
+            " * ((c.oid::bigint * 2654435761) % 4294967291 + 1))")
 _ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
         f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_HASH}")
 
@@ -91,17 +102,17 @@ select concat_ws('/', pg_catalog.txid_current_snapshot()::text, (extract(epoch f
        coalesce({_XID}, -1),
        (select concat_ws(',', count(*), count(*) filter (where {_MINE.format(t="c")}),
                          coalesce(sum(c.cmin::text::bigint) filter (where {_MINE.format(t="c")}), -1),
-                         coalesce(sum(pg_catalog.pg_stat_get_xact_numscans(c.oid)) filter (where {_STAT_ROW}), -1),
-                         coalesce(sum(pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-                                      + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)) filter (where {_STAT_ROW}),
-                                  -1))
+                         coalesce({_stats_signature(
+                             "pg_catalog.pg_stat_get_xact_numscans(c.oid)",
+                             "pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
+                             " + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)")} filter (where {_STAT_ROW}), -1))
           from pg_catalog.pg_class c),
        (select concat_ws(',', count(*), count(*) filter (where {_MINE.format(t="s")}),
                          coalesce(sum(s.cmin::text::bigint) filter (where {_MINE.format(t="s")}), -1))
           from pg_catalog.pg_namespace s))"""
 
 META_SQL = f"""
-select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce(sum({_SEQ}), 0)::bigint,
+select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce({_stats_signature(_SEQ, _MOD)}, 0)::text,
        coalesce(sum({_MOD}), 0)::bigint, (extract(epoch from now()) * 1000000)::bigint,
        coalesce({_XID}, -1), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296,
        coalesce(max(case when {_OWN.format(t='c')} then c.cmin::text::bigint end), -1),
@@ -138,9 +149,10 @@ class _State:
     cmin: int  # largest cmin of a pg_class row this transaction wrote, -1 when none
     rels: dict[int, Relation]
     hashes: dict[int, int]
-    seq: int
+    stats: int  # the statistics' signature (_stats_signature)
     mod: int
     fingerprint: str  # FINGERPRINT_SQL when this snapshot was read
+    counted: set[int]  # OIDs of the relations with non-zero counts (the ones that can fall to 0)
 
 
 class Snapshots:
@@ -220,13 +232,14 @@ class Snapshots:
         changed_sql = None if prev is None else CHANGED_SQL.format(
             cmin=int(prev.cmin) if prev.xid != -1 else -1, horizon=int(prev.horizon))
         results = first([META_SQL] + ([changed_sql] if changed_sql else []))
-        count, hash_sum, seq, mod, xact, xid, horizon, cmin, fingerprint = results[0][0]
-        count, hash_sum, seq, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(seq), int(mod),
+        count, hash_sum, stats, mod, xact, xid, horizon, cmin, fingerprint = results[0][0]
+        count, hash_sum, stats, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(stats), int(mod),
                                                                int(xact), int(xid), int(horizon), int(cmin))
         rels = hashes = None
         changed: list[int] | None = None
+        counted: set[int] = set()
         if prev is not None and prev.xact == xact:
-            rels, hashes, changed = self._apply_changes(dbapi_conn, prev, results[1], seq, mod)
+            rels, hashes, changed, counted = self._apply_changes(dbapi_conn, prev, results[1], stats, mod)
             if len(rels) != count or sum(hashes.values()) != hash_sum:
                 rels = hashes = changed = None  # a drop, a schema rename, or anything unforeseen: read it all
         if rels is None or hashes is None:
@@ -234,16 +247,17 @@ class Snapshots:
             for row in fetch(dbapi_conn, ROWS_SQL):
                 rel = _relation(row)
                 rels[rel.oid], hashes[rel.oid] = rel, int(row[8])
+            counted = {oid for oid, rel in rels.items() if rel.seq_scan or rel.n_mod}
             self.full += 1
         else:
             self.partial += 1
             if self._verify:
                 self._check(dbapi_conn, rels)
-        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, seq, mod, str(fingerprint))
+        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, stats, mod, str(fingerprint), counted)
         return self._returning(key, dict(rels), changed)
 
-    def _apply_changes(self, dbapi_conn: Any, prev: _State, changed_rows: list[tuple], seq: int,
-                       mod: int) -> tuple[dict[int, Relation], dict[int, int], list[int]]:
+    def _apply_changes(self, dbapi_conn: Any, prev: _State, changed_rows: list[tuple], stats: int,
+                       mod: int) -> tuple[dict[int, Relation], dict[int, int], list[int], set[int]]:
         rels, hashes = dict(prev.rels), dict(prev.hashes)
         changed: set[int] = set()
         created: list[int] = []
@@ -256,17 +270,22 @@ class Snapshots:
                 changed.add(rel.oid)
             rels[rel.oid] = old if old == rel else rel
             hashes[rel.oid] = int(row[8])
-        if (seq, mod) != (prev.seq, prev.mod):
-            # Within a transaction these counters only grow, so a table whose counts are zero now had
-            # zero before: only the tables STATS_SQL returns (non-zero counts) can differ.
+        rows_counted = {int(row[0]) for row in changed_rows if row[5] or row[7]}
+        counted = prev.counted | rows_counted
+        if (stats, mod) != (prev.stats, prev.mod):
+            # STATS_SQL returns the tables with non-zero counts; every other table's are 0 now, even
+            # one that had counts before (an in-place TRUNCATE resets them): only those that had
+            # counts (``counted``) can have fallen to 0, so the pass is O(counted), not O(relations).
             counts = {int(oid): (int(s), int(m)) for oid, s, m in fetch(dbapi_conn, STATS_SQL)}
-            for oid, (s, m) in counts.items():
+            for oid in counts.keys() | counted:
                 rel = rels.get(oid)
+                s, m = counts.get(oid, (0, 0))
                 if rel is not None and (rel.seq_scan, rel.n_mod) != (s, m):
                     rels[oid] = dataclasses.replace(rel, seq_scan=s, n_mod=m)
                     if oid in prev.rels:
                         changed.add(oid)
-        return rels, hashes, sorted(changed) + [oid for oid in created if oid in rels]
+            counted = set(counts)
+        return rels, hashes, sorted(changed) + [oid for oid in created if oid in rels], counted
 
     @staticmethod
     def _check(dbapi_conn: Any, rels: dict[int, Relation]) -> None:
