@@ -25,7 +25,8 @@ Two small feedback rules, both fed by the duration of the batch just run (no ext
   about 70 µs per row in the first tenth of the run, 90–100 µs midway. With a fixed reference that drift read
   as contention and the backfill slept a fifth of its run on an idle server. A sudden slowdown
   (the server got busy) still crosses the tolerance within a few batches, and a slowdown that
-  lasts keeps the reference where it was.
+  lasts keeps the reference where it was. The drift is capped at ``MAX_DRIFT`` (3×) the first
+  reference, so contention that builds up slowly is absorbed only that far and then throttled.
 
 ``batch_pause_ms`` stays a floor on the pause (for replicas / vacuum).
 """
@@ -44,6 +45,9 @@ REFERENCE_BATCHES = 5
 SMOOTHING = 0.3
 #: weight of the smoothed cost in the reference, per batch, while not throttled (slow drift)
 DRIFT = 0.05
+#: the reference never drifts past this multiple of the first one (2.7× was the own drift seen over a
+#: long backfill on an idle server; beyond that a slow rise is taken as contention)
+MAX_DRIFT = 3.0
 
 
 @dataclass
@@ -60,6 +64,7 @@ class BatchPace:
     duty_min: float
     duty: float = 1.0
     reference: float | None = None  # s per row
+    first_reference: float | None = None  # the reference after REFERENCE_BATCHES (s per row)
     cost: float | None = None  # smoothed s per row
     batches: int = 0
 
@@ -89,7 +94,10 @@ class BatchPace:
             elif self.reference is not None and self.slowdown <= TOLERANCE:
                 # the backfill's own cost drifts as it goes (bottom-up index deletion of the dead
                 # entries of earlier batches): follow that slowly, but not a slowdown past the tolerance
-                self.reference = DRIFT * self.cost + (1 - DRIFT) * self.reference
+                if self.first_reference is None:
+                    self.first_reference = self.reference
+                self.reference = min(MAX_DRIFT * self.first_reference,
+                                      DRIFT * self.cost + (1 - DRIFT) * self.reference)
         self._resize(seconds)
         slow = self.slowdown
         self.duty = self.duty_max if slow <= TOLERANCE else max(self.duty_min, self.duty_max * TOLERANCE / slow)

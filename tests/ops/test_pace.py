@@ -126,3 +126,17 @@ def test_duty_cycle_follows_the_backfills_own_drift_but_not_a_sudden_slowdown():
     for _ in range(10):
         pace.after(1000, seconds)
     assert pace.duty == 1.0
+
+
+def test_contention_that_builds_up_slowly_is_throttled_past_the_drift_cap():
+    # +3% per batch for 150 batches (85x): the reference follows up to MAX_DRIFT x the first one,
+    # then the slowdown crosses the tolerance and the duty cycle falls
+    from alembic_guard.ops._backfill_pace import MAX_DRIFT, TOLERANCE
+
+    pace = BatchPace.from_settings(Settings(batch_target_ms=0, duty_cycle=1.0, min_duty_cycle=0.5))
+    seconds = 0.010
+    for _ in range(150):
+        pace.after(1000, seconds)
+        seconds *= 1.03
+    assert pace.reference == pytest.approx(MAX_DRIFT * pace.first_reference)
+    assert pace.slowdown > TOLERANCE and pace.duty == 0.5
