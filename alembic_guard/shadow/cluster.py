@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -263,8 +264,13 @@ def _ours(run_dir: Path, owner: Path) -> bool:
     st = run_dir.stat()
     if st.st_uid == os.geteuid():
         return True
-    return privileges.running_as_root() and st.st_uid == privileges.UID and owner.exists() \
-        and owner.stat().st_uid == os.geteuid()
+    if not (privileges.running_as_root() and st.st_uid == privileges.UID):
+        return False
+    try:  # lstat: in a dir the server's uid owns, a symlink to some root-owned file proves nothing
+        own = os.lstat(owner)
+    except OSError:
+        return False
+    return stat.S_ISREG(own.st_mode) and own.st_uid == os.geteuid()
 
 
 def _sweep_stale(parent: Path, keep: Path) -> None:

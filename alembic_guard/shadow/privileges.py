@@ -80,10 +80,12 @@ def hand_over(path: Path, recursive: bool = True) -> None:
     if needs_chown() and not recursive:
         os.chown(path, UID, GID)
     elif needs_chown():
-        for root, dirs, files in os.walk(path):
-            os.chown(root, UID, GID)
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+        # bottom-up and never through a symlink: a dir is handed over only after everything in it,
+        # so the server's uid cannot swap a subdir for a link to a root-owned place mid-walk
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files + dirs:
                 os.chown(os.path.join(root, name), UID, GID, follow_symlinks=False)
+        os.chown(path, UID, GID, follow_symlinks=False)
 
 
 def reachable(path: Path) -> bool:

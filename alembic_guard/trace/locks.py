@@ -44,6 +44,10 @@ class LockReader:
         except psycopg.NotSupportedError:  # libpq older than 14: read it when asked
             stack.close()
             return
+        except BaseException:  # e.g. the connection is lost: leave no pipeline open behind the error
+            with contextlib.suppress(psycopg.Error):
+                stack.close()
+            raise
         self._sent = (pid, stack, cur)
 
     def discard(self) -> None:
