@@ -20,18 +20,21 @@ from ..model import Relation
 # (pg_stat_get_xact_numscans, _tuples_updated, _tuples_deleted; "Statistics Functions" in the
 # PostgreSQL docs), for tables, materialized views and partitioned tables as the view does: the same
 # values, without the view's per-table aggregate over its indexes (which made the snapshot ~3x slower).
-_TABLE = "c.relkind in ('r', 'p', 'm')"
-SNAPSHOT_SQL = f"""
-select c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
-       (case when {_TABLE} then pg_catalog.pg_stat_get_xact_numscans(c.oid) else 0 end)::bigint,
-       i.indrelid::bigint,
-       (case when {_TABLE} then pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-                               + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) else 0 end)::bigint
+# The fragments are shared with trace/snapshots.py, whose incremental reads must give the same rows.
+TABLE_KINDS = "c.relkind in ('r', 'p', 'm')"
+SEQ_SCANS = f"case when {TABLE_KINDS} then pg_catalog.pg_stat_get_xact_numscans(c.oid) else 0 end"
+ROWS_MODIFIED = (f"case when {TABLE_KINDS} then pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
+                 " + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) else 0 end")
+USER_RELATIONS_FROM = """
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 left join pg_catalog.pg_index i on i.indexrelid = c.oid
 where c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')
-  and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
+  and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'"""
+SNAPSHOT_SQL = f"""
+select c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
+       ({SEQ_SCANS})::bigint, i.indrelid::bigint, ({ROWS_MODIFIED})::bigint
+{USER_RELATIONS_FROM}
 """
 
 # current_setting() reads one setting; the pg_settings view builds every setting of the server

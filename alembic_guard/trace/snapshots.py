@@ -54,20 +54,12 @@ import os
 from typing import Any
 
 from ..model import Relation
-from .catalog import SNAPSHOT_SQL, fetch, fetch_all, relations, snapshot as full_snapshot
+from .catalog import (ROWS_MODIFIED, SEQ_SCANS, SNAPSHOT_SQL, TABLE_KINDS, USER_RELATIONS_FROM, fetch, fetch_all,
+                      relations, snapshot as full_snapshot)
 
-_USER = "n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'"
-_KINDS = "c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')"
-_FROM = f"""
-from pg_catalog.pg_class c
-join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-left join pg_catalog.pg_index i on i.indexrelid = c.oid
-where {_KINDS} and {_USER}"""
-# the same fields catalog.SNAPSHOT_SQL reads; statistics as pg_stat_xact_user_tables computes them
-_TABLE = "c.relkind in ('r', 'p', 'm')"
-_SEQ = f"case when {_TABLE} then pg_catalog.pg_stat_get_xact_numscans(c.oid) else 0 end"
-_MOD = (f"case when {_TABLE} then pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
-        " + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) else 0 end")
+# the same relations and statistics as catalog.SNAPSHOT_SQL (one definition of each)
+_FROM = USER_RELATIONS_FROM
+_TABLE, _SEQ, _MOD = TABLE_KINDS, SEQ_SCANS, ROWS_MODIFIED
 _HASH = ("pg_catalog.hashtextextended(c.oid::text || '/' || n.nspname || '/' || c.relname || '/' || c.relkind::text"
          " || '/' || c.relfilenode::text || '/' || coalesce(i.indrelid::text, ''), 0)")
 _XID = "(pg_catalog.txid_current_if_assigned() % 4294967296)"
