@@ -133,3 +133,24 @@ def proxies_restored() -> Iterator[None]:
         for proxy in saved:
             if proxy is not None:
                 proxy._install_proxy()
+
+
+@contextlib.contextmanager
+def script_reused(config: Any, script: ScriptDirectory) -> Iterator[None]:
+    """While the block runs, ``ScriptDirectory.from_config(config)`` (what ``command.upgrade``,
+    ``downgrade`` and ``stamp`` call first, and many env.py files too) returns ``script``, whose
+    revision map is already built, instead of a new directory that imports every revision file again
+    (0.1-0.3 s on 300 revisions, the larger part of a warm incremental check). Only for this very
+    ``config`` object; any other is served as usual. Patches the class attribute
+    ``ScriptDirectory.from_config`` (a classmethod). Checked on 1.16.0, 1.20.1."""
+    original = ScriptDirectory.__dict__["from_config"]
+    build = original.__func__
+
+    def from_config(cls, cfg, *args, **kw):
+        return script if cfg is config and not args and not kw else build(cls, cfg, *args, **kw)
+
+    ScriptDirectory.from_config = classmethod(from_config)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        ScriptDirectory.from_config = original  # type: ignore[method-assign]

@@ -87,3 +87,15 @@ def test_forced_transaction_per_migration_and_proxies(tmp_path):
             assert asked == [False]
             assert EnvironmentContext.configure is not None and alembic.context._proxy is not outer  # inner left
         assert alembic.context._proxy is outer  # the outer run's context is back
+
+
+def test_script_reused_serves_the_loaded_directory_to_that_config_only(tmp_path):
+    config, script = project(tmp_path)
+    list(script.walk_revisions())  # the revision map is built: every revision file imported once
+    other = Config(str(tmp_path / "alembic.ini"))
+    with alembic_api.script_reused(config, script):
+        assert ScriptDirectory.from_config(config) is script
+        again = ScriptDirectory.from_config(other)
+        assert again is not script and not alembic_api.revision_map_loaded(again)
+    assert ScriptDirectory.from_config(config) is not script  # the class attribute is put back
+    assert isinstance(ScriptDirectory.__dict__["from_config"], classmethod)

@@ -334,3 +334,19 @@ def test_a_rule_registered_outside_the_package_is_in_the_judgement_key(tmp_path)
     finally:
         _REGISTRY.remove(ProjectRule)
     assert judgement_key(**base) == before
+
+
+def test_a_stored_trace_restores_its_judging_facts_on_first_access():
+    import pickle
+
+    from alembic_guard.model import JUDGING_FACTS, RevisionTrace, TableFacts
+
+    trace = RevisionTrace(revision="r1", down_revision=None, path="r1.py", preexisting={"public.t"},
+                          preexisting_oids={16384}, unique_keys={"public.t": [("id",)]}, published={"public.t"},
+                          tables={"public.t": TableFacts()})
+    loaded = pickle.loads(pickle.dumps(trace.defer_facts()))
+    assert all(name not in loaded.__dict__ for name in JUDGING_FACTS)  # still a blob
+    assert loaded.tables == trace.tables and "_deferred_facts" not in loaded.__dict__
+    assert loaded == trace and all(name in trace.__dict__ for name in JUDGING_FACTS)  # the original is untouched
+    with pytest.raises(AttributeError):
+        loaded.no_such_attribute  # noqa: B018 - only the deferred facts are served lazily

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from alembic import command
 
-from ..alembic_api import down_revisions
+from ..alembic_api import down_revisions, script_reused
 from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
@@ -132,11 +132,19 @@ class Runner:
     def _upgrade(self, target: str) -> None:
         self._alembic(command.upgrade, target)
 
+    def _stamp(self, revision: str) -> None:
+        with script_reused(self.project.config, self.project.script):
+            command.stamp(self.project.config, revision)
+
     def _alembic(self, fn: Callable[..., None], target: str) -> None:
         """Run the Alembic command ``fn`` (``command.upgrade``, ``command.downgrade``) to ``target``
         through the project's env.py, on this runner's shadow database (capture/downgrade.py runs
         downgrades through it too)."""
         config = self.project.config
+        with script_reused(config, self.project.script):
+            self._alembic_on(fn, config, target)
+
+    def _alembic_on(self, fn: Callable[..., None], config, target: str) -> None:
         env_source = self.project.env_path.read_text(errors="replace") if self.project.env_path.exists() else ""
         if ".attributes" in env_source:
             # env.py accepts a connection from its caller (Alembic cookbook: "Sharing a Connection");
@@ -288,7 +296,7 @@ class Runner:
             for parent in down_revisions(script):
                 if parent not in self._ancestors_applied():
                     self._reapply(parent)
-            command.stamp(self.project.config, rev_id)
+            self._stamp(rev_id)
         except Exception as exc:  # noqa: BLE001 - any failure here ends the run, reported per revision
             stopped = self._server_stopped(exc, rev_id)
             if stopped is not None:
@@ -314,7 +322,7 @@ class Runner:
             try:
                 self._upgrade(sc.revision)
             except Exception:  # noqa: BLE001 - its effects are (partly) there already
-                command.stamp(self.project.config, sc.revision)
+                self._stamp(sc.revision)
 
     def _ancestors_applied(self) -> set[str]:
         heads = _applied_revisions(self.server, self.dbname)

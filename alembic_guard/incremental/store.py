@@ -6,7 +6,8 @@ One directory per persistent shadow cluster (``<cache_root>/incremental/<cluster
   ``{"key", "db", "revision", "count", "chain": [key_1 … key_count], "project", "notes",
   "transaction_mode"}``: database ``db`` holds the schema state after the first ``count`` revisions;
 - ``traces/<key_i>.pickle``: the RevisionTrace of revision ``i`` as traced (before judgement, so the
-  rules, suppressions and baseline of the day judge it again).
+  rules, suppressions and baseline of the day judge it again), its judging facts pickled apart
+  (``RevisionTrace.defer_facts``) so that loading a long history skips them unless it is judged again.
 
 Every change happens under ``lock`` (filelock: concurrent runs wait, 60 s at most) and every file is
 written to a temp name and renamed (``os.replace`` is atomic), so a killed run leaves the old file or
@@ -84,7 +85,7 @@ class Store:
         for key, trace in pairs:
             path = self.traces_dir / f"{key}.pickle"
             if not path.exists():
-                _atomic_write(path, pickle.dumps(trace, protocol=pickle.HIGHEST_PROTOCOL))
+                _atomic_write(path, pickle.dumps(trace.defer_facts(), protocol=pickle.HIGHEST_PROTOCOL))
 
     def add_head(self, entry: dict) -> list[str]:
         """Record ``entry`` as the newest head (replacing one of the same key), evict beyond the
