@@ -16,7 +16,8 @@ from .capture.runner import Runner
 from .check_config import check_suppressions, load_check_config
 from .incremental import Incremental
 from .model import Report
-from .shadow import obtain_shadow, scratch_database
+from .shadow import obtain_shadow
+from .shadow.scratch import lazy_scratch_database
 from .stats import read_stats_file, read_stats_url
 
 
@@ -113,15 +114,16 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
     elif opts.stats_url:
         sizes = read_stats_url(opts.stats_url)
     with obtain_shadow(opts.shadow, opts.shadow_url, opts.pg_version or config.target_version) as server:
-        with scratch_database(server) as dbname:
+        # created only if needed: a revision script that connects as it loads, a cold run
+        with lazy_scratch_database(server) as scratch:
             # The revision scripts run only now, connections redirected to the shadow.
-            with redirect_connections(server, dbname, project.version_dirs()):
+            with redirect_connections(server, scratch, project.version_dirs()):
                 project.load_revisions()
             check_range(project, opts.from_rev, opts.to_rev)
             inc = Incremental.prepare(project, server, from_rev=opts.from_rev, to_rev=opts.to_rev,
                                       config_file=opts.config_file, section=opts.section, x_args=opts.x_args,
                                       enabled=not opts.no_cache)
-            with inc.database(dbname) as run_db:
+            with inc.database(scratch) as run_db:
                 runner = Runner(project, server, run_db, verbose=opts.verbose, progress=progress,
                                 preapplied=inc.preapplied)
                 traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []

@@ -350,3 +350,26 @@ def test_a_stored_trace_restores_its_judging_facts_on_first_access():
     assert loaded == trace and all(name in trace.__dict__ for name in JUDGING_FACTS)  # the original is untouched
     with pytest.raises(AttributeError):
         loaded.no_such_attribute  # noqa: B018 - only the deferred facts are served lazily
+
+
+def _newest_database_oid() -> int:
+    with obtain_shadow(PROVIDER, None, None) as server, \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        return conn.execute("select max(oid::int8) from pg_database").fetchone()[0]
+
+
+def test_a_warm_check_creates_only_the_databases_it_runs_in(tmp_path):
+    # CREATE DATABASE costs 20-300 ms: a fully cached check creates none, a one-revision PR only its
+    # clone of the template (which it keeps as the new template); the scratch database is not made
+    ini = _project(tmp_path, "o", count=4)
+    check(ini)
+    before = _newest_database_oid()
+    assert len(cached(check(ini))) == 4
+    assert _newest_database_oid() == before
+    _append(ini, "o", 4)
+    warm = check(ini)
+    assert len(cached(warm)) == 4 and not warm.revisions[-1].cached
+    with obtain_shadow(PROVIDER, None, None) as server, \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        created = conn.execute("select datname from pg_database where oid::int8 > %s", (before,)).fetchall()
+    assert len(created) == 1 and created[0][0].startswith(templates.PREFIX)  # the clone, kept as the template

@@ -268,7 +268,7 @@ def test_revision_modules_that_connect_at_import_time_reach_only_the_shadow(tmp_
     assert revs["a1"].verdict == "unknown" and "raw psycopg2 connection" in revs["a1"].unseen[0]
     assert revs["a2"].verdict == "unsafe", revs["a2"].error
     a1 = tmp_path / "migrations" / "versions" / "a1.py"
-    # Alembic imports the revisions again for the upgrade: recorded there, as a revision script
+    # recorded as the scripts are imported (once: the upgrade reuses them), as a revision script
     assert RawConnect("psycopg2", str(a1), _line_of(a1, "psycopg2.connect("), True) in runner.raw_connects
     monkeypatch.delitem(sys.modules, helper, raising=False)
     _check(ini, shadow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.config import Config
@@ -29,6 +29,10 @@ class Project:
     config: Config
     script: ScriptDirectory
     env_path: Path
+    # raw DBAPI connections the project's code opened while its revision scripts were imported
+    # (load_revisions): Alembic's commands reuse the loaded scripts (alembic_api.script_reused), so a
+    # revision that connects at import time does so here only, and the Runner reports it from here
+    import_connects: list[redirect.RawConnect] = field(default_factory=list)
 
     def revision_paths(self) -> dict[str, str]:
         """Revision script path → revision id, for every revision in the project (loaded)."""
@@ -74,10 +78,14 @@ class Project:
             raise RuntimeError("revision scripts are loaded only inside redirect_connections()")
         cwd = os.getcwd()
         config_path = str(Path(self.config.config_file_name or ".").resolve())
+        active = redirect.active()
+        seen = len(active.raw_connects) if active is not None else 0
         try:
             os.chdir(Path(config_path).parent)  # as for `alembic`: prepend_sys_path is relative to it
             importlib.invalidate_caches()
             list(self.script.walk_revisions())
+            if active is not None:
+                self.import_connects = active.raw_connects[seen:]
         except CommandError as exc:
             raise GuardError(f"the revision graph is broken: {exc}", path=config_path) from exc
         except GuardError:

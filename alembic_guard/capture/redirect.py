@@ -97,9 +97,14 @@ class Redirect:
     """One active redirect: where connections go, and the raw connections seen meanwhile."""
 
     server: ShadowServer
-    dbname: str
+    # the database, or what creates it at the first connection (shadow/scratch.py LazyScratch)
+    target: str | Callable[[], str]
     versions: tuple[Path, ...] = ()
     raw_connects: list[RawConnect] = field(default_factory=list)
+
+    @property
+    def dbname(self) -> str:
+        return self.target if isinstance(self.target, str) else self.target()
 
     def is_revision_script(self, path: str) -> bool:
         p = Path(path)
@@ -122,9 +127,10 @@ def active() -> Redirect | None:
 
 
 @contextlib.contextmanager
-def redirect_connections(server: ShadowServer, dbname: str, versions: Iterable[str | Path] = ()) \
+def redirect_connections(server: ShadowServer, dbname: str | Callable[[], str], versions: Iterable[str | Path] = ()) \
         -> Iterator[Redirect]:
-    """While active, every connection (Engine or raw driver connect) reaches ``dbname`` on ``server``.
+    """While active, every connection (Engine or raw driver connect) reaches ``dbname`` on ``server``
+    (a callable: called at the first connection, for the database's name).
 
     ``versions``: the project's version directories, to tell revision scripts from other project code
     in ``raw_connects``. Yields the Redirect; its ``raw_connects`` fill in as the run goes."""

@@ -107,9 +107,11 @@ class Runner:
 
     @property
     def raw_connects(self) -> list[RawConnect]:
-        """DBAPI connections project code opened itself during the last run() (capture.redirect):
+        """DBAPI connections project code opened itself while the revision scripts were imported
+        (once per process: Project.import_connects) and during the last run() (capture.redirect):
         their statements are not traced."""
-        return list(self._redirect.raw_connects) if self._redirect else []
+        during = list(self._redirect.raw_connects) if self._redirect else []
+        return [rc for rc in self.project.import_connects if rc not in during] + during
 
     def __init__(self, project: Project, server: ShadowServer, dbname: str, verbose: bool = False,
                  progress: Callable[[int, int, str, str], None] | None = None, preapplied: set[str] = frozenset()):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,11 +209,17 @@ class Incremental:
         return from_rev if not self.active or self.from_index > self.start else None
 
     @contextlib.contextmanager
-    def database(self, dbname: str) -> Iterator[str]:
-        """The database to run in: a clone of the template (dropped on exit unless kept), or
-        ``dbname`` itself for a cold run. A clone that fails makes the run cold, with a note."""
-        if self.head is None or not self.needs_trace:  # nothing to run: no clone needed
-            yield dbname
+    def database(self, scratch: Callable[[], str]) -> Iterator[str]:
+        """The database to run in: a clone of the template (dropped on exit unless kept), or the
+        scratch database (``scratch()`` creates it) for a cold run. A clone that fails makes the run
+        cold, with a note. When every revision comes from the cache nothing runs at all: the name is
+        then the template's own, which nobody connects to (the Runner is not run, ``finish`` keeps
+        nothing), and no database is created."""
+        if self.head is None:
+            yield scratch()
+            return
+        if not self.needs_trace:
+            yield self.head["db"]
             return
         assert self.server is not None
         try:
@@ -222,7 +228,7 @@ class Incremental:
             self.notes.append(f"the cached template for revision {self.ids[self.start - 1]} could not be "
                               f"cloned ({str(exc).strip().splitlines()[0]}); traced in full")
             self.start, self.head, self.cached, self.stored = 0, None, [], {}
-            yield dbname
+            yield scratch()
             return
         try:
             yield clone
