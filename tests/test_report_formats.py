@@ -301,3 +301,35 @@ def test_cli_formats(fmt, tmp_path):
 def test_json_report_matches_the_published_schema(shop_report):
     schema = json.loads((ROOT / "docs" / "report.schema.json").read_text())
     validate(json.loads(render(shop_report, "json")), schema)
+
+
+def _edge_cases() -> Report:
+    rev = RevisionTrace(revision="0001", down_revision=None, path="/x/migrations/versions/0001_a.py",
+                        doc="a title that is quite long, long enough to wrap at a narrow width of forty")
+    rev.statements = [Statement(sql="ALTER TABLE t ADD COLUMN c int\n-- and more", revision="0001", index=0, line=3,
+                                observation=Observation(rewritten=["public.t"], seq_scans=["public.t"]))]
+    rev.unseen = ["a raw psycopg2 connection at line 9: statements on it are not traced"]
+    rev.findings = [
+        Finding(rule="some-rule", severity="error", line=3, message="a message\nwith a second line, and a "
+                "long_identifier_of_a_table_that_goes_on_and_on_until_it_has_sixty_chars in it"),
+        Finding(rule="other-rule", severity="warning", line=None, message="short", fix="op.execute('x')\n# y",
+                docs="https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES"),
+        Finding(rule="third-rule", severity="info", line=4, message="hidden", suppressed="reviewed by ops"),
+    ]
+    skipped = RevisionTrace(revision="0002", down_revision="0001", path="/x/migrations/versions/0002_b.py",
+                            skipped="not run: it depends on revision 0001, which failed on the shadow")
+    return Report(tool_version="0", shadow_provider="local", server_version="18.1", server_version_num=180001,
+                  config="alembic.ini", revisions=[rev, skipped], notes=["a note " * 30], tool_errors=["boom"])
+
+
+@pytest.mark.parametrize("width", [100, 72, 40, 24])
+def test_plain_text_is_laid_out_as_rich_lays_it_out(shop_report, width):
+    # text without color is written by report/text.py's own writer (rich takes ~0.5 ms a line); its
+    # layout is rich's, at every width
+    from alembic_guard.report import text
+
+    for report in (shop_report, _edge_cases()):
+        for statements in (False, True):
+            lines = text._lines(report, statements)
+            rich_out = "\n".join(ln.rstrip() for ln in text._rich(lines, color=False, width=width).split("\n"))
+            assert text.render_text(report, width=width, show_statements=statements) == rich_out
