@@ -71,6 +71,7 @@ def setting_meanings() -> dict[str, str]:
 
 #: settings that are not plain integers
 _TYPES = {"duty_cycle": "fraction in (0, 1]", "min_duty_cycle": "fraction in (0, 1]",
+          "vacuum_every": "fraction in [0, 1]",
           "max_parallel_maintenance_workers": 'int or `"server"`'}
 
 

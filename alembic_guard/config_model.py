@@ -33,6 +33,7 @@ Duration = Annotated[int, BeforeValidator(_duration)]
 Count = Annotated[StrictInt, Field(ge=0)]
 AtLeastOne = Annotated[StrictInt, Field(ge=1)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 def _workers(value: Any) -> Any:
@@ -91,6 +92,7 @@ class GuardTable(BaseModel):
     max_batch_size: AtLeastOne | None = None
     duty_cycle: Fraction | None = None
     min_duty_cycle: Fraction | None = None
+    vacuum_every: Share | None = None
     max_parallel_maintenance_workers: Workers | None = None
 
     @model_validator(mode="after")

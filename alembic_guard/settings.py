@@ -73,6 +73,10 @@ class Settings:
       inside batches (after a batch of *t* s it sleeps *t* × (1 − d) / d).
     - ``min_duty_cycle`` (0.75): the share it falls to when its batches suddenly run slower than
       before (contention; a slow drift of the backfill's own cost is not; see ops/_backfill_pace.py).
+    - ``vacuum_every`` (0.1, a fraction in [0, 1]): a backfill runs ``VACUUM (SKIP_LOCKED, PARALLEL 0)``
+      of its table each time it has written this share of the table's estimated rows (at least
+      10,000 rows), so later batches do not pay for the dead index entries of earlier ones; 0 never
+      (see ops/_backfill_vacuum.py).
     - ``max_parallel_maintenance_workers`` (0): set in the session of a concurrent index build so it
       leaves the other cores to the application; None (``"server"`` in TOML) keeps the server's value.
     """
@@ -92,6 +96,7 @@ class Settings:
     max_batch_size: int = 100_000
     duty_cycle: float = 1.0
     min_duty_cycle: float = 0.75
+    vacuum_every: float = 0.1
     max_parallel_maintenance_workers: int | None = 0
     source: str | None = dataclasses.field(default=None, compare=False)
     """The pyproject.toml the values came from (None: defaults)."""
@@ -100,7 +105,7 @@ class Settings:
         if self.max_parallel_maintenance_workers == SERVER_VALUE:
             object.__setattr__(self, "max_parallel_maintenance_workers", None)
         for f in fields(self):
-            if f.name in ("source", "duty_cycle", "min_duty_cycle"):
+            if f.name in ("source", "duty_cycle", "min_duty_cycle", "vacuum_every"):
                 continue
             value = getattr(self, f.name)
             if value is None and f.name == "max_parallel_maintenance_workers":
@@ -116,6 +121,10 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise GuardError(f"alembic-guard setting {name} must be a fraction in (0, 1], not {value!r}.",
                                  path=self.source)
+        every = self.vacuum_every
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every <= 1:
+            raise GuardError(f"alembic-guard setting vacuum_every must be a fraction in [0, 1], not {every!r}.",
+                             path=self.source)
 
     def override(self, **values: Any) -> Settings:
         """A copy with the non-None ``values`` replaced. Raises TypeError for an unknown name."""

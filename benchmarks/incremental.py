@@ -84,6 +84,9 @@ def main() -> None:
     ap.add_argument("--shadow", default="auto")
     ap.add_argument("--cache", help="ALEMBIC_GUARD_CACHE for the runs (default: a fresh temp dir)")
     ap.add_argument("--compare", metavar="CHECKOUT", help="also time the warm check of this checkout's code")
+    ap.add_argument("--text", action="store_true",
+                    help="also time, after each warm JSON check, a warm check in the default text format "
+                         "(written to a file, so without color)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ALEMBIC_GUARD_CACHE"] = args.cache or str(Path(tmp) / "cache")
@@ -96,7 +99,7 @@ def main() -> None:
             timed(cmd, out, args.compare)  # the other code's template and traces (a key of its own)
         print(f"{args.revisions} revisions, shadow {doc['shadow']['provider']} PostgreSQL "
               f"{doc['shadow']['server_version']}; first check (cold, fills the cache) {first:.2f} s")
-        rows, other = [], []
+        rows, other, texts = [], [], []
         for k in range(args.repeat):
             append(ini, args.revisions + k)
             cold_s, cold = timed(cmd + ["--no-cache"], out)
@@ -105,6 +108,12 @@ def main() -> None:
                 other.append((other_s, other_doc["duration_ms"] / 1000, findings(other_doc) == findings(cold),
                               sum(1 for r in other_doc["revisions"] if not r.get("cached"))))
             warm_s, warm = timed(cmd, out)
+            if args.text:
+                text_cmd = [a for a in cmd if a not in ("--format", "json")]
+                text_cmd[text_cmd.index("--output") + 1] = str(Path(tmp) / "r.txt")
+                t0 = time.perf_counter()
+                subprocess.run(text_cmd, stdout=subprocess.DEVNULL, cwd=tmp)
+                texts.append(time.perf_counter() - t0)
             same = findings(cold) == findings(warm)
             reused = sum(1 for r in warm["revisions"] if r.get("cached"))
             rows.append((cold_s, cold["duration_ms"] / 1000, warm_s, warm["duration_ms"] / 1000,
@@ -115,6 +124,8 @@ def main() -> None:
             print(f"{i:>3} | {cs:>11.2f} s {ci:>8.2f} s | {ws:>11.2f} s {wi:>8.2f} s {traced:>6} {reused:>6} | {same}")
         print(f"median: cold {statistics.median(r[0] for r in rows):.2f} s, "
               f"warm {statistics.median(r[2] for r in rows):.2f} s (whole command)")
+        if texts:
+            print("warm, text format (whole command): " + ", ".join(f"{t:.2f} s" for t in texts))
         if args.compare:
             print(f"warm check of {args.compare} just before each warm check above:")
             for i, ((os_, oi, osame, otraced), row) in enumerate(zip(other, rows, strict=True), 1):

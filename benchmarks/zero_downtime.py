@@ -197,6 +197,7 @@ class RunResult:
     batches: int | None = None
     paused_s: float | None = None
     vacuum_s: float | None = None
+    vacuums: int | None = None
     note: str = ""
 
 
@@ -209,7 +210,10 @@ def naive_add_column(op: Operations, rows: int) -> dict[str, Any]:
 
 #: the settings of the safe operations before adaptive pacing (fixed 1,000-row batches, no pause)
 #: and the parallelism cap (the server's max_parallel_maintenance_workers): "safe (old defaults)"
-OLD_DEFAULTS = {"batch_target_ms": 0, "duty_cycle": 1.0, "max_parallel_maintenance_workers": "server"}
+OLD_DEFAULTS = {"batch_target_ms": 0, "duty_cycle": 1.0, "max_parallel_maintenance_workers": "server",
+                "vacuum_every": 0}
+#: today's defaults without the VACUUM between batches: "safe (no vacuum)"
+NO_VACUUM = {"vacuum_every": 0}
 
 
 def safe_add_column(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
@@ -223,6 +227,10 @@ def safe_add_column(op: Operations, rows: int, **opts: Any) -> dict[str, Any]:
 
 def old_safe_add_column(op: Operations, rows: int) -> dict[str, Any]:
     return safe_add_column(op, rows, **OLD_DEFAULTS)
+
+
+def no_vacuum_add_column(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_add_column(op, rows, **NO_VACUUM)
 
 
 def single_update_add_column(op: Operations, rows: int) -> dict[str, Any]:
@@ -335,6 +343,10 @@ def old_safe_bigint(op: Operations, rows: int) -> dict[str, Any]:
     return safe_bigint(op, rows, **OLD_DEFAULTS)
 
 
+def no_vacuum_bigint(op: Operations, rows: int) -> dict[str, Any]:
+    return safe_bigint(op, rows, **NO_VACUUM)
+
+
 def single_update_bigint(op: Operations, rows: int) -> dict[str, Any]:
     op.run_with_lock_timeout(DUAL_WRITE)
     t0 = time.perf_counter()
@@ -347,6 +359,7 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Operations, int], dict[str, Any]]
     # run affects the reference and the backfills alike
     "add column, volatile default, NOT NULL": [("naive", naive_add_column), ("safe", safe_add_column),
                                               ("single UPDATE", single_update_add_column),
+                                              ("safe (no vacuum)", no_vacuum_add_column),
                                               ("safe (old defaults)", old_safe_add_column)],
     "set NOT NULL": [("naive", naive_set_not_null), ("safe", safe_set_not_null)],
     "create index": [("naive", naive_create_index), ("safe", safe_create_index),
@@ -355,6 +368,7 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Operations, int], dict[str, Any]]
     "add unique constraint": [("naive", naive_unique), ("safe", safe_unique),
                               ("safe (old defaults)", old_safe_unique)],
     "int -> bigint": [("naive", naive_bigint), ("safe", safe_bigint), ("single UPDATE", single_update_bigint),
+                      ("safe (no vacuum)", no_vacuum_bigint),
                       ("safe (old defaults)", old_safe_bigint)],
 }
 
@@ -416,6 +430,8 @@ def run_one(server: Any, admin: psycopg.Connection, template: str, scenario: str
         result.batches_over_100ms = sum(ms > 100 for ms in backfill.batch_ms)
         result.batches = backfill.batches
         result.paused_s = getattr(backfill, "slept_seconds", None)
+        result.vacuums = getattr(backfill, "vacuums", None)
+        result.vacuum_s = getattr(backfill, "vacuum_seconds", None)
     if "single_update" in extra:
         n, seconds = extra["single_update"]
         result.backfill_rows, result.backfill_rows_per_s = n, n / seconds
@@ -437,8 +453,8 @@ def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
         "",
         "| Operation | Mode | Migration s | Longest app stall ms | App p50 / p99 ms (baseline) | p99 / baseline "
         "| App q/s (baseline) | App errors | Backfill rows/s | vs single UPDATE | Longest batch ms (p99) "
-        "| Batches > 100 ms | Paused s |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Batches > 100 ms | Paused s | VACUUM s |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     reference = {r.scenario: r.backfill_rows_per_s for r in results if r.mode == "single UPDATE"}
     for r in results:
@@ -447,12 +463,16 @@ def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
         share = (f"{100 * r.backfill_rows_per_s / ref:.0f}%"
                  if ref and r.backfill_rows_per_s and r.mode != "single UPDATE" else "–")
         over = "–" if r.batches_over_100ms is None else str(r.batches_over_100ms)
+        # a backfill's VACUUMs between batches (count and seconds, inside its time); the single
+        # UPDATE's VACUUM after it (outside its rate)
+        vacuum = (f"{r.vacuums} ({fmt(r.vacuum_s, 1)})" if r.vacuums is not None
+                  else f"after: {fmt(r.vacuum_s, 1)}" if r.vacuum_s is not None else "–")
         lines.append(
             f"| {r.scenario} | {r.mode} | {fmt(r.migration_s, 1)} | {fmt(r.stall_ms)} | "
             f"{fmt(r.p50_ms, 2)} / {fmt(r.p99_ms, 1)} ({fmt(r.base_p50_ms, 2)} / {fmt(r.base_p99_ms, 1)}) | "
             f"{fmt(r.p99_ms / r.base_p99_ms if r.base_p99_ms else None, 1)}× | "
             f"{fmt(r.qps)} ({fmt(r.base_qps)}) | {r.errors} | {fmt(r.backfill_rows_per_s)} | {share} | {batch} | "
-            f"{over} | {fmt(r.paused_s, 1)} |")
+            f"{over} | {fmt(r.paused_s, 1)} | {vacuum} |")
     return "\n".join(lines)
 
 

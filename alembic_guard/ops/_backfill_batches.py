@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from ._backfill_pace import BatchPace
 from ._backfill_sql import _batch_statement, _bound, _key_tuple
+from ._backfill_vacuum import BackfillVacuum
 from ._progress import _Progress
 from ._retry import STATEMENT_TIMEOUT_SQLSTATE, sqlstate_of
 from ._runner import Runner
@@ -48,7 +49,8 @@ class BackfillBatch:
 @dataclass
 class BackfillResult:
     """What a backfill did. ``rows_scanned``: rows in the key ranges walked; ``rows_updated``: rows
-    written (UPDATE row counts, or what the callback returned)."""
+    written (UPDATE row counts, or what the callback returned); ``vacuums`` / ``vacuum_seconds``:
+    the VACUUMs run between batches (``vacuum_every``) and their time (s), part of ``seconds``."""
 
     table: str
     rows_scanned: int = 0
@@ -59,6 +61,8 @@ class BackfillResult:
     batch_ms: list[float] = field(default_factory=list, repr=False)
     batch_rows: list[int] = field(default_factory=list, repr=False)
     slept_seconds: float = 0.0
+    vacuums: int = 0
+    vacuum_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -77,17 +81,21 @@ def _record(result: BackfillResult, bar: _Progress, started: float, in_range: in
                 f"batch {in_range:,} rows in {ms:.0f} ms, duty cycle {pace.duty:.0%}")
 
 
-def _pause(result: BackfillResult, pace: BatchPace, in_range: int, batch_seconds: float) -> None:
-    """Size the next batch and sleep the pause the pace asks for after this one."""
+def _between(result: BackfillResult, pace: BatchPace, vacuum: BackfillVacuum, in_range: int, written: int,
+             batch_seconds: float) -> None:
+    """Between a batch and the next: size the next batch, sleep the pause the pace asks for, and
+    VACUUM the table when ``vacuum_every`` of its rows were written since the last one."""
     pause = pace.after(in_range, batch_seconds)
     if pause > 0:
         result.slept_seconds += pause
         time.sleep(pause)
+    vacuum.after_batch(written)
+    result.vacuums, result.vacuum_seconds = vacuum.vacuums, vacuum.seconds
 
 
 def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], set_sql: str,
                      extra: str, what: str, result: BackfillResult, bar: _Progress, started: float,
-                     pace: BatchPace) -> None:
+                     pace: BatchPace, vacuum: BackfillVacuum) -> None:
     """``set=`` backfills: each batch is ONE statement, run on its own (autocommit, so the statement
     is the batch's whole transaction) under session-level lock_timeout / statement_timeout.
 
@@ -130,11 +138,12 @@ def _walk_statements(runner: Runner, table_sql: str, key_names: list[str], key_t
             if in_range < batch_size:
                 break
             lower = tuple(row[2:])
-            _pause(result, pace, in_range, batch_seconds)
+            _between(result, pace, vacuum, in_range, updated, batch_seconds)
 
 
 def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_types: list[str], callback: Any,
-                   what: str, result: BackfillResult, bar: _Progress, started: float, pace: BatchPace) -> None:
+                   what: str, result: BackfillResult, bar: _Progress, started: float, pace: BatchPace,
+                   vacuum: BackfillVacuum) -> None:
     """``callback=`` backfills: the batch's key range is found first (an index-only walk outside any
     transaction), then the callback runs in the batch's own transaction."""
     s = runner.settings
@@ -161,12 +170,13 @@ def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_typ
         params = {**lo_params, **hi_params}
         batch = BackfillBatch(table_sql, key_names, lower, upper, result.batches + 1, range_sql, params)
 
-        def work(conn: Any, batch: BackfillBatch = batch) -> int:
-            return int(callback(conn, batch) or 0)
+        def work(conn: Any, batch: BackfillBatch = batch) -> int | None:
+            changed = callback(conn, batch)
+            return None if changed is None else int(changed)
 
         t0 = time.monotonic()
         try:
-            updated = runner.transaction(f"backfill {table_sql} batch {batch.number} ({what})", work)
+            changed = runner.transaction(f"backfill {table_sql} batch {batch.number} ({what})", work)
         except sa_exc.DBAPIError as exc:
             if sqlstate_of(exc) == STATEMENT_TIMEOUT_SQLSTATE and batch_size > 1 and upper is not None:
                 log.warning("backfill %s: batch %d hit statement_timeout (%d ms); halving the batch size to %d",
@@ -174,11 +184,13 @@ def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_typ
                 continue
             raise
         batch_seconds = time.monotonic() - t0
+        updated = changed or 0
         _record(result, bar, started, in_range, updated, batch_seconds * 1000, pace)
         log.debug("backfill %s batch %d: %d rows in range, %d updated, %.1f ms",
                   table_sql, batch.number, in_range, updated, batch_seconds * 1000)
         if upper is None:
             break
         lower = upper
-        _pause(result, pace, in_range, batch_seconds)
+        # a callback that does not say what it changed may have written every row of its range
+        _between(result, pace, vacuum, in_range, in_range if changed is None else updated, batch_seconds)
 

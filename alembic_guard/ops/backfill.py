@@ -25,7 +25,8 @@ Pacing (``_backfill_pace.py``): the batch size follows a target batch duration (
 50 ms; a batch over ``batch_max_ms``, 100 ms, shrinks the next one at once), and after each batch
 the backfill sleeps so that batches take at most the share ``duty_cycle`` of wall time, a share
 that falls towards ``min_duty_cycle`` when batches get slower than they were at the start
-(contention). ``pause_ms`` is a floor on that sleep.
+(contention). ``pause_ms`` is a floor on that sleep. Every ``vacuum_every`` (10%) of the table's
+rows written, the table is vacuumed between two batches (``_backfill_vacuum.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from . import _catalog as catalog
 from ._backfill_batches import BackfillBatch, BackfillResult, _walk_callback, _walk_statements
 from ._backfill_pace import BatchPace
 from ._backfill_sql import _offline
+from ._backfill_vacuum import BackfillVacuum
 from ._base import GuardOp, register
 from ._log import log
 from ._progress import _Progress
@@ -97,22 +99,26 @@ def _online(runner: Runner, table_name: str, schema: str | None, assignments: di
     what = ", ".join(assignments) if assignments else getattr(callback, "__qualname__", "callback")
     started = time.monotonic()
     pace = BatchPace.from_settings(s)
+    vacuum = BackfillVacuum.for_table(runner, table.sql, total)
     bar = _Progress(f"backfill {table.sql}", total, progress)
     sizing = (f"batches sized to {s.batch_target_ms} ms (at most {s.batch_max_ms} ms), starting at {pace.size:,} rows"
               if s.batch_target_ms else f"batches of {pace.size:,} rows")
-    log.info("backfill %s (%s): about %s rows; %s; duty cycle %.0f%% (down to %.0f%% under contention)",
-             table.sql, what, f"{total:,}", sizing, pace.duty_max * 100, pace.duty_min * 100)
+    vacuuming = f"VACUUM every {vacuum.threshold:,} rows written" if vacuum.enabled else "no VACUUM between batches"
+    log.info("backfill %s (%s): about %s rows; %s; duty cycle %.0f%% (down to %.0f%% under contention); %s",
+             table.sql, what, f"{total:,}", sizing, pace.duty_max * 100, pace.duty_min * 100, vacuuming)
     with bar:
         if callback is None:
             _walk_statements(runner, table.sql, key_names, key_types, set_sql, extra, what, result, bar,
-                             started, pace)
+                             started, pace, vacuum)
         else:
-            _walk_callback(runner, table.sql, key_names, key_types, callback, what, result, bar, started, pace)
+            _walk_callback(runner, table.sql, key_names, key_types, callback, what, result, bar, started, pace,
+                           vacuum)
     result.seconds = time.monotonic() - started
     log.info("backfill %s (%s): done, %s rows updated, %s scanned in %d batches, %.1f s (%s rows/s), "
-             "longest batch %.0f ms, paused %.1f s", table.sql, what, f"{result.rows_updated:,}",
-             f"{result.rows_scanned:,}", result.batches, result.seconds, f"{result.rows_per_second:,.0f}",
-             result.longest_batch_ms, result.slept_seconds)
+             "longest batch %.0f ms, paused %.1f s, %d VACUUM (%.1f s)", table.sql, what,
+             f"{result.rows_updated:,}", f"{result.rows_scanned:,}", result.batches, result.seconds,
+             f"{result.rows_per_second:,.0f}", result.longest_batch_ms, result.slept_seconds, result.vacuums,
+             result.vacuum_seconds)
     return result
 
 
@@ -154,7 +160,11 @@ class BackfillOp(GuardOp):
         rows. After each batch of *t* ms the backfill sleeps *t* × (1 − d) / d (at least
         ``pause_ms``, default 0), where the duty cycle *d* starts at ``duty_cycle`` (default 1.0)
         and falls towards ``min_duty_cycle`` (0.75) when batches cost more per row than the first
-        ones (a busy server). Every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms``
+        ones (a busy server). Each time the backfill has written ``vacuum_every`` (default 0.1) of
+        the table's estimated rows, at least 10,000, it runs ``VACUUM (SKIP_LOCKED, PARALLEL 0)`` of
+        the table between two batches (SHARE UPDATE EXCLUSIVE: blocks no reads or writes), so that
+        later batches do not pay for the dead index entries of earlier ones; 0 turns it off.
+        Every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms``
         and is retried on lock timeouts; a batch that hits statement_timeout is retried at half the
         size. Each batch takes ROW EXCLUSIVE on the table and row locks on its rows, released at its
         COMMIT. Shows a progress bar (rows, rows/s, ETA) when ``progress`` is True or, by default,

@@ -117,6 +117,57 @@ def test_python_callback_variant(conn, migration):
     assert wrong_totals(conn) == 0
 
 
+def vacuum_count(conn, table: str) -> int:
+    return conn.execute("SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                        [table]).fetchone()[0]
+
+
+def test_a_long_backfill_vacuums_its_table_between_batches(conn, migration, recorder, caplog):
+    # 29,000 rows in batches of 2,000: 14 full batches and a short last one; VACUUM every 10,000
+    # rows written (the floor: 0.25 x 29,000 is less), so after batches 5 and 10, never after the last
+    conn.execute(ORDERS.format(n=29_000))
+    conn.execute("ANALYZE orders")
+    caplog.set_level(logging.INFO, logger="alembic.guard.ops")
+    before = vacuum_count(conn, "orders")
+    with migration() as op:
+        result = op.backfill("orders", set={"total": "price * qty"}, batch_size=2000, batch_target_ms=0,
+                             vacuum_every=0.25)
+    assert wrong_totals(conn) == 0 and result.rows_updated == 29_000 and result.batches == 15
+    assert result.vacuums == 2 and 0 < result.vacuum_seconds <= result.seconds
+    vacuums = [i for i, s in enumerate(recorder) if s == "VACUUM (SKIP_LOCKED, PARALLEL 0) public.orders"]
+    batches = [i for i, s in enumerate(recorder) if "UPDATE public.orders SET total" in s]
+    assert len(vacuums) == 2 and [sum(b < v for b in batches) for v in vacuums] == [5, 10]
+    assert vacuum_count(conn, "orders") == before + 2  # the server did vacuum the table
+    assert "VACUUM every 10,000 rows written" in caplog.text and "2 VACUUM" in caplog.text
+
+
+def test_vacuum_every_zero_never_vacuums_and_a_failed_vacuum_does_not_stop_the_backfill(conn, migration, recorder,
+                                                                                         caplog):
+    conn.execute(ORDERS.format(n=25_000))
+    with migration() as op:
+        result = op.backfill("orders", set={"total": "price * qty"}, batch_size=5000, batch_target_ms=0,
+                             vacuum_every=0)
+    assert result.vacuums == 0 and not any(s.startswith("VACUUM") for s in recorder)
+    # a VACUUM cancelled by its statement_timeout (1 ms: the concurrent steps' timeout) is logged, and
+    # the backfill finishes without further VACUUMs
+    conn.execute("UPDATE orders SET total = NULL")
+    caplog.set_level(logging.WARNING, logger="alembic.guard.ops")
+    with migration() as op:
+        result = op.backfill("orders", set={"total": "price * qty"}, batch_size=5000, batch_target_ms=0,
+                             vacuum_every=0.01, concurrent_statement_timeout_ms=1)
+    assert wrong_totals(conn) == 0 and result.rows_updated == 25_000 and result.vacuums == 0
+    assert sum(s.startswith("VACUUM") for s in recorder) == 1
+    assert "VACUUM between batches failed, the backfill goes on without it" in caplog.text
+
+
+def test_vacuum_every_must_be_a_share():
+    from alembic_guard.settings import Settings
+
+    with pytest.raises(GuardError, match="vacuum_every must be a fraction in"):
+        Settings(vacuum_every=1.5)
+    assert Settings(vacuum_every=0).vacuum_every == 0
+
+
 def test_statement_timeout_halves_the_batch(conn, migration, caplog):
     conn.execute(ORDERS.format(n=120))
     conn.execute("CREATE FUNCTION slow(int) RETURNS int LANGUAGE sql AS $$ SELECT pg_sleep(0.002); SELECT $1 $$")
