@@ -64,7 +64,7 @@ class Settings:
     - ``batch_size`` (1000): rows in the first backfill batch (one transaction each); later batches
       are sized to ``batch_target_ms``.
     - ``batch_pause_ms`` (0): sleep between backfill batches (throttle for replicas / vacuum).
-    - ``batch_target_ms`` (50): the duration a backfill aims at per batch (the next batch's size is
+    - ``batch_target_ms`` (30): the duration a backfill aims at per batch (the next batch's size is
       scaled by target / last duration, at most ×2 at a time); 0 keeps ``batch_size`` fixed.
     - ``batch_max_ms`` (100): a batch slower than this makes the next one smaller at once, whatever
       the target.
@@ -91,7 +91,7 @@ class Settings:
     retry_max_total_ms: int = 300_000
     batch_size: int = 1000
     batch_pause_ms: int = 0
-    batch_target_ms: int = 50
+    batch_target_ms: int = 30
     batch_max_ms: int = 100
     max_batch_size: int = 100_000
     duty_cycle: float = 1.0

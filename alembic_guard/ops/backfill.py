@@ -22,7 +22,7 @@ a row twice in a way that changes the result. For volatile expressions (``gen_ra
 predicate is always true: pass ``where="c IS NULL"`` instead (and ``skip_unchanged=False``).
 
 Pacing (``_backfill_pace.py``): the batch size follows a target batch duration (``batch_target_ms``,
-50 ms; a batch over ``batch_max_ms``, 100 ms, shrinks the next one at once), and after each batch
+30 ms; a batch over ``batch_max_ms``, 100 ms, shrinks the next one at once), and after each batch
 the backfill sleeps so that batches take at most the share ``duty_cycle`` of wall time, a share
 that falls towards ``min_duty_cycle`` when batches get slower than they were at the start
 (contention). ``pause_ms`` is a floor on that sleep. Every ``vacuum_every`` (10%) of the table's
@@ -155,7 +155,7 @@ class BackfillOp(GuardOp):
 
         Pace (every Settings name is also a keyword here, e.g. ``batch_target_ms=30``):
         ``batch_size`` (rows, default 1000) is the first batch's size; later batches are sized so
-        that one takes ``batch_target_ms`` (default 50 ms; 0 = keep ``batch_size``), a batch over
+        that one takes ``batch_target_ms`` (default 30 ms; 0 = keep ``batch_size``), a batch over
         ``batch_max_ms`` (100 ms) shrinks the next one at once, never more than ``max_batch_size``
         rows. After each batch of *t* ms the backfill sleeps *t* × (1 − d) / d (at least
         ``pause_ms``, default 0), where the duty cycle *d* starts at ``duty_cycle`` (default 1.0)

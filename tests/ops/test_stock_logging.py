@@ -66,7 +66,7 @@ def test_progress_summaries_and_retries_show_under_the_stock_alembic_ini(tmp_pat
     assert upgrade.returncode == 0, out
     assert "Running upgrade  -> r1" in out  # Alembic's own INFO line, for comparison
     assert "attempt 1/10 failed" in out and "retrying in" in out
-    assert "backfill public.t (v): about 3,000 rows; batches sized to 50 ms" in out
+    assert "backfill public.t (v): about 3,000 rows; batches sized to 30 ms" in out
     assert "backfill public.t (v): done, 3,000 rows updated, 3,000 scanned in" in out
     assert "create index public.ix_t_v concurrently: built in" in out
     assert "max_parallel_maintenance_workers = 0" in out
