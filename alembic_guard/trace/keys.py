@@ -42,19 +42,22 @@ def _qualified(schema: str, name: str) -> str:
     return name if schema == "public" else f"{schema}.{name}"
 
 
-def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
+
+
+def unique_keys(dbapi_conn: Any, rows: list[tuple] | None = None) -> dict[str, list[tuple[str, ...]]]:
     """Qualified table name → its unique column lists, the primary key first. Tables without one
-    are absent."""
+    are absent. ``rows``: those of ``UNIQUE_KEYS_SQL`` when already read."""
     out: dict[str, list[tuple[str, ...]]] = {}
-    for schema, table, _primary, columns in fetch(dbapi_conn, UNIQUE_KEYS_SQL):
+    for schema, table, _primary, columns in (fetch(dbapi_conn, UNIQUE_KEYS_SQL) if rows is None else rows):
         cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
         out.setdefault(_qualified(schema, table), []).append(tuple(cols))
     return out
 
 
-def published_tables(dbapi_conn: Any) -> set[str]:
-    """Qualified names of the tables that some publication replicates."""
-    return {_qualified(schema, name) for schema, name in fetch(dbapi_conn, PUBLISHED_SQL)}
+def published_tables(dbapi_conn: Any, rows: list[tuple] | None = None) -> set[str]:
+    """Qualified names of the tables that some publication replicates. ``rows``: those of
+    ``PUBLISHED_SQL`` when already read."""
+    return {_qualified(schema, name) for schema, name in (fetch(dbapi_conn, PUBLISHED_SQL) if rows is None else rows)}
 
 
 TABLE_FACTS_SQL = """
@@ -96,10 +99,11 @@ def _array(value: Any) -> list[str]:
     return next(csv.reader([inner], escapechar="\\")) if inner else []
 
 
-def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
-    """Qualified table name → its TableFacts (tables, partitioned tables, materialized views)."""
+def table_facts(dbapi_conn: Any, rows: list[tuple] | None = None) -> dict[str, TableFacts]:
+    """Qualified table name → its TableFacts (tables, partitioned tables, materialized views).
+    ``rows``: those of ``TABLE_FACTS_SQL`` when already read."""
     out: dict[str, TableFacts] = {}
-    for row in fetch(dbapi_conn, TABLE_FACTS_SQL):
+    for row in (fetch(dbapi_conn, TABLE_FACTS_SQL) if rows is None else rows):
         schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row
         columns: dict[str, str] = {}
         not_null: set[str] = set()
@@ -116,3 +120,16 @@ def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
             indexes=dict(i.split("=", 1) for i in _array(indexes)),
             constraints=dict(c.split("=", 1) for c in _array(cons)))
     return out
+
+
+#: what the tracer reads when a revision starts, in the order :func:`revision_facts` takes their rows
+REVISION_FACTS_SQL = (UNIQUE_KEYS_SQL, PUBLISHED_SQL, TABLE_FACTS_SQL)
+
+
+def revision_facts(results: list[list[tuple]]) -> tuple[dict[str, list[tuple[str, ...]]], set[str],
+                                                        dict[str, TableFacts]]:
+    """``(unique_keys, published_tables, table_facts)`` from the rows of ``REVISION_FACTS_SQL``
+    (one list of rows per query, in order), read in the round trip of the snapshot before a
+    revision's first statement."""
+    keys_rows, published_rows, facts_rows = results
+    return (unique_keys(None, keys_rows), published_tables(None, published_rows), table_facts(None, facts_rows))

@@ -194,18 +194,22 @@ class Tracer:
         try:
             # quiet: usually nothing ran since the snapshot after the previous statement; the
             # fingerprint proves it (trace/snapshots.py), or the snapshot is read as usual
-            before = self._catalog.snapshot(dbapi, quiet=True, also=catalog.SETTINGS_SQL)
-            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, self._catalog.also_rows)
+            starts_revision = self._current != rev_id
+            # a revision's starting facts go in the same round trip as the snapshot (same moment:
+            # nothing runs between them)
+            also = [catalog.SETTINGS_SQL, *(keys.REVISION_FACTS_SQL if starts_revision else ())]
+            before = self._catalog.snapshot(dbapi, quiet=True, also=also)
+            settings_rows, *facts_rows = self._catalog.also_results
+            lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, settings_rows)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
             block = catalog.in_transaction_block(dbapi)
             if not self._mode_known:
                 self.mode, self._mode_known = detect_mode()
             in_tx = block if block is not None else not bool(getattr(dbapi, "autocommit", False))
-            if self._current != rev_id:
+            if starts_revision:
                 self._note_version_table()
                 self._start_revision(rev, before)
-                rev.unique_keys, rev.published = keys.unique_keys(dbapi), keys.published_tables(dbapi)
-                rev.tables = keys.table_facts(dbapi)
+                rev.unique_keys, rev.published, rev.tables = keys.revision_facts(facts_rows)
                 if self._held and in_tx and xact == self._xact:
                     # still the transaction of the earlier revision: read which locks it still holds
                     # (in a new transaction, or none, every lock is forgotten below anyway)
