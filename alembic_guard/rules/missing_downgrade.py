@@ -1,7 +1,27 @@
 import ast as pyast
 from functools import lru_cache
 
+from pglast import ast
+
+from ..sql.parse import parse_all
 from .base import Rule, register
+
+#: statements that change rows or the session, not the schema: a revision of only these (a data fix,
+#: a backfill with its VACUUMs) has nothing for downgrade() to undo in the schema
+_NOT_SCHEMA = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.SelectStmt, ast.CopyStmt,
+               ast.VariableSetStmt, ast.VariableShowStmt, ast.TransactionStmt, ast.LockStmt, ast.VacuumStmt,
+               ast.ExplainStmt)
+
+
+def _may_change_schema(statement) -> bool:
+    """Whether a traced statement may have changed the schema: the trace saw a relation appear,
+    disappear or be rewritten, or its SQL is anything but DML and session commands (unparsed SQL,
+    ``DO`` blocks and calls count as changes: when in doubt, the rule speaks)."""
+    obs = statement.observation
+    if obs.created or obs.dropped or obs.rewritten:
+        return True
+    nodes = parse_all(statement.sql)
+    return nodes is None or not all(isinstance(n, _NOT_SCHEMA) for n in nodes)
 
 
 @lru_cache(maxsize=256)
@@ -50,6 +70,8 @@ class MissingDowngrade(Rule):
         first = next((s for s in ctx.revision.statements if s.path == ctx.revision.path), None)
         if first is not st or not ctx.revision.path:
             return  # once per revision, on its first statement
+        if not any(_may_change_schema(s) for s in ctx.revision.statements if s.path == ctx.revision.path):
+            return  # rows only (a data fix, a backfill): no schema for downgrade() to restore
         try:
             mtime = os.path.getmtime(ctx.revision.path)
         except OSError:

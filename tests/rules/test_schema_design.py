@@ -86,6 +86,13 @@ def test_missing_downgrade_is_info_on_the_downgrade_line(shadow, dbname, tmp_pat
     assert text[f.line - 1].startswith("def downgrade"), (f.line, text)
 
 
+def test_missing_downgrade_is_quiet_for_a_revision_that_changes_rows_only(shadow, dbname, tmp_path):
+    rev = run_one(shadow, dbname, tmp_path, 'op.execute("SET lock_timeout = \'1s\'")\n'
+                  'op.execute("UPDATE notes SET body = \'\' WHERE body IS NULL")',
+                  setup="CREATE TABLE notes (id bigint PRIMARY KEY, body text)")
+    assert rev.statements and not findings(rev, "missing-downgrade"), describe(rev)
+
+
 def test_partitioned_table_without_default_partition_or_plan(shadow, dbname, tmp_path):
     revs = run_revisions(shadow, dbname, tmp_path, [
         # RANGE, two partitions, nothing for the months after: reported (info)
