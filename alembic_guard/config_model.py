@@ -33,7 +33,17 @@ Duration = Annotated[int, BeforeValidator(_duration)]
 Count = Annotated[StrictInt, Field(ge=0)]
 AtLeastOne = Annotated[StrictInt, Field(ge=1)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-Share = Annotated[float, Field(ge=0, le=1)]
+
+
+def _share(value: Any, info: ValidationInfo) -> float:
+    """A number in [0, 1] as TOML writes it (``0``, ``0.1``, ``1``); no strings, no booleans (``false``
+    would turn a feature off by accident)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{info.field_name} must be a fraction in [0, 1], not {value!r}")
+    return float(value)
+
+
+Share = Annotated[float, BeforeValidator(_share)]
 
 
 def _workers(value: Any) -> Any:

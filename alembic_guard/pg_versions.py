@@ -89,6 +89,11 @@ VIRTUAL_GENERATED_COLUMNS = Feature(
     "virtual-generated-columns", "GENERATED ALWAYS AS (…) VIRTUAL columns (computed on read, nothing stored)", 18,
     RELEASE_NOTES + "18.0/ (\"Add support for virtual generated columns\"); "
     + DOCS + "18/ddl-generated-columns.html")
+VACUUM_BACKFILL_OPTIONS = Feature(
+    "vacuum-backfill-options", "VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0)", 13,
+    RELEASE_NOTES + "12.0/ (\"Add VACUUM and ANALYZE option SKIP_LOCKED\"; \"Add TRUNCATE option to VACUUM\"); "
+    + RELEASE_NOTES + "13.0/ (\"Allow VACUUM to process indexes in parallel\", its PARALLEL option); "
+    + DOCS + "current/sql-vacuum.html")
 REPACK_CONCURRENTLY = Feature(
     "repack-concurrently", "REPACK (CONCURRENTLY): an online VACUUM FULL / CLUSTER", 19,
     DOCS + "devel/sql-repack.html (PostgreSQL 19 development docs)")
@@ -99,7 +104,8 @@ MERGE_SPLIT_PARTITIONS = Feature(
 FEATURES: dict[str, Feature] = {f.key: f for f in (
     FAST_ADD_COLUMN_DEFAULT, ADD_ENUM_VALUE_IN_TRANSACTION, REINDEX_CONCURRENTLY, SET_NOT_NULL_USES_CHECK,
     ATTACH_PARTITION_SHARE_UPDATE_EXCLUSIVE, DETACH_PARTITION_CONCURRENTLY, NOT_NULL_NOT_VALID,
-    NOT_NULL_IN_PG_CONSTRAINT, VIRTUAL_GENERATED_COLUMNS, REPACK_CONCURRENTLY, MERGE_SPLIT_PARTITIONS)}
+    NOT_NULL_IN_PG_CONSTRAINT, VIRTUAL_GENERATED_COLUMNS, VACUUM_BACKFILL_OPTIONS, REPACK_CONCURRENTLY,
+    MERGE_SPLIT_PARTITIONS)}
 
 
 def has(feature: Feature | str, server_version_num: int) -> bool:

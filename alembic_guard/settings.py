@@ -73,7 +73,7 @@ class Settings:
       inside batches (after a batch of *t* s it sleeps *t* × (1 − d) / d).
     - ``min_duty_cycle`` (0.75): the share it falls to when its batches suddenly run slower than
       before (contention; a slow drift of the backfill's own cost is not; see ops/_backfill_pace.py).
-    - ``vacuum_every`` (0.1, a fraction in [0, 1]): a backfill runs ``VACUUM (SKIP_LOCKED, PARALLEL 0)``
+    - ``vacuum_every`` (0.1, a fraction in [0, 1]): a backfill runs ``VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0)``
       of its table each time it has written this share of the table's estimated rows (at least
       10,000 rows), so later batches do not pay for the dead index entries of earlier ones; 0 never
       (see ops/_backfill_vacuum.py).

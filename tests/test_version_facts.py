@@ -168,6 +168,16 @@ def test_a_new_partition_scans_the_default_partition_under_access_exclusive(conn
         conn.execute("CREATE TABLE p_2030 PARTITION OF p FOR VALUES FROM ('2030-01-01') TO ('2031-01-01')")
 
 
+def test_vacuum_backfill_options(conn, server):
+    # op.backfill's VACUUM between batches: SKIP_LOCKED and TRUNCATE (12+), PARALLEL (13+)
+    assert v.VACUUM_BACKFILL_OPTIONS.on(server.version_num)
+    conn.execute("UPDATE t SET a = a + 1")
+    conn.execute("VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) t")
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+        with conn.transaction():
+            conn.execute("VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) t")
+
+
 def test_repack_and_merge_split_partitions_are_not_there_before_19(conn, server):
     assert runs(conn, "REPACK t") == v.REPACK_CONCURRENTLY.on(server.version_num)
     assert runs(conn, "ALTER TABLE p MERGE PARTITIONS (p_2024, p_2025) INTO p_old") == \

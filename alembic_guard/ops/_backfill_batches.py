@@ -172,7 +172,7 @@ def _walk_callback(runner: Runner, table_sql: str, key_names: list[str], key_typ
 
         def work(conn: Any, batch: BackfillBatch = batch) -> int | None:
             changed = callback(conn, batch)
-            return None if changed is None else int(changed)
+            return None if changed is None else int(changed or 0)
 
         t0 = time.monotonic()
         try:

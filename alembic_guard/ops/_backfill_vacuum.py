@@ -15,14 +15,18 @@ docs/benchmarks.md.
 
 How it runs, so that it never stands in the application's way:
 
-- ``VACUUM (SKIP_LOCKED, PARALLEL 0) <table>``. ``VACUUM`` takes SHARE UPDATE EXCLUSIVE, which
-  conflicts with no reads or writes (https://www.postgresql.org/docs/current/explicit-locking.html);
-  ``SKIP_LOCKED`` (PostgreSQL 12+) skips the table at once when that lock is taken (an autovacuum
-  of the table is running, or a DDL), instead of queueing; ``PARALLEL 0`` (PostgreSQL 13+) keeps
-  the index passes in this one backend, leaving the other cores to the application
-  (https://www.postgresql.org/docs/current/sql-vacuum.html).
-- Outside any transaction block (``VACUUM`` cannot run in one), under the timeouts of the steps
-  that block no traffic (``concurrent_lock_timeout_ms`` / ``concurrent_statement_timeout_ms``).
+- ``VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) <table>``. ``VACUUM`` takes SHARE UPDATE
+  EXCLUSIVE, which conflicts with no reads or writes
+  (https://www.postgresql.org/docs/current/explicit-locking.html); ``SKIP_LOCKED`` (PostgreSQL 12+)
+  skips the table at once when that lock is taken (an autovacuum of the table is running, or a
+  DDL), instead of queueing; ``TRUNCATE false`` (12+) leaves out the truncation of empty pages at
+  the end of the table, the one step of a VACUUM that takes ACCESS EXCLUSIVE (briefly, and on
+  standbys too); ``PARALLEL 0`` (13+) keeps the index passes in this one backend, leaving the other
+  cores to the application (https://www.postgresql.org/docs/current/sql-vacuum.html). On a server
+  before 13 (``pg_versions.VACUUM_BACKFILL_OPTIONS``) the backfill runs no VACUUM.
+- Outside any transaction block (``VACUUM`` cannot run in one), once, never retried, under the
+  timeouts of the steps that block no traffic (``concurrent_lock_timeout_ms`` /
+  ``concurrent_statement_timeout_ms``).
 - Only once the backfill has written ``vacuum_every`` × the table's estimated rows since the last
   VACUUM, and at least :data:`MIN_ROWS`; never after the last batch (autovacuum is left what
   remains). A VACUUM that fails (no privilege is only a WARNING; a timeout, a cancel) is logged
@@ -34,6 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..pg_versions import VACUUM_BACKFILL_OPTIONS
 from ._log import log
 from ._runner import Runner
 
@@ -57,6 +62,8 @@ class BackfillVacuum:
     @classmethod
     def for_table(cls, runner: Runner, table_sql: str, estimated_rows: int) -> BackfillVacuum:
         every = runner.settings.vacuum_every
+        if not VACUUM_BACKFILL_OPTIONS.on(runner.server_version_num):
+            every = 0
         threshold = max(MIN_ROWS, int(every * estimated_rows)) if every > 0 else 0
         return cls(runner, table_sql, threshold)
 
@@ -73,10 +80,11 @@ class BackfillVacuum:
         if self.written < self.threshold:
             return
         self.written = 0
-        step = f"backfill {self.table_sql}: VACUUM"
         t0 = time.monotonic()
         try:
-            self.runner.autocommit(step, [f"VACUUM (SKIP_LOCKED, PARALLEL 0) {self.table_sql}"], blocking=False)
+            # once, not through the lock-retry loop: it is an optimisation, worth no backoff
+            with self.runner.session_timeouts(*self.runner.timeouts(False)):
+                self.runner.run(f"VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {self.table_sql}")
         except Exception as exc:  # noqa: BLE001  (the VACUUM is an optimisation: the backfill goes on)
             self.threshold = 0
             log.warning("backfill %s: VACUUM between batches failed, the backfill goes on without it: %s",

@@ -161,7 +161,7 @@ class BackfillOp(GuardOp):
         ``pause_ms``, default 0), where the duty cycle *d* starts at ``duty_cycle`` (default 1.0)
         and falls towards ``min_duty_cycle`` (0.75) when batches cost more per row than the first
         ones (a busy server). Each time the backfill has written ``vacuum_every`` (default 0.1) of
-        the table's estimated rows, at least 10,000, it runs ``VACUUM (SKIP_LOCKED, PARALLEL 0)`` of
+        the table's estimated rows, at least 10,000, it runs ``VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0)`` of
         the table between two batches (SHARE UPDATE EXCLUSIVE: blocks no reads or writes), so that
         later batches do not pay for the dead index entries of earlier ones; 0 turns it off.
         Every batch runs under ``lock_timeout_ms`` / ``statement_timeout_ms``

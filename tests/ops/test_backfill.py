@@ -134,7 +134,7 @@ def test_a_long_backfill_vacuums_its_table_between_batches(conn, migration, reco
                              vacuum_every=0.25)
     assert wrong_totals(conn) == 0 and result.rows_updated == 29_000 and result.batches == 15
     assert result.vacuums == 2 and 0 < result.vacuum_seconds <= result.seconds
-    vacuums = [i for i, s in enumerate(recorder) if s == "VACUUM (SKIP_LOCKED, PARALLEL 0) public.orders"]
+    vacuums = [i for i, s in enumerate(recorder) if s == "VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) public.orders"]
     batches = [i for i, s in enumerate(recorder) if "UPDATE public.orders SET total" in s]
     assert len(vacuums) == 2 and [sum(b < v for b in batches) for v in vacuums] == [5, 10]
     assert vacuum_count(conn, "orders") == before + 2  # the server did vacuum the table

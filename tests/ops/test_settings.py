@@ -54,6 +54,9 @@ def test_bad_durations(value):
     ("retry_attempts = 0", "at least 1"),
     ('lock_timeout = "soon"', "unknown unit"),
     ("lock_timeout = [", "cannot parse"),
+    ('vacuum_every = "0.1"', r"vacuum_every must be a fraction in \[0, 1\]"),
+    ("vacuum_every = false", r"vacuum_every must be a fraction in \[0, 1\]"),
+    ("vacuum_every = 1.5", r"vacuum_every must be a fraction in \[0, 1\]"),
 ])
 def test_bad_files_name_the_problem(tmp_path, body, message):
     (tmp_path / "pyproject.toml").write_text(f"[tool.alembic-guard]\n{body}\n")
@@ -66,3 +69,9 @@ def test_override_per_call():
     assert s.lock_timeout_ms == 300 and s.retry_attempts == 10
     with pytest.raises(TypeError, match="lock_timout_ms"):
         Settings().override(lock_timout_ms=3)
+
+
+@pytest.mark.parametrize("value", ["0", "0.25", "1"])
+def test_vacuum_every_from_toml(tmp_path, value):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.alembic-guard]\nvacuum_every = {value}\n")
+    assert load_settings(tmp_path).vacuum_every == float(value)
