@@ -32,18 +32,20 @@ def _duration(value: Any, info: ValidationInfo) -> int:
 Duration = Annotated[int, BeforeValidator(_duration)]
 Count = Annotated[StrictInt, Field(ge=0)]
 AtLeastOne = Annotated[StrictInt, Field(ge=1)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+def _number_in(low_open: bool) -> Any:
+    """A validator of a number in (0, 1] (``low_open``) or [0, 1], as TOML writes it (``0.5``, ``1``):
+    no strings, no booleans (``false`` would turn a feature off by accident), as the Python API."""
+    def check(value: Any, info: ValidationInfo) -> float:
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not (0 < value <= 1 if low_open else 0 <= value <= 1):
+            interval = "(0, 1]" if low_open else "[0, 1]"
+            raise ValueError(f"{info.field_name} must be a fraction in {interval}, not {value!r}")
+        return float(value)
+    return BeforeValidator(check)
 
 
-def _share(value: Any, info: ValidationInfo) -> float:
-    """A number in [0, 1] as TOML writes it (``0``, ``0.1``, ``1``); no strings, no booleans (``false``
-    would turn a feature off by accident)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{info.field_name} must be a fraction in [0, 1], not {value!r}")
-    return float(value)
-
-
-Share = Annotated[float, BeforeValidator(_share)]
+Fraction = Annotated[float, _number_in(low_open=True)]
+Share = Annotated[float, _number_in(low_open=False)]
 
 
 def _workers(value: Any) -> Any:

@@ -57,6 +57,9 @@ def test_bad_durations(value):
     ('vacuum_every = "0.1"', r"vacuum_every must be a fraction in \[0, 1\]"),
     ("vacuum_every = false", r"vacuum_every must be a fraction in \[0, 1\]"),
     ("vacuum_every = 1.5", r"vacuum_every must be a fraction in \[0, 1\]"),
+    ('duty_cycle = "0.5"', r"duty_cycle must be a fraction in \(0, 1\]"),
+    ("min_duty_cycle = 0", r"min_duty_cycle must be a fraction in \(0, 1\]"),
+    ("duty_cycle = true", r"duty_cycle must be a fraction in \(0, 1\]"),
 ])
 def test_bad_files_name_the_problem(tmp_path, body, message):
     (tmp_path / "pyproject.toml").write_text(f"[tool.alembic-guard]\n{body}\n")
