@@ -75,4 +75,10 @@ def _offline(runner: Runner, table_name: str, schema: str | None, assignments: d
     runner.comment("table for such rows; on a large table index the predicate, or run online where alembic_guard")
     runner.comment("walks the primary key in keyset batches. In psql, end the statement with \\watch 0.1")
     runner.comment("and stop it (Ctrl-C) once it reports UPDATE 0.")
+    if s.vacuum_every > 0:
+        # what the online backfill does between batches (ops/_backfill_vacuum.py), left to the DBA here
+        runner.comment(f"On a large table, run VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {table_sql} "
+                       f"each time about {s.vacuum_every:.0%}")
+        runner.comment("of its rows were updated (PostgreSQL 13+; outside a transaction): later runs then find few "
+                       "dead index entries.")
     runner.autocommit(f"backfill {table_sql}", [statement], blocking=True)

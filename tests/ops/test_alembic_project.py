@@ -88,6 +88,7 @@ def test_offline_script_separates_non_transactional_steps_and_runs(alembic_proje
     assert ('UPDATE "Order Lines" SET total = price * qty WHERE ctid = ANY (ARRAY(SELECT ctid FROM "Order Lines" '
             "WHERE ROW(total) IS DISTINCT FROM ROW(price * qty) LIMIT 1000 FOR UPDATE SKIP LOCKED));") in script
     assert "until it reports UPDATE 0" in script
+    assert '-- On a large table, run VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) "Order Lines" each time' in script
     assert script.count("-- run outside a transaction") == 3  # two index builds, the backfill
     # it is valid SQL, and running it statement by statement on a fresh database builds the same schema
     statements = pglast.split(script)
