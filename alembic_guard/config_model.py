@@ -32,20 +32,19 @@ def _duration(value: Any, info: ValidationInfo) -> int:
 Duration = Annotated[int, BeforeValidator(_duration)]
 Count = Annotated[StrictInt, Field(ge=0)]
 AtLeastOne = Annotated[StrictInt, Field(ge=1)]
-def _number_in(low_open: bool) -> Any:
-    """A validator of a number in (0, 1] (``low_open``) or [0, 1], as TOML writes it (``0.5``, ``1``):
-    no strings, no booleans (``false`` would turn a feature off by accident), as the Python API."""
-    def check(value: Any, info: ValidationInfo) -> float:
-        number = not isinstance(value, bool) and isinstance(value, (int, float))
-        if not number or not (0 < value <= 1 if low_open else 0 <= value <= 1):
-            interval = "(0, 1]" if low_open else "[0, 1]"
-            raise ValueError(f"{info.field_name} must be a fraction in {interval}, not {value!r}")
-        return float(value)
-    return BeforeValidator(check)
 
 
-Fraction = Annotated[float, _number_in(low_open=True)]
-Share = Annotated[float, _number_in(low_open=False)]
+def _fraction(value: Any, info: ValidationInfo) -> float:
+    from .settings import fraction_error
+
+    problem = fraction_error(info.field_name or "fraction", value)
+    if problem:
+        raise ValueError(problem)
+    return float(value)
+
+
+#: duty_cycle, min_duty_cycle, vacuum_every: checked as the Python API checks them (settings.FRACTIONS)
+Fraction = Annotated[float, BeforeValidator(_fraction)]
 
 
 def _workers(value: Any) -> Any:
@@ -104,7 +103,7 @@ class GuardTable(BaseModel):
     max_batch_size: AtLeastOne | None = None
     duty_cycle: Fraction | None = None
     min_duty_cycle: Fraction | None = None
-    vacuum_every: Share | None = None
+    vacuum_every: Fraction | None = None
     max_parallel_maintenance_workers: Workers | None = None
 
     @model_validator(mode="after")
@@ -173,8 +172,8 @@ def _problem(err: dict, table: dict) -> str:
         return f"{where} must be an integer, not {value!r}"
     if kind == "greater_than_equal":
         return f"{where} must be at least {err['ctx']['ge']}, not {value!r}"
-    if kind in ("greater_than", "less_than_equal", "float_type", "float_parsing"):
-        return f"{where} must be a fraction in (0, 1], not {value!r}"
+    if kind == "less_than_equal":
+        return f"{where} must be at most {err['ctx']['le']}, not {value!r}"
     if kind == "bool_type":
         return f"{where} must be true or false, not {value!r}"
     if kind == "literal_error":

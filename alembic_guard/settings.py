@@ -44,6 +44,24 @@ SERVER_VALUE = "server"
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
 
 
+#: the settings that are fractions, and whether 0 is one of their values ([0, 1]) or not ((0, 1])
+FRACTIONS = {"duty_cycle": False, "min_duty_cycle": False, "vacuum_every": True}
+
+
+def fraction_interval(name: str) -> str:
+    """``"[0, 1]"`` or ``"(0, 1]"``: the values of the fraction setting ``name``."""
+    return "[0, 1]" if FRACTIONS[name] else "(0, 1]"
+
+
+def fraction_error(name: str, value: Any) -> str | None:
+    """Why ``value`` is not a value of the fraction setting ``name`` (a number, no string or
+    boolean: TOML's ``false`` would turn a feature off by accident), or None when it is one."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if number and (0 <= value <= 1 if FRACTIONS[name] else 0 < value <= 1):
+        return None
+    return f"{name} must be a fraction in {fraction_interval(name)}, not {value!r}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Timeouts, retry policy and backfill batching for the operations in :mod:`alembic_guard.ops`.
@@ -105,7 +123,7 @@ class Settings:
         if self.max_parallel_maintenance_workers == SERVER_VALUE:
             object.__setattr__(self, "max_parallel_maintenance_workers", None)
         for f in fields(self):
-            if f.name in ("source", "duty_cycle", "min_duty_cycle", "vacuum_every"):
+            if f.name == "source" or f.name in FRACTIONS:
                 continue
             value = getattr(self, f.name)
             if value is None and f.name == "max_parallel_maintenance_workers":
@@ -116,15 +134,10 @@ class Settings:
         if self.retry_attempts < 1 or self.batch_size < 1 or self.max_batch_size < 1:
             raise GuardError("alembic-guard settings retry_attempts, batch_size and max_batch_size must be "
                              "at least 1.", path=self.source)
-        for name in ("duty_cycle", "min_duty_cycle"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise GuardError(f"alembic-guard setting {name} must be a fraction in (0, 1], not {value!r}.",
-                                 path=self.source)
-        every = self.vacuum_every
-        if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every <= 1:
-            raise GuardError(f"alembic-guard setting vacuum_every must be a fraction in [0, 1], not {every!r}.",
-                             path=self.source)
+        for name in FRACTIONS:
+            problem = fraction_error(name, getattr(self, name))
+            if problem:
+                raise GuardError(f"alembic-guard setting {problem}.", path=self.source)
 
     def override(self, **values: Any) -> Settings:
         """A copy with the non-None ``values`` replaced. Raises TypeError for an unknown name."""

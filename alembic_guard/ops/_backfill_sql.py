@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GuardError
+from ._backfill_vacuum import vacuum_sql
 from ._runner import Runner
 from ._sql import SqlText, fragment, ident, ident_list, qualified
 from ._log import log
@@ -77,8 +78,7 @@ def _offline(runner: Runner, table_name: str, schema: str | None, assignments: d
     runner.comment("and stop it (Ctrl-C) once it reports UPDATE 0.")
     if s.vacuum_every > 0:
         # what the online backfill does between batches (ops/_backfill_vacuum.py), left to the DBA here
-        runner.comment(f"On a large table, run VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {table_sql} "
-                       f"each time about {s.vacuum_every:.0%}")
+        runner.comment(f"On a large table, run {vacuum_sql(table_sql)} each time about {s.vacuum_every:.0%}")
         runner.comment("of its rows were updated (PostgreSQL 13+; outside a transaction): later runs then find few "
                        "dead index entries.")
     runner.autocommit(f"backfill {table_sql}", [statement], blocking=True)

@@ -42,6 +42,11 @@ from ..pg_versions import VACUUM_BACKFILL_OPTIONS
 from ._log import log
 from ._runner import Runner
 
+def vacuum_sql(table_sql: str) -> str:
+    """The VACUUM run between batches (module docstring), for ``table_sql`` (quoted)."""
+    return f"VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {table_sql}"
+
+
 #: rows written since the last VACUUM below which none is run, whatever ``vacuum_every`` says: on a
 #: small table the dead entries are few and a VACUUM costs more than it saves
 MIN_ROWS = 10_000
@@ -84,7 +89,7 @@ class BackfillVacuum:
         try:
             # once, not through the lock-retry loop: it is an optimisation, worth no backoff
             with self.runner.session_timeouts(*self.runner.timeouts(False)):
-                self.runner.run(f"VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {self.table_sql}")
+                self.runner.run(vacuum_sql(self.table_sql))
         except Exception as exc:  # noqa: BLE001  (the VACUUM is an optimisation: the backfill goes on)
             self.threshold = 0
             log.warning("backfill %s: VACUUM between batches failed, the backfill goes on without it: %s",

@@ -60,6 +60,7 @@ def test_bad_durations(value):
     ('duty_cycle = "0.5"', r"duty_cycle must be a fraction in \(0, 1\]"),
     ("min_duty_cycle = 0", r"min_duty_cycle must be a fraction in \(0, 1\]"),
     ("duty_cycle = true", r"duty_cycle must be a fraction in \(0, 1\]"),
+    ("target_version = 99", "target_version must be at most 30, not 99"),
 ])
 def test_bad_files_name_the_problem(tmp_path, body, message):
     (tmp_path / "pyproject.toml").write_text(f"[tool.alembic-guard]\n{body}\n")
