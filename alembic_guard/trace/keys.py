@@ -44,20 +44,27 @@ def _qualified(schema: str, name: str) -> str:
 
 
 
-def unique_keys(dbapi_conn: Any, rows: list[tuple] | None = None) -> dict[str, list[tuple[str, ...]]]:
+def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
     """Qualified table name → its unique column lists, the primary key first. Tables without one
-    are absent. ``rows``: those of ``UNIQUE_KEYS_SQL`` when already read."""
+    are absent."""
+    return _unique_keys(fetch(dbapi_conn, UNIQUE_KEYS_SQL))
+
+
+def _unique_keys(rows: list[tuple]) -> dict[str, list[tuple[str, ...]]]:
     out: dict[str, list[tuple[str, ...]]] = {}
-    for schema, table, _primary, columns in (fetch(dbapi_conn, UNIQUE_KEYS_SQL) if rows is None else rows):
+    for schema, table, _primary, columns in rows:
         cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
         out.setdefault(_qualified(schema, table), []).append(tuple(cols))
     return out
 
 
-def published_tables(dbapi_conn: Any, rows: list[tuple] | None = None) -> set[str]:
-    """Qualified names of the tables that some publication replicates. ``rows``: those of
-    ``PUBLISHED_SQL`` when already read."""
-    return {_qualified(schema, name) for schema, name in (fetch(dbapi_conn, PUBLISHED_SQL) if rows is None else rows)}
+def published_tables(dbapi_conn: Any) -> set[str]:
+    """Qualified names of the tables that some publication replicates."""
+    return _published_tables(fetch(dbapi_conn, PUBLISHED_SQL))
+
+
+def _published_tables(rows: list[tuple]) -> set[str]:
+    return {_qualified(schema, name) for schema, name in rows}
 
 
 TABLE_FACTS_SQL = """
@@ -99,11 +106,14 @@ def _array(value: Any) -> list[str]:
     return next(csv.reader([inner], escapechar="\\")) if inner else []
 
 
-def table_facts(dbapi_conn: Any, rows: list[tuple] | None = None) -> dict[str, TableFacts]:
-    """Qualified table name → its TableFacts (tables, partitioned tables, materialized views).
-    ``rows``: those of ``TABLE_FACTS_SQL`` when already read."""
+def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
+    """Qualified table name → its TableFacts (tables, partitioned tables, materialized views)."""
+    return _table_facts(fetch(dbapi_conn, TABLE_FACTS_SQL))
+
+
+def _table_facts(rows: list[tuple]) -> dict[str, TableFacts]:
     out: dict[str, TableFacts] = {}
-    for row in (fetch(dbapi_conn, TABLE_FACTS_SQL) if rows is None else rows):
+    for row in rows:
         schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row
         columns: dict[str, str] = {}
         not_null: set[str] = set()
@@ -132,4 +142,4 @@ def revision_facts(results: list[list[tuple]]) -> tuple[dict[str, list[tuple[str
     (one list of rows per query, in order), read in the round trip of the snapshot before a
     revision's first statement."""
     keys_rows, published_rows, facts_rows = results
-    return (unique_keys(None, keys_rows), published_tables(None, published_rows), table_facts(None, facts_rows))
+    return _unique_keys(keys_rows), _published_tables(published_rows), _table_facts(facts_rows)

@@ -167,8 +167,7 @@ class Snapshots:
         self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
         self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
         self.reused = 0  # quiet snapshots answered by the fingerprint alone
-        self.also_rows: list[tuple] | None = None  # rows of the last snapshot's first ``also`` query
-        self.also_results: list[list[tuple]] = []  # rows of each of its ``also`` queries, in order
+        self.also_results: list[list[tuple]] = []  # rows of each of the last snapshot's ``also`` queries
 
     def reset(self) -> None:
         self._state = {}
@@ -190,26 +189,24 @@ class Snapshots:
         self._returned[key] = (last[1] if last else None, rels, changed)
         return rels
 
-    def snapshot(self, dbapi_conn: Any, quiet: bool = False,
-                 also: str | list[str] | None = None) -> dict[int, Relation]:
+    def snapshot(self, dbapi_conn: Any, quiet: bool = False, also: list[str] | None = None) -> dict[int, Relation]:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
         unchanged relations are the same Relation objects as in the previous one). ``quiet``: the
         caller expects no change since the previous snapshot of the connection (the one before a
-        statement): check that first with the fingerprint alone. ``also``: a query, or queries, sent
-        in the same round trip as the first one (``catalog.fetch_all``); their rows are left in
-        ``also_results`` (the first one's also in ``also_rows``).
+        statement): check that first with the fingerprint alone. ``also``: queries sent in the same
+        round trip as the first one (``catalog.fetch_all``); their rows are left in ``also_results``,
+        one list per query, in order.
         Raises what the driver raises (e.g. in a failed transaction)."""
         key = id(dbapi_conn)
         prev = self._state.get(key)
-        extra = [also] if isinstance(also, str) else list(also or [])
-        self.also_rows, self.also_results = None, []
+        extra = list(also or [])
+        self.also_results = []
 
         def first(sqls: list[str]) -> list[list[tuple]]:
             nonlocal extra
             results = fetch_all(dbapi_conn, sqls + extra)
             if extra:
-                self.also_results, results = results[-len(extra):], results[:-len(extra)]
-                self.also_rows, extra = self.also_results[0], []
+                self.also_results, results, extra = results[-len(extra):], results[:-len(extra)], []
             return results
 
         if quiet and prev is not None and self._incremental and not self._small.get(key, True):
