@@ -48,7 +48,7 @@ from alembic.config import Config  # noqa: E402
 from alembic_guard.capture.project import load_project  # noqa: E402
 from alembic_guard.capture.runner import Runner  # noqa: E402
 from alembic_guard.shadow import obtain_shadow, scratch_database  # noqa: E402
-from check_speed import build as build_generated  # noqa: E402
+from check_speed import STEPS, build as build_generated  # noqa: E402
 from tests.projects.factory import make_project  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -93,6 +93,19 @@ def build_corpus(root: Path, server) -> Path:
             except psycopg.Error:
                 continue
             revisions.append((f"c{i:03d}", _body(sql, mode)))
+    return make_project(root, revisions)
+
+
+def build_wide(root: Path, tables: int, count: int) -> Path:
+    """``tables`` revisions that each create a table (primary key, foreign key to the first, index),
+    then ``count`` revisions of the generated mix: a schema as wide as a real project's, where each
+    revision starts with many tables already there."""
+    revisions = [(f"w{i:03d}", f'''op.execute("""CREATE TABLE w{i} (id bigint PRIMARY KEY, name varchar(50),
+        owner_id bigint{" REFERENCES w0 (id)" if i else ""}, created_at timestamptz)""")
+op.execute("CREATE INDEX ix_w{i}_name ON w{i} (name)")''') for i in range(tables)]
+    for i in range(count):
+        table_n = (i // 6) * 6
+        revisions.append((f"r{i:03d}", STEPS[i % 6].format(n=i if i % 6 == 0 else table_n, p=table_n)))
     return make_project(root, revisions)
 
 
@@ -160,7 +173,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--shadow", default=None, help="shadow provider (default: the product's chain)")
     ap.add_argument("--no-cli", action="store_true", help="skip the subprocess timings")
-    ap.add_argument("--only", choices=("generated", "corpus"), action="append")
+    ap.add_argument("--tables", type=int, default=100, help="tables of the 'wide' history (0: leave it out)")
+    ap.add_argument("--only", choices=("generated", "corpus", "wide"), action="append")
     args = ap.parse_args()
     with obtain_shadow(args.shadow) as server, tempfile.TemporaryDirectory() as tmp:
         print(f"shadow {server.provider} PostgreSQL {server.version}; {os.cpu_count()} cores "
@@ -170,6 +184,8 @@ def main() -> None:
             histories["generated"] = build_generated(Path(tmp) / "generated", args.revisions)
         if not args.only or "corpus" in args.only:
             histories["corpus"] = build_corpus(Path(tmp) / "corpus", server)
+        if args.tables and (not args.only or "wide" in args.only):
+            histories["wide"] = build_wide(Path(tmp) / "wide", args.tables, args.revisions)
         print(f"{'history':10} {'stmts':>6} {'plain s':>15} {'traced s':>15} {'ratio':>6}"
               + ("" if args.no_cli else f" {'alembic cli s':>15} {'check cli s':>15} {'ratio':>6}")
               + "   (min / median)")

@@ -74,14 +74,19 @@ def fetch(dbapi_conn: Any, sql: str) -> list[tuple]:
         cur.close()
 
 
-def fetch_all(dbapi_conn: Any, sqls: list[str]) -> list[list[tuple]]:
+def _fetch_one(dbapi_conn: Any, query: str | tuple[str, tuple]) -> list[tuple]:
+    return fetch(dbapi_conn, query) if isinstance(query, str) else fetch_params(dbapi_conn, *query)
+
+
+def fetch_all(dbapi_conn: Any, sqls: list[str | tuple[str, tuple]]) -> list[list[tuple]]:
     """The rows of each of ``sqls``, in one round trip when the driver can pipeline (psycopg 3's
-    pipeline mode, libpq 14+), else one query after the other. Under CPU contention each round trip
-    costs a scheduling delay on both sides, so the tracer's queries that need no answer from each
-    other go together."""
+    pipeline mode, libpq 14+), else one query after the other. Each is a SQL text, or a
+    ``(text, parameters)`` pair (``fetch_params``: one text whatever the values, so the server plans
+    it once). Under CPU contention each round trip costs a scheduling delay on both sides, so the
+    tracer's queries that need no answer from each other go together."""
     pipeline = getattr(dbapi_conn, "pipeline", None) if isinstance(dbapi_conn, psycopg.Connection) else None
     if pipeline is None or len(sqls) < 2:
-        return [fetch(dbapi_conn, sql) for sql in sqls]
+        return [_fetch_one(dbapi_conn, sql) for sql in sqls]
     cursors = []
     # Not `with pipeline():` — when a statement in the block fails (the server died), psycopg's exit
     # logs "error ignored terminating <Pipeline [BAD]>" to stderr beside our one-paragraph error; the
@@ -91,12 +96,15 @@ def fetch_all(dbapi_conn: Any, sqls: list[str]) -> list[list[tuple]]:
         stack.enter_context(pipeline())
         for sql in sqls:
             cur = dbapi_conn.cursor()
-            cur.execute(sql)
+            if isinstance(sql, str):
+                cur.execute(sql)
+            else:
+                cur.execute(*sql)
             cursors.append(cur)
     except psycopg.NotSupportedError:  # libpq older than 14: no pipeline mode
         with contextlib.suppress(psycopg.Error):
             stack.close()
-        return [fetch(dbapi_conn, sql) for sql in sqls]
+        return [_fetch_one(dbapi_conn, sql) for sql in sqls]
     except BaseException:
         with contextlib.suppress(psycopg.Error):
             stack.close()
@@ -181,11 +189,31 @@ where n.nspname not in ('pg_catalog', 'information_schema') and p.proname = any(
 
 
 def fetch_params(dbapi_conn: Any, sql: str, params: tuple) -> list[tuple]:
-    """``fetch`` with positional parameters in the driver's own style (``%s`` for psycopg/psycopg2,
-    ``$1`` for asyncpg, whose SQLAlchemy adapter takes ``%s`` too)."""
+    """``fetch`` with positional parameters: ``sql`` is written in the ``format`` paramstyle (``%s``,
+    a literal ``%`` doubled) that psycopg and psycopg2 take, and turned into ``$1, $2…`` for
+    SQLAlchemy's asyncpg adapter (paramstyle ``numeric_dollar``)."""
     cur = dbapi_conn.cursor()
     try:
-        cur.execute(sql, params)
+        cur.execute(_numbered(sql) if _numeric_dollar(dbapi_conn) else sql, params)
         return list(cur.fetchall())
     finally:
         cur.close()
+
+
+def _numeric_dollar(dbapi_conn: Any) -> bool:
+    return type(dbapi_conn).__module__.startswith("sqlalchemy.dialects.postgresql.asyncpg")
+
+
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as ``$1, $2…`` and ``%%`` as ``%`` (DBAPI ``format`` → ``numeric_dollar``)."""
+    out, n, i = [], 0, 0
+    while (j := sql.find("%", i)) != -1:
+        out.append(sql[i:j])
+        if sql.startswith("%s", j):
+            n += 1
+            out.append(f"${n}")
+        else:  # "%%"
+            out.append("%")
+        i = j + 2
+    out.append(sql[i:])
+    return "".join(out)

@@ -26,14 +26,17 @@ UNIQUE_KEYS_SQL = """
 select n.nspname, t.relname, i.indisprimary,
        array(select a.attname from unnest(i.indkey) with ordinality k(attnum, ord)
              join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-             order by k.ord)::text[]
+             order by k.ord)::text[],
+       t.oid::bigint
 from pg_catalog.pg_index i
 join pg_catalog.pg_class t on t.oid = i.indrelid
 join pg_catalog.pg_namespace n on n.oid = t.relnamespace
 where i.indisunique and i.indpred is null and i.indexprs is null
   and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
-order by n.nspname, t.relname, i.indisprimary desc, i.indexrelid
 """
+#: the order :func:`unique_keys` lists a table's keys in (primary key first)
+UNIQUE_KEYS_ORDER = "order by n.nspname, t.relname, i.indisprimary desc, i.indexrelid"
+UNIQUE_KEYS_SQL += UNIQUE_KEYS_ORDER
 
 PUBLISHED_SQL = "select schemaname, tablename from pg_catalog.pg_publication_tables"
 
@@ -52,7 +55,7 @@ def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
 
 def _unique_keys(rows: list[tuple]) -> dict[str, list[tuple[str, ...]]]:
     out: dict[str, list[tuple[str, ...]]] = {}
-    for schema, table, _primary, columns in rows:
+    for schema, table, _primary, columns, *_oid in rows:
         cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
         out.setdefault(_qualified(schema, table), []).append(tuple(cols))
     return out
@@ -87,7 +90,8 @@ select n.nspname, c.relname, c.relkind::text, c.relrowsecurity,
           from pg_catalog.pg_index i join pg_catalog.pg_class ic on ic.oid = i.indexrelid
          where i.indrelid = c.oid),
        (select array_agg(con.conname::text || '=' || pg_catalog.pg_get_constraintdef(con.oid) order by con.conname)
-          from pg_catalog.pg_constraint con where con.conrelid = c.oid)
+          from pg_catalog.pg_constraint con where con.conrelid = c.oid),
+       c.oid::bigint
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p', 'm') and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
@@ -114,7 +118,7 @@ def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
 def _table_facts(rows: list[tuple]) -> dict[str, TableFacts]:
     out: dict[str, TableFacts] = {}
     for row in rows:
-        schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row
+        schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row[:11]
         columns: dict[str, str] = {}
         not_null: set[str] = set()
         for item in _array(cols):
@@ -130,16 +134,3 @@ def _table_facts(rows: list[tuple]) -> dict[str, TableFacts]:
             indexes=dict(i.split("=", 1) for i in _array(indexes)),
             constraints=dict(c.split("=", 1) for c in _array(cons)))
     return out
-
-
-#: what the tracer reads when a revision starts, in the order :func:`revision_facts` takes their rows
-REVISION_FACTS_SQL = (UNIQUE_KEYS_SQL, PUBLISHED_SQL, TABLE_FACTS_SQL)
-
-
-def revision_facts(results: list[list[tuple]]) -> tuple[dict[str, list[tuple[str, ...]]], set[str],
-                                                        dict[str, TableFacts]]:
-    """``(unique_keys, published_tables, table_facts)`` from the rows of ``REVISION_FACTS_SQL``
-    (one list of rows per query, in order), read in the round trip of the snapshot before a
-    revision's first statement."""
-    keys_rows, published_rows, facts_rows = results
-    return _unique_keys(keys_rows), _published_tables(published_rows), _table_facts(facts_rows)

@@ -189,7 +189,8 @@ class Snapshots:
         self._returned[key] = (last[1] if last else None, rels, changed)
         return rels
 
-    def snapshot(self, dbapi_conn: Any, quiet: bool = False, also: list[str] | None = None) -> dict[int, Relation]:
+    def snapshot(self, dbapi_conn: Any, quiet: bool = False,
+                 also: list[str | tuple[str, tuple]] | None = None) -> dict[int, Relation]:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
         unchanged relations are the same Relation objects as in the previous one). ``quiet``: the
         caller expects no change since the previous snapshot of the connection (the one before a

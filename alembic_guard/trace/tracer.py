@@ -28,11 +28,12 @@ from ..alembic_api import current_context
 from ..locks import covered_by
 from ..model import Lock, Relation, RevisionTrace, Statement
 from ..sql.parse import parse_all
-from . import catalog, keys, unseen
+from . import catalog, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from . import locks as lock_sets
 from .locks import LockReader
 from .modes import detect_mode
+from .facts_cache import RevisionFacts
 from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
                          split_statements, string_constants)
@@ -90,6 +91,7 @@ class Tracer:
         self._version = server_version_num
         self._reader = LockReader(side_conninfo)
         self._catalog = Snapshots(server_version_num)  # reads only what changed since the last one
+        self._facts = RevisionFacts()  # each revision's starting facts: re-reads only the changed tables
         self._sampler: LockSampler | None = None  # opened at the first statement that needs it
         self._scans: ScanCounter | None = None
         self._pids: dict[int, int] = {}
@@ -122,6 +124,7 @@ class Tracer:
         self._last_after = None
         self._xact = ""
         self._catalog.reset()
+        self._facts.reset()
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
@@ -197,7 +200,7 @@ class Tracer:
             starts_revision = self._current != rev_id
             # a revision's starting facts go in the same round trip as the snapshot (same moment:
             # nothing runs between them)
-            also = [catalog.SETTINGS_SQL, *(keys.REVISION_FACTS_SQL if starts_revision else ())]
+            also = [catalog.SETTINGS_SQL, *(self._facts.queries(dbapi) if starts_revision else ())]
             before = self._catalog.snapshot(dbapi, quiet=True, also=also)
             settings_rows, *facts_rows = self._catalog.also_results
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, settings_rows)
@@ -209,7 +212,7 @@ class Tracer:
             if starts_revision:
                 self._note_version_table()
                 self._start_revision(rev, before)
-                rev.unique_keys, rev.published, rev.tables = keys.revision_facts(facts_rows)
+                rev.unique_keys, rev.published, rev.tables = self._facts.read(dbapi, facts_rows, before)
                 if self._held and in_tx and xact == self._xact:
                     # still the transaction of the earlier revision: read which locks it still holds
                     # (in a new transaction, or none, every lock is forgotten below anyway)

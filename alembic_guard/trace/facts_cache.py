@@ -1,0 +1,275 @@
+"""A revision's starting facts (trace/keys.py) carried over from the previous revision: only the
+tables whose catalog rows changed since are read again (issue 13: linear tracing cost).
+
+Reading every table's facts when each revision starts costs O(tables) per revision (``format_type``,
+``pg_get_indexdef`` and ``pg_get_constraintdef`` for every column, index and constraint: ~0.15 ms per
+table on PostgreSQL 15), so O(revisions × tables) over a history, more than the plain upgrade itself
+once a schema has a few dozen tables. ``RevisionFacts`` reads them all once, then per revision only:
+
+- the tables some catalog row of which was *written* since the previous read: a change to a table's
+  columns, indexes, constraints, partitioning or row security inserts or updates a row of
+  ``pg_class``, ``pg_attribute``, ``pg_index``, ``pg_constraint``, ``pg_inherits`` or
+  ``pg_partitioned_table`` naming it. "Written since" is told as the incremental catalog snapshot
+  tells it (trace/snapshots.py): a row of this transaction with a command id (``cmin``) above the
+  largest one its rows had at the previous read (command ids only grow within a transaction), a row
+  of any other transaction (an earlier one, a subtransaction, another session) with an ``xmin`` at
+  or after the oldest transaction running at the previous read ("System Columns" in the docs);
+- the tables whose facts name one of those: a foreign key's ``REFERENCES`` (the referencing table)
+  and a partition's parent (the partitions);
+- the tables of indexes gone from the catalog snapshot (a dropped index deletes its rows, writing
+  none).
+
+Only user objects are looked at: every object created after initdb has an OID of at least
+FirstNormalObjectId, 16384 (src/include/access/transam.h), so each catalog is read by an index range
+over those rows, not scanned whole.
+
+What writes no row of the table yet changes its facts makes the next read a full one: an existing
+type (``format_type`` shows its name) or schema written (a rename), a composite type's relation
+written, a changed ``search_path`` (it decides which names are schema-qualified), another connection.
+And every partial read is checked against the server: the number of tables, constraints (a dropped
+foreign key deletes its row, writing none) and indexes must be what the kept facts give, else the
+full read is made. ``ALEMBIC_GUARD_VERIFY_SNAPSHOTS=1`` also compares every partial read with a full
+one and raises AssertionError on a difference (the tests use it).
+
+Not seen: an expression index or a constraint whose definition shows a function, collation or
+operator class renamed since (``pg_proc`` and the like are not read): its definition text keeps the
+old name until the table changes. The facts only feed hints and rules' details, never the trace's
+verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from ..model import TableFacts
+from . import keys
+from .catalog import fetch_all
+
+#: FirstNormalObjectId (src/include/access/transam.h): the lowest OID of an object created after initdb
+FIRST_USER_OID = 16384
+
+# The previous read's mark, bound as parameters (one query text: prepared once, planned once), and
+# this transaction's xid with the command id above which its rows are new (-1: all are, it is not
+# the previous read's transaction or had no xid then, so it had written nothing yet).
+_PREV = f"""with prev as (select %s::bigint as xid, %s::bigint as cmin, %s::bigint as horizon,
+                        %s::bigint as max_type, %s::bigint as max_ns, %s::bigint as max_class),
+own as (select x.xid,
+               case when x.xid::text::bigint = (select xid from prev) then (select cmin from prev) else -1 end as cmin
+          from (select (pg_catalog.txid_current_if_assigned() %% 4294967296)::text::xid as xid) x),
+dirty(oid) as (
+  select c.oid from pg_catalog.pg_class c where c.oid >= {FIRST_USER_OID} and {{written_c}}
+  union select i.indrelid from pg_catalog.pg_class c join pg_catalog.pg_index i on i.indexrelid = c.oid
+         where c.oid >= {FIRST_USER_OID} and {{written_c}}
+  union select a.attrelid from pg_catalog.pg_attribute a where a.attrelid >= {FIRST_USER_OID} and {{written_a}}
+  union select i.indrelid from pg_catalog.pg_index i where i.indrelid >= {FIRST_USER_OID} and {{written_i}}
+  union select t.conrelid from pg_catalog.pg_constraint t where t.conrelid >= {FIRST_USER_OID} and {{written_t}}
+  union select h.inhrelid from pg_catalog.pg_inherits h where h.inhrelid >= {FIRST_USER_OID} and {{written_h}}
+  union select h.inhparent from pg_catalog.pg_inherits h where h.inhrelid >= {FIRST_USER_OID} and {{written_h}}
+  union select p.partrelid from pg_catalog.pg_partitioned_table p
+         where p.partrelid >= {FIRST_USER_OID} and {{written_p}}),
+reread(oid) as (
+  select oid from dirty
+  union select con.conrelid from pg_catalog.pg_constraint con where con.confrelid in (select oid from dirty)
+  union select h.inhrelid from pg_catalog.pg_inherits h where h.inhparent in (select oid from dirty))
+"""
+
+
+def _written(t: str) -> str:
+    """The row of alias ``t`` was inserted or updated since the previous read (module docstring)."""
+    return (f"(case when {t}.xmin = (select xid from own) then {t}.cmin::text::bigint > (select cmin from own)"
+            f" else pg_catalog.age({t}.xmin) <= pg_catalog.age((select horizon from prev)::text::xid) end)")
+
+
+_WITH = _PREV.format(**{f"written_{t}": _written(t) for t in "caithp"})
+
+
+def _own_cmin(catalog: str, column: str) -> str:
+    return (f"(select max(t.cmin::text::bigint) from pg_catalog.{catalog} t"
+            f" where t.{column} >= {FIRST_USER_OID} and t.xmin = (select xid from own))")
+
+
+# The tables the facts describe (trace/keys.py), among user objects (an index range of OIDs).
+_USER_TABLE = (f"c.oid >= {FIRST_USER_OID} and c.relkind in ('r', 'p', 'm')"
+               " and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%%'")
+_CLASS_NS = "pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+
+# An existing type, schema or composite type written since the previous read (a rename): the
+# names format_type and the definitions show may have changed anywhere.
+_ELSEWHERE = f"""(exists (select from pg_catalog.pg_type t where t.oid >= {FIRST_USER_OID}
+                  and t.oid <= (select max_type from prev) and t.typrelid = 0 and t.typelem = 0 and {_written('t')})
+        or exists (select from pg_catalog.pg_namespace s where s.oid <= (select max_ns from prev) and {_written('s')})
+        or exists (select from pg_catalog.pg_class c where c.oid >= {FIRST_USER_OID}
+                     and c.oid <= (select max_class from prev) and c.relkind = 'c' and {_written('c')}))"""
+
+# This read's mark (for the next one), what changed since the previous one (a full read asks for
+# none of it: "false, null"), and the counts a partial read is checked with.
+_MARK = _WITH + f"""
+select coalesce(pg_catalog.txid_current_if_assigned() %% 4294967296, -1),
+       greatest(-1, {_own_cmin('pg_class', 'oid')}, {_own_cmin('pg_attribute', 'attrelid')},
+                {_own_cmin('pg_index', 'indrelid')}, {_own_cmin('pg_constraint', 'conrelid')},
+                {_own_cmin('pg_type', 'oid')}, {_own_cmin('pg_namespace', 'oid')}),
+       pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) %% 4294967296,
+       pg_catalog.current_setting('search_path'),
+       (select max(oid)::bigint from pg_catalog.pg_type), (select max(oid)::bigint from pg_catalog.pg_namespace),
+       (select max(oid)::bigint from pg_catalog.pg_class),
+       (select count(*) from {_CLASS_NS} where {_USER_TABLE}),
+       (select count(*) from pg_catalog.pg_constraint con join {_CLASS_NS} on c.oid = con.conrelid
+         where con.conrelid >= {FIRST_USER_OID} and {_USER_TABLE}),
+       {{changes}}
+"""
+MARK_SQL = _MARK.format(changes=f"{_ELSEWHERE},\n       (select array_agg(oid::bigint) from reread)")
+MARK_FULL_SQL = _MARK.format(changes="false, null::bigint[]")
+
+
+def _escaped(sql: str) -> str:
+    """``sql`` for a driver given parameters: a literal % doubled."""
+    return sql.replace("%", "%%")
+
+
+FACTS_CHANGED_SQL = _WITH + _escaped(keys.TABLE_FACTS_SQL) + "  and c.oid in (select oid from reread)\n"
+KEYS_CHANGED_SQL = (_WITH + _escaped(keys.UNIQUE_KEYS_SQL.removesuffix(keys.UNIQUE_KEYS_ORDER))
+                    + "  and t.oid in (select oid from reread)\n" + keys.UNIQUE_KEYS_ORDER)
+FACTS_OF_SQL = _escaped(keys.TABLE_FACTS_SQL) + "  and c.oid = any(%s)\n"
+KEYS_OF_SQL = (_escaped(keys.UNIQUE_KEYS_SQL.removesuffix(keys.UNIQUE_KEYS_ORDER)) + "  and t.oid = any(%s)\n"
+               + keys.UNIQUE_KEYS_ORDER)
+
+
+@dataclasses.dataclass
+class _Mark:
+    """What the previous read saw, and the facts it left, by table OID."""
+
+    conn: int  # id() of the DBAPI connection it was read on
+    xid: int  # its transaction's xid modulo 2^32, -1 when none was assigned yet
+    cmin: int  # the largest command id of that transaction's catalog rows then, -1 when none
+    horizon: int  # the oldest running xid then, modulo 2^32
+    search_path: str
+    max_type: int
+    max_ns: int
+    max_class: int
+    relations: dict  # the catalog snapshot (oid → Relation) of that moment: which indexes existed
+    tables: dict[int, tuple[str, TableFacts]]
+    keys: dict[int, tuple[str, list[tuple[str, ...]]]]
+
+    def params(self) -> tuple:
+        return self.xid, self.cmin, self.horizon, self.max_type, self.max_ns, self.max_class
+
+
+_NO_MARK = (-1, -1, 0, 0, 0, 0)  # every row counts as written: unused by a full read
+
+
+class RevisionFacts:
+    """The facts each revision starts with, for one tracer. ``queries(dbapi)`` are sent in the round
+    trip of the snapshot before a revision's first statement; ``read(dbapi, results, relations)``
+    turns their rows (and that snapshot) into ``(unique_keys, published, tables)``. ``reset()``
+    forgets what was kept (a new ``alembic upgrade`` attempt)."""
+
+    def __init__(self) -> None:
+        self._mark: _Mark | None = None
+        self._partial_sent = False
+        self._verify = os.environ.get("ALEMBIC_GUARD_VERIFY_SNAPSHOTS") == "1"
+        self.full = self.partial = 0  # reads made each way (tests, benchmarks)
+
+    def reset(self) -> None:
+        self._mark = None
+
+    def queries(self, dbapi_conn: Any) -> list[str | tuple[str, tuple]]:
+        """The queries to send now, each a SQL text or ``(text, parameters)`` (``catalog.fetch_all``)."""
+        mark = self._mark if self._mark is not None and self._mark.conn == id(dbapi_conn) else None
+        self._partial_sent = mark is not None
+        if mark is None:
+            return [(MARK_FULL_SQL, _NO_MARK), keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL, keys.PUBLISHED_SQL]
+        params = mark.params()
+        return [(MARK_SQL, params), (FACTS_CHANGED_SQL, params), (KEYS_CHANGED_SQL, params), keys.PUBLISHED_SQL]
+
+    def read(self, dbapi_conn: Any, results: list[list[tuple]], relations: dict) -> tuple[
+            dict[str, list[tuple[str, ...]]], set[str], dict[str, TableFacts]]:
+        """``(unique_keys, published_tables, table_facts)`` as trace/keys.py reads them, from the rows of
+        ``queries`` (in order) and the catalog snapshot (``{oid: Relation}``) read with them. May read
+        more (a full read, or the facts of a dropped index's table) on ``dbapi_conn``; raises what the
+        driver raises."""
+        mark_rows, facts_rows, keys_rows, published_rows = results
+        (xid, cmin, horizon, search_path, max_type, max_ns, max_class, n_tables, n_constraints, elsewhere,
+         reread) = mark_rows[0]
+        prev = self._mark if self._partial_sent else None
+        new = _Mark(id(dbapi_conn), int(xid), int(cmin), int(horizon), str(search_path), int(max_type or 0),
+                    int(max_ns or 0), int(max_class or 0), relations, {}, {})
+        tables = keys_by_oid = None
+        if prev is not None and not elsewhere and prev.search_path == new.search_path:
+            tables, keys_by_oid = self._carry(dbapi_conn, prev, relations, set(map(int, reread or ())),
+                                              facts_rows, keys_rows)
+            if tables is not None and not _counts_match(tables, int(n_tables), int(n_constraints)):
+                tables = None
+        if tables is None or keys_by_oid is None:
+            if prev is not None:  # the partial read was not enough: read every table
+                facts_rows, keys_rows = fetch_all(dbapi_conn, [keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL])
+            tables, keys_by_oid = _by_oid(facts_rows), _keys_by_oid(keys_rows)
+            self.full += 1
+        else:
+            self.partial += 1
+            if self._verify:
+                _check(dbapi_conn, tables, keys_by_oid)
+        new.tables, new.keys = tables, keys_by_oid
+        self._mark = new
+        return ({name: cols for name, cols in keys_by_oid.values()}, keys._published_tables(published_rows),
+                {name: facts for name, facts in tables.values()})
+
+    @staticmethod
+    def _carry(dbapi_conn: Any, prev: _Mark, relations: dict, reread: set[int], facts_rows: list[tuple],
+               keys_rows: list[tuple]) -> tuple[dict | None, dict | None]:
+        """The previous facts with the re-read tables replaced; the tables of indexes dropped since
+        (no row written) read here. (None, None) when the result cannot be trusted."""
+        gone = prev.relations.keys() - relations.keys()
+        tables, keys_by_oid = dict(prev.tables), dict(prev.keys)
+        for oid in reread | gone:
+            tables.pop(oid, None)
+            keys_by_oid.pop(oid, None)
+        tables.update(_by_oid(facts_rows))
+        keys_by_oid.update(_keys_by_oid(keys_rows))
+        # a dropped index deletes its rows: its table (still there, not re-read) is read now
+        orphaned = sorted({rel.table_oid for oid in gone if (rel := prev.relations[oid]).table_oid is not None}
+                          - reread - gone)
+        if orphaned:
+            facts_rows, keys_rows = fetch_all(dbapi_conn, [(FACTS_OF_SQL, (orphaned,)), (KEYS_OF_SQL, (orphaned,))])
+            for oid in orphaned:
+                tables.pop(oid, None)
+                keys_by_oid.pop(oid, None)
+            tables.update(_by_oid(facts_rows))
+            keys_by_oid.update(_keys_by_oid(keys_rows))
+        for oid, (name, _facts) in tables.items():
+            rel = relations.get(oid)
+            if rel is None or rel.qualified != name:  # not seen written, yet gone or renamed
+                return None, None
+        return tables, keys_by_oid
+
+
+def _by_oid(rows: list[tuple]) -> dict[int, tuple[str, TableFacts]]:
+    """TABLE_FACTS_SQL rows by table OID (its last column)."""
+    return {int(row[-1]): next(iter(keys._table_facts([row]).items())) for row in rows}
+
+
+def _keys_by_oid(rows: list[tuple]) -> dict[int, tuple[str, list[tuple[str, ...]]]]:
+    """UNIQUE_KEYS_SQL rows by table OID (its last column), each table's keys in the query's order."""
+    out: dict[int, tuple[str, list[tuple[str, ...]]]] = {}
+    for row in rows:
+        ((name, cols),) = keys._unique_keys([row]).items()
+        out.setdefault(int(row[-1]), (name, []))[1].extend(cols)
+    return out
+
+
+def _counts_match(tables: dict[int, tuple[str, TableFacts]], n_tables: int, n_constraints: int) -> bool:
+    """A dropped foreign key deletes its row, writing none: the count of constraints tells."""
+    return (len(tables) == n_tables
+            and sum(len(facts.constraints) for _name, facts in tables.values()) == n_constraints)
+
+
+def _check(dbapi_conn: Any, tables: dict, keys_by_oid: dict) -> None:
+    facts_rows, keys_rows = fetch_all(dbapi_conn, [keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL])
+    full, full_keys = _by_oid(facts_rows), _keys_by_oid(keys_rows)
+    if full != tables or full_keys != keys_by_oid:
+        diff = {oid: (tables.get(oid), full.get(oid)) for oid in full.keys() | tables.keys()
+                if tables.get(oid) != full.get(oid)}
+        key_diff = {oid: (keys_by_oid.get(oid), full_keys.get(oid)) for oid in full_keys.keys() | keys_by_oid.keys()
+                    if keys_by_oid.get(oid) != full_keys.get(oid)}
+        raise AssertionError(f"carried revision facts differ from a full read: {diff} {key_diff}")

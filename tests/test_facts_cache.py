@@ -1,0 +1,133 @@
+"""A revision's starting facts carried over from the previous revision (trace/facts_cache.py) are what
+a full read gives: after every kind of change, in one transaction, per commit and in autocommit, with
+another session's commit and a subtransaction in between, the carried facts equal keys.table_facts /
+keys.unique_keys read afresh. Only the changed tables are read again in the usual case."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from alembic_guard.trace import keys
+from alembic_guard.trace.catalog import fetch_all, snapshot
+from alembic_guard.trace.facts_cache import RevisionFacts
+from tests.helpers import run_revisions
+
+SCHEMA = """
+CREATE TABLE a (id bigint PRIMARY KEY, n int, m text);
+CREATE TABLE b (id bigint PRIMARY KEY, a_id bigint CONSTRAINT b_a_fk REFERENCES a (id), k int);
+CREATE INDEX b_k ON b (k);
+CREATE TABLE p (id int, k int) PARTITION BY RANGE (k);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE loose (id int);
+CREATE TYPE mood AS ENUM ('ok');
+CREATE TABLE uses_mood (id int, md mood);
+CREATE SCHEMA s;
+CREATE TABLE s.c (id int PRIMARY KEY);
+"""
+
+# (change, whether the next read may carry the other tables' facts over: False when it must read all)
+CHANGES = [
+    ("ALTER TABLE a ADD COLUMN extra int", True),
+    ("ALTER TABLE a RENAME COLUMN id TO a_key", True),  # b's REFERENCES a(...) text changes too
+    ("ALTER TABLE a ALTER COLUMN n SET NOT NULL", True),  # pg_attribute only (no pg_class row)
+    ("ALTER TABLE a ALTER COLUMN n TYPE bigint", True),
+    ("ALTER TABLE a DROP COLUMN m", True),
+    ("DROP INDEX b_k", True),  # deletes rows, writes none
+    ("ALTER TABLE b DROP CONSTRAINT b_a_fk", False),  # deletes rows, writes none: the count tells
+    ("ALTER TABLE loose ADD CONSTRAINT loose_u UNIQUE (id)", True),
+    ("ALTER TABLE a RENAME TO a_renamed", True),
+    ("ALTER TABLE p RENAME TO p_renamed", True),  # p1's parent name changes
+    ("ALTER TABLE p DETACH PARTITION p1", True),
+    ("CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20)", True),
+    ("ALTER TABLE loose ENABLE ROW LEVEL SECURITY", True),
+    ("CREATE TABLE fresh (id int PRIMARY KEY, a_id bigint REFERENCES a (id))", True),
+    ("DROP TABLE loose", True),
+    ("DROP TABLE b", True),
+    ("ALTER TYPE mood RENAME TO feeling", False),  # uses_mood's column type shows the new name
+    ("ALTER SCHEMA s RENAME TO s2", False),
+    ("ALTER TABLE s.c SET SCHEMA public", True),
+    ("SET search_path = s, public", False),
+    ("SAVEPOINT q; ALTER TABLE a ADD COLUMN sub int; RELEASE SAVEPOINT q", True),
+    ("SELECT 1", True),
+]
+
+
+def _expected(conn) -> tuple[dict, dict]:
+    return keys.table_facts(conn), keys.unique_keys(conn)
+
+
+def _read(facts: RevisionFacts, conn) -> tuple[dict, dict]:
+    unique, _published, tables = facts.read(conn, fetch_all(conn, facts.queries(conn)), snapshot(conn))
+    return tables, unique
+
+
+@pytest.mark.parametrize("mode", ["one transaction", "commit each", "autocommit"])
+@pytest.mark.parametrize("change,carried", CHANGES, ids=[c for c, _ in CHANGES])
+def test_carried_facts_equal_a_full_read(shadow, dbname, mode, change, carried):
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
+        setup.execute(SCHEMA)
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=mode == "autocommit") as conn:
+        facts = RevisionFacts()
+        assert _read(facts, conn) == _expected(conn)
+        if mode == "autocommit" and change.startswith("SAVEPOINT"):
+            change = f"BEGIN; {change}; COMMIT"  # a subtransaction needs a transaction block
+        conn.execute(change)
+        if mode == "commit each":
+            conn.commit()
+        assert _read(facts, conn) == _expected(conn), "the carried facts went stale"
+        assert (facts.full, facts.partial) == ((1, 1) if carried else (2, 0))
+        conn.execute("ALTER TABLE uses_mood ADD COLUMN later int")  # and the read after it carries again
+        assert _read(facts, conn) == _expected(conn)
+        assert facts.partial == (2 if carried else 1)
+
+
+def test_another_sessions_commit_is_seen(shadow, dbname):
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
+        setup.execute(SCHEMA)
+    with psycopg.connect(shadow.conninfo(dbname)) as conn, \
+            psycopg.connect(shadow.conninfo(dbname), autocommit=True) as other:
+        facts = RevisionFacts()
+        _read(facts, conn)
+        conn.commit()
+        other.execute("ALTER TABLE loose ALTER COLUMN id SET NOT NULL")  # pg_attribute only
+        other.execute("CREATE UNIQUE INDEX loose_id ON loose (id)")
+        assert _read(facts, conn) == _expected(conn)
+        assert facts.partial == 1
+
+
+def test_only_the_changed_tables_are_read_again(shadow, dbname):
+    """The reason for the cache: a revision touching one table reads one table's facts (plus the
+    tables whose foreign keys name it), not every table's."""
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
+        setup.execute(SCHEMA)
+        setup.execute("CREATE TABLE refers (id int REFERENCES a (id))")
+    with psycopg.connect(shadow.conninfo(dbname)) as conn:
+        facts = RevisionFacts()
+        _read(facts, conn)
+        conn.execute("ALTER TABLE a ADD COLUMN extra int")
+        results = fetch_all(conn, facts.queries(conn))
+        reread = {row[1] for row in results[1]}  # TABLE_FACTS_SQL rows: schema, name, ...
+        assert reread == {"a", "b", "refers"}
+        facts.read(conn, results, snapshot(conn))
+
+
+def test_a_traced_history_carries_the_facts(shadow, dbname, tmp_path, monkeypatch):
+    """Through the tracer, in Alembic's default one transaction per migration and with the
+    comparison to a full read switched on (AssertionError on any difference)."""
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
+    revs = run_revisions(shadow, dbname, tmp_path, [
+        'op.create_table("t1", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("v", sa.Text))',
+        'op.add_column("t1", sa.Column("w", sa.Integer))',
+        'op.create_index("ix_t1_w", "t1", ["w"], unique=True)',
+        'op.drop_index("ix_t1_w", table_name="t1")',
+        'op.alter_column("t1", "v", nullable=False)',
+        'op.execute("SELECT 1")',
+    ])
+    assert all(r.error is None for r in revs), [r.error for r in revs]
+    by_id = {r.revision: r for r in revs}
+    assert list(by_id["r2"].tables["t1"].columns) == ["id", "v"]
+    assert list(by_id["r3"].tables["t1"].columns) == ["id", "v", "w"]
+    assert ("w",) in by_id["r4"].unique_keys["t1"]
+    assert ("w",) not in by_id["r5"].unique_keys["t1"] and "ix_t1_w" not in by_id["r5"].tables["t1"].indexes
+    assert "v" in by_id["r6"].tables["t1"].not_null
