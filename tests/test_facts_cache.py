@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from alembic_guard.trace import keys
+from alembic_guard.trace import facts_cache, keys
 from alembic_guard.trace.catalog import fetch_all, snapshot
 from alembic_guard.trace.facts_cache import RevisionFacts
 from tests.helpers import run_revisions
@@ -64,7 +64,8 @@ def _read(facts: RevisionFacts, conn) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("mode", ["one transaction", "commit each", "autocommit"])
 @pytest.mark.parametrize("change,carried", CHANGES, ids=[c for c, _ in CHANGES])
-def test_carried_facts_equal_a_full_read(shadow, dbname, mode, change, carried):
+def test_carried_facts_equal_a_full_read(shadow, dbname, monkeypatch, mode, change, carried):
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")  # partial reads whatever the size
     with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
         setup.execute(SCHEMA)
     with psycopg.connect(shadow.conninfo(dbname), autocommit=mode == "autocommit") as conn:
@@ -82,7 +83,8 @@ def test_carried_facts_equal_a_full_read(shadow, dbname, mode, change, carried):
         assert facts.partial == (2 if carried else 1)
 
 
-def test_another_sessions_commit_is_seen(shadow, dbname):
+def test_another_sessions_commit_is_seen(shadow, dbname, monkeypatch):
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
     with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
         setup.execute(SCHEMA)
     with psycopg.connect(shadow.conninfo(dbname)) as conn, \
@@ -96,9 +98,10 @@ def test_another_sessions_commit_is_seen(shadow, dbname):
         assert facts.partial == 1
 
 
-def test_only_the_changed_tables_are_read_again(shadow, dbname):
+def test_only_the_changed_tables_are_read_again(shadow, dbname, monkeypatch):
     """The reason for the cache: a revision touching one table reads one table's facts (plus the
     tables whose foreign keys name it), not every table's."""
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
     with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
         setup.execute(SCHEMA)
         setup.execute("CREATE TABLE refers (id int REFERENCES a (id))")
@@ -106,10 +109,8 @@ def test_only_the_changed_tables_are_read_again(shadow, dbname):
         facts = RevisionFacts()
         _read(facts, conn)
         conn.execute("ALTER TABLE a ADD COLUMN extra int")
-        results = fetch_all(conn, facts.queries(conn))
-        reread = {row[1] for row in results[1]}  # TABLE_FACTS_SQL rows: schema, name, ...
-        assert reread == {"a", "b", "refers"}
-        facts.read(conn, results, snapshot(conn))
+        assert _read(facts, conn) == _expected(conn)
+        assert facts.reread == ["a", "b", "refers"]
 
 
 def test_a_traced_history_carries_the_facts(shadow, dbname, tmp_path, monkeypatch):
@@ -131,3 +132,20 @@ def test_a_traced_history_carries_the_facts(shadow, dbname, tmp_path, monkeypatc
     assert ("w",) in by_id["r4"].unique_keys["t1"]
     assert ("w",) not in by_id["r5"].unique_keys["t1"] and "ix_t1_w" not in by_id["r5"].tables["t1"].indexes
     assert "v" in by_id["r6"].tables["t1"].not_null
+
+
+def test_a_small_schema_is_read_whole_until_it_grows(shadow, dbname, monkeypatch):
+    """Below ``SMALL`` tables a full read is cheaper than the partial one's passes over the catalogs."""
+    monkeypatch.setattr(facts_cache, "SMALL", 3)
+    with psycopg.connect(shadow.conninfo(dbname)) as conn:
+        facts = RevisionFacts()
+        conn.execute("CREATE TABLE one (id int)")
+        for _ in range(2):
+            assert _read(facts, conn) == _expected(conn)
+        assert (facts.full, facts.partial) == (2, 0)
+        conn.execute("CREATE TABLE two (id int); CREATE TABLE three (id int)")
+        assert _read(facts, conn) == _expected(conn)  # sees 3 tables: the next full read keeps a mark
+        assert _read(facts, conn) == _expected(conn)
+        conn.execute("ALTER TABLE two ADD COLUMN n int")
+        assert _read(facts, conn) == _expected(conn)
+        assert (facts.full, facts.partial, facts.reread) == (4, 1, ["two"])

@@ -22,20 +22,21 @@ from typing import Any
 from ..model import TableFacts
 from .catalog import fetch
 
+# (The columns are named: trace/facts_cache.py also reads these rows as JSON objects.)
 UNIQUE_KEYS_SQL = """
-select n.nspname, t.relname, i.indisprimary,
+select n.nspname as schema, t.relname as name, i.indisprimary as is_primary,
        array(select a.attname from unnest(i.indkey) with ordinality k(attnum, ord)
              join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-             order by k.ord)::text[],
-       t.oid::bigint
+             order by k.ord)::text[] as columns,
+       i.indexrelid::bigint as index_oid, t.oid::bigint as oid
 from pg_catalog.pg_index i
 join pg_catalog.pg_class t on t.oid = i.indrelid
 join pg_catalog.pg_namespace n on n.oid = t.relnamespace
 where i.indisunique and i.indpred is null and i.indexprs is null
   and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
 """
-#: the order :func:`unique_keys` lists a table's keys in (primary key first)
-UNIQUE_KEYS_ORDER = "order by n.nspname, t.relname, i.indisprimary desc, i.indexrelid"
+#: the order :func:`unique_keys` lists a table's keys in (primary key first), as the names of its columns
+UNIQUE_KEYS_ORDER = "order by schema, name, is_primary desc, index_oid"
 UNIQUE_KEYS_SQL += UNIQUE_KEYS_ORDER
 
 PUBLISHED_SQL = "select schemaname, tablename from pg_catalog.pg_publication_tables"
@@ -55,7 +56,7 @@ def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
 
 def _unique_keys(rows: list[tuple]) -> dict[str, list[tuple[str, ...]]]:
     out: dict[str, list[tuple[str, ...]]] = {}
-    for schema, table, _primary, columns, *_oid in rows:
+    for schema, table, _primary, columns, *_oids in rows:
         cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
         out.setdefault(_qualified(schema, table), []).append(tuple(cols))
     return out
@@ -71,27 +72,27 @@ def _published_tables(rows: list[tuple]) -> set[str]:
 
 
 TABLE_FACTS_SQL = """
-select n.nspname, c.relname, c.relkind::text, c.relrowsecurity,
+select n.nspname as schema, c.relname as name, c.relkind::text as kind, c.relrowsecurity as row_security,
        (select array_agg(a.attname::text || '=' || (case when a.attnotnull then '!' else '' end)
                          || format_type(a.atttypid, a.atttypmod) order by a.attnum)
           from pg_catalog.pg_attribute a
-         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
+         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
        (select array_agg(a.attname::text order by k.ord)
           from pg_catalog.pg_index i, unnest(i.indkey) with ordinality k(attnum, ord)
           join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
-         where i.indrelid = c.oid and i.indisprimary),
-       case when c.relkind = 'p' then pg_catalog.pg_get_partkeydef(c.oid) end,
-       case when c.relispartition then pg_catalog.pg_get_expr(c.relpartbound, c.oid) end,
+         where i.indrelid = c.oid and i.indisprimary) as primary_key,
+       case when c.relkind = 'p' then pg_catalog.pg_get_partkeydef(c.oid) end as partition_key,
+       case when c.relispartition then pg_catalog.pg_get_expr(c.relpartbound, c.oid) end as partition_bound,
        (select pn.nspname || '.' || pc.relname from pg_catalog.pg_inherits i
           join pg_catalog.pg_class pc on pc.oid = i.inhparent
           join pg_catalog.pg_namespace pn on pn.oid = pc.relnamespace
-         where c.relispartition and i.inhrelid = c.oid),
+         where c.relispartition and i.inhrelid = c.oid) as parent,
        (select array_agg(ic.relname::text || '=' || pg_catalog.pg_get_indexdef(i.indexrelid) order by ic.relname)
           from pg_catalog.pg_index i join pg_catalog.pg_class ic on ic.oid = i.indexrelid
-         where i.indrelid = c.oid),
+         where i.indrelid = c.oid) as indexes,
        (select array_agg(con.conname::text || '=' || pg_catalog.pg_get_constraintdef(con.oid) order by con.conname)
-          from pg_catalog.pg_constraint con where con.conrelid = c.oid),
-       c.oid::bigint
+          from pg_catalog.pg_constraint con where con.conrelid = c.oid) as constraints,
+       c.oid::bigint as oid
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p', 'm') and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'
