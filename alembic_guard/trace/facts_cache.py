@@ -71,11 +71,6 @@ def _own_cmin(t: str) -> str:
     return f"max({t}.cmin::text::bigint) filter (where {t}.xmin = (select xid from own))"
 
 
-# The tables the facts describe (trace/keys.py), among user objects (an index range of OIDs).
-_USER_TABLE = (f"c.oid >= {FIRST_USER_OID} and c.relkind in ('r', 'p', 'm')"
-               " and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%%'")
-_CLASS_NS = "pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
-
 # One pass over each catalog's user rows (an index range of OIDs): the tables its rows written since
 # name, the largest command id of this transaction's rows (the next mark), and whether an existing
 # type, schema or composite type was written (a rename: the names format_type and the definitions
@@ -83,14 +78,14 @@ _CLASS_NS = "pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.r
 _SCANS = f"""
 cls as (select array_agg(coalesce(i.indrelid, c.oid)) filter (where {_written('c')}) as oids, {_own_cmin('c')} as cmax,
                bool_or(c.relkind = 'c' and c.oid <= (select max_class from prev)) filter (where {_written('c')})
-                 as elsewhere
+                 as elsewhere, count(*) filter (where c.relkind in ('r', 'p', 'm')) as tables
           from pg_catalog.pg_class c left join pg_catalog.pg_index i on i.indexrelid = c.oid
          where c.oid >= {FIRST_USER_OID}),
 att as (select array_agg(distinct a.attrelid) filter (where {_written('a')}) as oids, {_own_cmin('a')} as cmax
           from pg_catalog.pg_attribute a where a.attrelid >= {FIRST_USER_OID}),
 idx as (select array_agg(i.indrelid) filter (where {_written('i')}) as oids, {_own_cmin('i')} as cmax
           from pg_catalog.pg_index i where i.indrelid >= {FIRST_USER_OID}),
-con as (select array_agg(t.conrelid) filter (where {_written('t')}) as oids, {_own_cmin('t')} as cmax
+con as (select array_agg(t.conrelid) filter (where {_written('t')}) as oids, {_own_cmin('t')} as cmax, count(*) as n
           from pg_catalog.pg_constraint t where t.conrelid >= {FIRST_USER_OID}),
 inh as (select array_agg(h.inhrelid) filter (where {_written('h')})
                  || array_agg(h.inhparent) filter (where {_written('h')}) as oids
@@ -108,19 +103,18 @@ dirty(oid) as (select unnest(cls.oids || att.oids || idx.oids || con.oids || inh
 reread(oid) as (
   select oid from dirty
   union select c.conrelid from pg_catalog.pg_constraint c where c.confrelid in (select oid from dirty)
-  union select h.inhrelid from pg_catalog.pg_inherits h where h.inhparent in (select oid from dirty)),
-utab(oid, constraints) as (
-  select c.oid, (select count(*) from pg_catalog.pg_constraint con where con.conrelid = c.oid)
-    from {_CLASS_NS} where {_USER_TABLE})"""
+  union select h.inhrelid from pg_catalog.pg_inherits h where h.inhparent in (select oid from dirty))"""
 
-# This read's mark, for the next one (columns 1-7), and the counts a partial read is checked with.
+# This read's mark, for the next one (columns 1-7), and the counts a partial read is checked with:
+# the user tables (relkind r, p, m) and the constraints of user relations, which the facts' tables
+# and constraints must add up to (a temporary or a foreign table's makes them differ: a full read).
 _MARK_COLUMNS = """coalesce(pg_catalog.txid_current_if_assigned() %% 4294967296, -1),
        greatest(-1, cls.cmax, att.cmax, idx.cmax, con.cmax, typ.cmax, nsp.cmax),
        pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) %% 4294967296,
        pg_catalog.current_setting('search_path'),
        (select max(oid)::bigint from pg_catalog.pg_type), (select max(oid)::bigint from pg_catalog.pg_namespace),
        (select max(oid)::bigint from pg_catalog.pg_class),
-       (select count(*) from utab), (select sum(constraints) from utab)"""
+       cls.tables, con.n"""
 
 
 def _escaped(sql: str) -> str:
@@ -225,7 +219,6 @@ class RevisionFacts:
         else:
             (mark_rows, published_rows), facts_rows, keys_rows = results, [], []
         xid, cmin, horizon, search_path, max_type, max_ns, max_class, n_tables, n_constraints = mark_rows[0][:9]
-        n_constraints = n_constraints or 0  # sum() of no tables
         new = _Mark(id(dbapi_conn), int(xid), int(cmin), int(horizon), str(search_path), int(max_type or 0),
                     int(max_ns or 0), int(max_class or 0), relations, {}, {})
         tables = keys_by_oid = None
