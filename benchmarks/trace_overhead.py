@@ -1,15 +1,18 @@
 """What tracing costs: a plain ``alembic upgrade head`` vs the traced run, on the same server.
 
-Run:  python benchmarks/trace_overhead.py [--repeat 5] [--revisions 30] [--shadow auto] [--no-cli]
+Run:  python benchmarks/trace_overhead.py [--repeat 5] [--revisions 30] [--tables 100] [--shadow auto] [--no-cli]
 
-Two histories, each applied to a fresh empty database of one shadow server every time:
+Three histories, each applied to a fresh empty database of one shadow server every time:
 
 - ``generated``: ``--revisions`` revisions of benchmarks/check_speed.py's mix (create table, index,
   add column, alter type, data fix, foreign key), written by tests/projects/factory.py ``make_project``;
 - ``corpus``: tests/corpus/seed.sql (tables with a few thousand rows, partitions, a materialized
   view, enum, domains) as the first revision, then every tests/corpus/safe/*.sql that applies in
   sequence (one revision each, in the mode its header allows) — the closest thing to a real history
-  the repository holds.
+  the repository holds;
+- ``wide``: ``--tables`` revisions that each create a table (primary key, foreign key, index), then
+  the ``generated`` mix: a schema as wide as a real project's, where every revision starts with
+  many tables already there (what the revision facts cost grows with: trace/facts_cache.py).
 
 Per history and repetition, in this order (so the server's caches are equally warm):
 
