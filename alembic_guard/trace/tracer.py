@@ -14,6 +14,7 @@ statements of the same revision.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import time
 from operator import attrgetter
 from typing import Any
@@ -201,6 +202,11 @@ class Tracer:
             # a revision's starting facts go in the same round trip as the snapshot (same moment:
             # nothing runs between them)
             also = [catalog.SETTINGS_SQL, *(self._facts.queries(dbapi) if starts_revision else ())]
+            if starts_revision and self._held and id(dbapi) in self._pids:
+                # the locks _forget_released may need, built by the side connection's server
+                # process while this one reads the catalog
+                with contextlib.suppress(Exception):
+                    self._reader.send(self._pids[id(dbapi)])
             before = self._catalog.snapshot(dbapi, quiet=True, also=also)
             settings_rows, *facts_rows = self._catalog.also_results
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, settings_rows)
@@ -217,6 +223,7 @@ class Tracer:
                     # still the transaction of the earlier revision: read which locks it still holds
                     # (in a new transaction, or none, every lock is forgotten below anyway)
                     self._forget_released(dbapi)
+                self._reader.discard()  # an answer not needed
             if self._last_after is not None and self._current == rev_id:
                 self._note_unseen_changes(before, rev_id, dbapi)  # between two traced statements of it
             if not (group and part) and (not in_tx or xact != self._xact):
@@ -234,6 +241,9 @@ class Tracer:
             sampled = not in_tx and not wrap
             scans_before = self._scan_counter().counts(dbapi) if sampled else {}
             pid = self._pid(dbapi)
+        except BaseException:
+            self._reader.discard()  # a lock answer sent above is stale for whatever reads next
+            raise
         finally:
             self._busy = False
         rev.traced = True
@@ -360,16 +370,25 @@ class Tracer:
             values = list(parameters.values() if isinstance(parameters, dict) else (parameters or ()))
             values += string_constants(nodes[0])
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
+        dbapi = conn.connection.dbapi_connection
+        check = finished is not None and finished not in self.frozen
         self._busy = True
         try:
-            now = self._catalog.snapshot(conn.connection.dbapi_connection, quiet=True)
+            if check and self._last_after is not None:
+                # the side connection's server process builds pg_locks while this one reads the
+                # catalog (_note_unseen_work reads the answer, or asks again if this failed)
+                with contextlib.suppress(Exception):
+                    self._reader.send(self._pid(dbapi))
+            now = self._catalog.snapshot(dbapi, quiet=True)
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
+            self._reader.discard()
             return
         finally:
             self._busy = False
-        if finished is not None and finished not in self.frozen:
-            self._note_unseen_changes(now, finished, conn.connection.dbapi_connection)
-            self._note_unseen_work(conn.connection.dbapi_connection, now, finished)
+        if check:
+            self._note_unseen_changes(now, finished, dbapi)
+            self._note_unseen_work(dbapi, now, finished)
+        self._reader.discard()  # an answer nobody read (no earlier snapshot to compare with)
         self._last_after = now
 
     def _note_unseen_work(self, dbapi: Any, now: dict[int, Relation], rev_id: str) -> None:
