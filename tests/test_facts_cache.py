@@ -20,8 +20,10 @@ CREATE INDEX b_k ON b (k);
 CREATE TABLE p (id int, k int) PARTITION BY RANGE (k);
 CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
 CREATE TABLE loose (id int);
-CREATE TYPE mood AS ENUM ('ok');
-CREATE TABLE uses_mood (id int, md mood);
+CREATE TYPE mood AS ENUM ('ok', 'bad');
+CREATE TABLE uses_mood (id int, md mood CONSTRAINT md_not_bad CHECK (md <> 'bad'));
+CREATE TABLE rowt (x int);
+CREATE TABLE uses_row (r rowt, rs rowt[]);
 CREATE SCHEMA s;
 CREATE TABLE s.c (id int PRIMARY KEY);
 """
@@ -45,6 +47,14 @@ CHANGES = [
     ("DROP TABLE loose", True),
     ("DROP TABLE b", True),
     ("ALTER TYPE mood RENAME TO feeling", False),  # uses_mood's column type shows the new name
+    ("ALTER TYPE mood RENAME VALUE 'bad' TO 'worse'", False),  # pg_enum only: md_not_bad's text changes
+    ("ALTER TYPE mood ADD VALUE 'meh'", True),
+    ("ALTER TABLE rowt RENAME TO rowt2", True),  # uses_row's column types show the new name
+    ("ALTER TABLE rowt SET SCHEMA s", True),
+    ("CREATE SCHEMA postgres; CREATE TABLE postgres.a (id int)", False),  # "$user" now finds another a
+    ("CREATE TEMP TABLE scratch (id int)", False),  # its session's first: a pg_temp schema written
+    ("ALTER TABLE b DROP CONSTRAINT b_a_fk; CREATE FOREIGN DATA WRAPPER dw; CREATE SERVER sv FOREIGN DATA WRAPPER dw;"
+     " CREATE FOREIGN TABLE ft (x int CHECK (x > 0)) SERVER sv", False),  # the count is of tables' constraints
     ("ALTER SCHEMA s RENAME TO s2", False),
     ("ALTER TABLE s.c SET SCHEMA public", True),
     ("SET search_path = s, public", False),
@@ -81,6 +91,54 @@ def test_carried_facts_equal_a_full_read(shadow, dbname, monkeypatch, mode, chan
         conn.execute("ALTER TABLE uses_mood ADD COLUMN later int")  # and the read after it carries again
         assert _read(facts, conn) == _expected(conn)
         assert facts.partial == (2 if carried else 1)
+
+
+def test_names_a_new_or_dropped_relation_shadows_are_read_again(shadow, dbname, monkeypatch):
+    """Which schema comes first in search_path decides whether a name shows qualified: a new relation
+    named like an older one elsewhere, or one dropped, changes other tables' definitions."""
+    monkeypatch.setenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", "1")
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as setup:
+        setup.execute(SCHEMA)
+    with psycopg.connect(shadow.conninfo(dbname), autocommit=True) as conn:
+        conn.execute("SET search_path = s, public")
+        facts = RevisionFacts()
+        for change in ("CREATE TABLE s.a (id bigint)", "DROP TABLE s.a", "CREATE TYPE s.mood AS ENUM ('x')"):
+            _read(facts, conn)
+            conn.execute(change)
+            assert _read(facts, conn) == _expected(conn), change
+
+
+def test_a_rolled_back_subtransaction_needs_a_full_read(shadow, dbname, monkeypatch):
+    """Rows a subtransaction touched and then rolled back show neither a new xmin nor a new cmin (the
+    older version is visible again, its cmin a combo command id): no partial read can see that, so
+    after a ROLLBACK TO SAVEPOINT the tracer asks for a full read (``invalidate``)."""
+    monkeypatch.delenv("ALEMBIC_GUARD_VERIFY_SNAPSHOTS", raising=False)
+    monkeypatch.setattr(facts_cache, "SMALL", 0)
+    rollback = ("ALTER TABLE zz0 ADD COLUMN x int; SAVEPOINT s; ALTER TABLE zz0 RENAME COLUMN x TO y;"
+                " ALTER TABLE zz0 RENAME TO z_tmp; ROLLBACK TO SAVEPOINT s")
+    for invalidate in (False, True):
+        with psycopg.connect(shadow.conninfo(dbname)) as conn:
+            for i in range(6):
+                conn.execute(f"CREATE TABLE zz{i} (i int)")
+            facts = RevisionFacts()
+            _read(facts, conn)
+            conn.execute(rollback)
+            if invalidate:
+                facts.invalidate()
+            assert (_read(facts, conn) == _expected(conn)) is invalidate
+            conn.rollback()
+
+
+def test_the_tracer_asks_for_a_full_read_after_a_rollback(shadow, dbname, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(RevisionFacts, "invalidate", lambda self: calls.append(1))
+    revs = run_revisions(shadow, dbname, tmp_path, [
+        'op.execute("CREATE TABLE z0 (i int)")',
+        'sp = op.get_bind().begin_nested()\nop.execute("ALTER TABLE z0 ADD COLUMN x int")\nsp.rollback()',
+        'op.execute("SELECT 1")',
+    ], transaction_per_migration=False)
+    assert all(r.error is None for r in revs), [r.error for r in revs]
+    assert calls, "ROLLBACK TO SAVEPOINT did not make the next read a full one"
 
 
 def test_another_sessions_commit_is_seen(shadow, dbname, monkeypatch):

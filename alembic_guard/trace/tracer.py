@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from pglast import ast
+from pglast.enums.parsenodes import TransactionStmtKind
 
 from ..capture.origin import RevisionFiles
 from ..alembic_api import current_context
@@ -43,6 +44,19 @@ from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, rend
 _BY_OID_MODE = attrgetter("oid", "mode")
 #: the empty set of OIDs a mode not held maps to (never mutated)
 _NO_OIDS: frozenset[int] = frozenset()
+
+
+_ROLLBACKS = (TransactionStmtKind.TRANS_STMT_ROLLBACK, TransactionStmtKind.TRANS_STMT_ROLLBACK_TO,
+              TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED)
+
+
+def _may_roll_back(nodes: tuple | None) -> bool:
+    """A ROLLBACK (TO SAVEPOINT), or a statement that can roll back a subtransaction of its own: a DO
+    block or a procedure (PL/pgSQL's EXCEPTION blocks), or one that does not parse."""
+    if nodes is None:
+        return True
+    return any(isinstance(n, (ast.DoStmt, ast.CallStmt)) or isinstance(n, ast.TransactionStmt) and n.kind in _ROLLBACKS
+               for n in nodes)
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -234,6 +248,8 @@ class Tracer:
                 self._release_all()
             self._xact = xact if in_tx else ""
             nodes = parse_all(sql)
+            if _may_roll_back(nodes):
+                self._facts.invalidate()  # rows rolled back leave no trace the facts cache can see
             wrap = False
             if not in_tx and (group or wrappable(nodes)):
                 catalog.execute(dbapi, "BEGIN")  # see trace/autocommit.py: same locks, now observable
