@@ -34,7 +34,7 @@ from . import catalog, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from . import locks as lock_sets
 from .locks import LockReader
-from .modes import detect_mode
+from .modes import PER_MIGRATION, detect_mode
 from .facts_cache import RevisionFacts
 from .snapshots import Snapshots
 from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, render_parameters, settings_changed,
@@ -216,9 +216,10 @@ class Tracer:
             # a revision's starting facts go in the same round trip as the snapshot (same moment:
             # nothing runs between them)
             also = [catalog.SETTINGS_SQL, *(self._facts.queries(dbapi) if starts_revision else ())]
-            if starts_revision and self._held and id(dbapi) in self._pids:
-                # the locks _forget_released may need, built by the side connection's server
-                # process while this one reads the catalog
+            if starts_revision and self._held and id(dbapi) in self._pids and self.mode != PER_MIGRATION:
+                # the locks _forget_released may need (revisions sharing a transaction), built by the
+                # side connection's server process while this one reads the catalog. (Not asked for
+                # when each revision commits: an answer nobody reads still costs its round trip.)
                 with contextlib.suppress(Exception):
                     self._reader.send(self._pids[id(dbapi)])
             before = self._catalog.snapshot(dbapi, quiet=True, also=also)
