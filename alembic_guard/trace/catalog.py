@@ -78,6 +78,10 @@ def _fetch_one(dbapi_conn: Any, query: str | tuple[str, tuple]) -> list[tuple]:
     return fetch(dbapi_conn, query) if isinstance(query, str) else fetch_params(dbapi_conn, *query)
 
 
+def _text_and_params(query: str | tuple[str, tuple]) -> tuple[str, tuple | None]:
+    return (query, None) if isinstance(query, str) else query
+
+
 def fetch_all(dbapi_conn: Any, sqls: list[str | tuple[str, tuple]]) -> list[list[tuple]]:
     """The rows of each of ``sqls``, in one round trip when the driver can pipeline (psycopg 3's
     pipeline mode, libpq 14+), else one query after the other. Each is a SQL text, or a
@@ -96,10 +100,7 @@ def fetch_all(dbapi_conn: Any, sqls: list[str | tuple[str, tuple]]) -> list[list
         stack.enter_context(pipeline())
         for sql in sqls:
             cur = dbapi_conn.cursor()
-            if isinstance(sql, str):
-                cur.execute(sql)
-            else:
-                cur.execute(*sql)
+            cur.execute(*_text_and_params(sql))  # psycopg 3 only here: no placeholder translation
             cursors.append(cur)
     except psycopg.NotSupportedError:  # libpq older than 14: no pipeline mode
         with contextlib.suppress(psycopg.Error):

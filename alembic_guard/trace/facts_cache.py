@@ -282,17 +282,17 @@ class RevisionFacts:
             # and format_type read the latest catalog: another session's rename shows in one only)
             if (not elsewhere and prev.search_path == new.search_path and prev.pid == new.pid
                     and isolation == "read committed"):
-                facts_rows = _json_rows(facts_json)
+                read_again = _by_oid(_json_rows(facts_json))
                 tables, keys_by_oid = self._carry(dbapi_conn, prev, relations, set(map(int, reread or ())),
-                                                  facts_rows, _json_rows(keys_json))
+                                                  read_again, _keys_by_oid(_json_rows(keys_json)))
             if tables is not None and not _counts_match(tables, int(n_tables), int(n_constraints)):
                 tables = None
             if tables is not None:
-                self.reread = sorted(name for name, _facts in _by_oid(facts_rows).values())
+                self.reread = sorted(name for name, _facts in read_again.values())
         if tables is None or keys_by_oid is None:
-            if prev is not None:  # the partial read was not enough: read every table
-                facts_rows, keys_rows = fetch_all(dbapi_conn, [keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL])
-            tables, keys_by_oid = _by_oid(facts_rows), _keys_by_oid(keys_rows)
+            # the partial read was not enough: read every table
+            tables, keys_by_oid = _read_all(dbapi_conn) if prev is not None else (
+                _by_oid(facts_rows), _keys_by_oid(keys_rows))
             self.full += 1
         else:
             self.partial += 1
@@ -303,10 +303,11 @@ class RevisionFacts:
         return _named(keys_by_oid, published_rows, tables)
 
     @staticmethod
-    def _carry(dbapi_conn: Any, prev: _Mark, relations: dict, reread: set[int], facts_rows: list[tuple],
-               keys_rows: list[tuple]) -> tuple[dict | None, dict | None]:
-        """The previous facts with the re-read tables replaced; the tables of indexes dropped since
-        (no row written) read here. (None, None) when the result cannot be trusted."""
+    def _carry(dbapi_conn: Any, prev: _Mark, relations: dict, reread: set[int], read_again: dict,
+               keys_again: dict) -> tuple[dict | None, dict | None]:
+        """The previous facts with the re-read tables' (``read_again``, ``keys_again``, by OID)
+        replacing theirs; the tables of indexes dropped since (no row written) read here. (None, None)
+        when the result cannot be trusted."""
         gone = prev.relations.keys() - relations.keys()
         if gone:
             # a dropped relation named like one in another schema: that one may now show unqualified
@@ -316,26 +317,34 @@ class RevisionFacts:
             if any(names.get(prev.relations[oid].name, set()) - {prev.relations[oid].schema} for oid in gone):
                 return None, None
         tables, keys_by_oid = dict(prev.tables), dict(prev.keys)
-        for oid in reread | gone:
-            tables.pop(oid, None)
-            keys_by_oid.pop(oid, None)
-        tables.update(_by_oid(facts_rows))
-        keys_by_oid.update(_keys_by_oid(keys_rows))
+        _replace(tables, keys_by_oid, reread | gone, read_again, keys_again)
         # a dropped index deletes its rows: its table (still there, not re-read) is read now
         orphaned = sorted({rel.table_oid for oid in gone if (rel := prev.relations[oid]).table_oid is not None}
                           - reread - gone)
         if orphaned:
             facts_rows, keys_rows = fetch_all(dbapi_conn, [(FACTS_OF_SQL, (orphaned,)), (KEYS_OF_SQL, (orphaned,))])
-            for oid in orphaned:
-                tables.pop(oid, None)
-                keys_by_oid.pop(oid, None)
-            tables.update(_by_oid(facts_rows))
-            keys_by_oid.update(_keys_by_oid(keys_rows))
+            _replace(tables, keys_by_oid, set(orphaned), _by_oid(facts_rows), _keys_by_oid(keys_rows))
         for oid, (name, _facts) in tables.items():
             rel = relations.get(oid)
             if rel is None or rel.qualified != name:  # not seen written, yet gone or renamed
                 return None, None
         return tables, keys_by_oid
+
+
+def _replace(tables: dict, keys_by_oid: dict, oids: set[int], read_again: dict, keys_again: dict) -> None:
+    """Drop what was kept for ``oids`` and put in what was read again (a table read again without
+    unique keys has none)."""
+    for oid in oids:
+        tables.pop(oid, None)
+        keys_by_oid.pop(oid, None)
+    tables.update(read_again)
+    keys_by_oid.update(keys_again)
+
+
+def _read_all(dbapi_conn: Any) -> tuple[dict, dict]:
+    """Every table's facts and unique keys, by OID (the full read)."""
+    facts_rows, keys_rows = fetch_all(dbapi_conn, [keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL])
+    return _by_oid(facts_rows), _keys_by_oid(keys_rows)
 
 
 def _named(keys_by_oid: dict, published_rows: list[tuple], tables: dict) -> tuple[
@@ -356,15 +365,15 @@ def _json_rows(value: Any) -> list[tuple]:
 
 def _by_oid(rows: list[tuple]) -> dict[int, tuple[str, TableFacts]]:
     """TABLE_FACTS_SQL rows by table OID (its last column)."""
-    return {int(row[-1]): next(iter(keys._table_facts([row]).items())) for row in rows}
+    return {int(row[-1]): keys.table_facts_row(row) for row in rows}
 
 
 def _keys_by_oid(rows: list[tuple]) -> dict[int, tuple[str, list[tuple[str, ...]]]]:
     """UNIQUE_KEYS_SQL rows by table OID (its last column), each table's keys in the query's order."""
     out: dict[int, tuple[str, list[tuple[str, ...]]]] = {}
     for row in rows:
-        ((name, cols),) = keys._unique_keys([row]).items()
-        out.setdefault(int(row[-1]), (name, []))[1].extend(cols)
+        name, cols = keys.unique_key_row(row)
+        out.setdefault(int(row[-1]), (name, []))[1].append(cols)
     return out
 
 
@@ -375,8 +384,7 @@ def _counts_match(tables: dict[int, tuple[str, TableFacts]], n_tables: int, n_co
 
 
 def _check(dbapi_conn: Any, tables: dict, keys_by_oid: dict) -> None:
-    facts_rows, keys_rows = fetch_all(dbapi_conn, [keys.TABLE_FACTS_SQL, keys.UNIQUE_KEYS_SQL])
-    full, full_keys = _by_oid(facts_rows), _keys_by_oid(keys_rows)
+    full, full_keys = _read_all(dbapi_conn)
     if full != tables or full_keys != keys_by_oid:
         diff = {oid: (tables.get(oid), full.get(oid)) for oid in full.keys() | tables.keys()
                 if tables.get(oid) != full.get(oid)}

@@ -56,10 +56,17 @@ def unique_keys(dbapi_conn: Any) -> dict[str, list[tuple[str, ...]]]:
 
 def _unique_keys(rows: list[tuple]) -> dict[str, list[tuple[str, ...]]]:
     out: dict[str, list[tuple[str, ...]]] = {}
-    for schema, table, _primary, columns, *_oids in rows:
-        cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
-        out.setdefault(_qualified(schema, table), []).append(tuple(cols))
+    for row in rows:
+        name, cols = unique_key_row(row)
+        out.setdefault(name, []).append(cols)
     return out
+
+
+def unique_key_row(row: tuple) -> tuple[str, tuple[str, ...]]:
+    """One UNIQUE_KEYS_SQL row as ``(qualified table name, key columns)``."""
+    schema, table, _primary, columns = row[:4]
+    cols = columns if isinstance(columns, (list, tuple)) else str(columns).strip("{}").split(",")
+    return _qualified(schema, table), tuple(cols)
 
 
 def published_tables(dbapi_conn: Any) -> set[str]:
@@ -117,21 +124,23 @@ def table_facts(dbapi_conn: Any) -> dict[str, TableFacts]:
 
 
 def _table_facts(rows: list[tuple]) -> dict[str, TableFacts]:
-    out: dict[str, TableFacts] = {}
-    for row in rows:
-        schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row[:11]
-        columns: dict[str, str] = {}
-        not_null: set[str] = set()
-        for item in _array(cols):
-            col, _, typ = item.partition("=")
-            if typ.startswith("!"):
-                not_null.add(col)
-                typ = typ[1:]
-            columns[col] = typ
-        out[_qualified(schema, name)] = TableFacts(
-            kind=kind, row_security=bool(rls), columns=columns, not_null=not_null, primary_key=tuple(_array(pkey)),
-            partition_key=partkey, partition_bound=bound,
-            parent=parent.removeprefix("public.") if parent else None,
-            indexes=dict(i.split("=", 1) for i in _array(indexes)),
-            constraints=dict(c.split("=", 1) for c in _array(cons)))
-    return out
+    return dict(table_facts_row(row) for row in rows)
+
+
+def table_facts_row(row: tuple) -> tuple[str, TableFacts]:
+    """One TABLE_FACTS_SQL row as ``(qualified table name, TableFacts)``."""
+    schema, name, kind, rls, cols, pkey, partkey, bound, parent, indexes, cons = row[:11]
+    columns: dict[str, str] = {}
+    not_null: set[str] = set()
+    for item in _array(cols):
+        col, _, typ = item.partition("=")
+        if typ.startswith("!"):
+            not_null.add(col)
+            typ = typ[1:]
+        columns[col] = typ
+    return _qualified(schema, name), TableFacts(
+        kind=kind, row_security=bool(rls), columns=columns, not_null=not_null, primary_key=tuple(_array(pkey)),
+        partition_key=partkey, partition_bound=bound,
+        parent=parent.removeprefix("public.") if parent else None,
+        indexes=dict(i.split("=", 1) for i in _array(indexes)),
+        constraints=dict(c.split("=", 1) for c in _array(cons)))
