@@ -396,12 +396,18 @@ class Tracer:
                 # catalog (_note_unseen_work reads the answer, or asks again if this failed)
                 with contextlib.suppress(Exception):
                     self._reader.send(self._pid(dbapi))
-            now = self._catalog.snapshot(dbapi, quiet=True)
+            now = self._catalog.snapshot(dbapi, quiet=True, also=[catalog.SETTINGS_SQL] if check else None)
+            xact = catalog.session_state(dbapi, self._catalog.also_results[0])[2] if check else self._xact
         except Exception:  # noqa: BLE001 - a connection in a failed transaction: nothing to compare
             self._reader.discard()
             return
         finally:
             self._busy = False
+        if check and self._held and xact != self._xact:
+            # The transaction of the last traced statement ended (each revision commits) and this
+            # revision traced nothing: the locks it holds now are its own, none carried over, so a
+            # lock it took where the trace does not look is not taken for one an earlier revision held.
+            self._release_all()
         if check:
             self._note_unseen_changes(now, finished, dbapi)
             self._note_unseen_work(dbapi, now, finished)

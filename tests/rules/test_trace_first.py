@@ -203,6 +203,19 @@ def test_work_through_a_raw_cursor_of_the_migration_connection_is_not_safe(run):
     assert rev.verdict == "unknown" and rev.unseen, describe(rev)
 
 
+@pytest.mark.parametrize("raw", [
+    "cur.execute('LOCK TABLE big IN ACCESS EXCLUSIVE MODE')",
+    "cur.execute('ALTER TABLE big ADD COLUMN d int')",
+], ids=["lock", "ddl"])
+def test_a_raw_lock_is_unseen_even_when_the_previous_revision_took_the_same_one(run, raw):
+    # each revision commits (transaction_per_migration): the ACCESS EXCLUSIVE the first revision took
+    # on big ended with it, and a second revision that traces nothing holds its own, unseen
+    first = TIMEOUT + ex("ALTER TABLE big ADD COLUMN c int")
+    second = "cur = op.get_bind().connection.dbapi_connection.cursor()\n" + raw
+    rev = run([first, second], extra=BIG)
+    assert rev.verdict == "unknown" and rev.unseen, describe(rev)
+
+
 def test_reindex_schema_in_autocommit_is_not_wrapped(run):
     rev = run(AUTOCOMMIT + ex("REINDEX SCHEMA public"))
     assert rev.error is None and rev.statements[-1].observation.sampled, describe(rev)
