@@ -27,7 +27,10 @@ _SECRETS: set[str] = set()
 
 # Free-text patterns (not SQL): the password of a URI's user info, of a ?password= / &password=
 # query parameter, and of a password=… conninfo keyword (single-quoted with \' escapes, or bare).
-_URI_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s'\"]*):(?P<pw>[^@\s'\"]*)@")
+# (the password runs to the last "@" of the URI: an unescaped "@" in it would otherwise leave the rest
+# of it in the host part)
+_URI_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s'\"]*):(?P<pw>[^\s'\"]*)@"
+                           r"(?=[^@\s'\"]*(?:[\s'\"]|$))")
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#\s'\"]*)", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"&]+)", re.IGNORECASE)
 
@@ -85,6 +88,15 @@ def parse_target(target: str, what: str = "the database URL") -> dict[str, str]:
                               "~/.pgpass).") from None
     params = {k: str(v) for k, v in params.items() if v is not None}
     remember_secret(params.get("password"))
+    if scheme and "@" in params.get("host", ""):
+        # libpq ends the user info at the first "@": the rest of a password holding a raw "@" went
+        # into the host name, and would be shown (and tried) as one
+        userinfo = text.split("://", 1)[1].rsplit("@", 1)[0]
+        remember_secret(userinfo.partition(":")[2])
+        raise GuardError(f"{what} {redact(target)!r} has an \"@\" in its user name or password: "
+                         "libpq would read the part after it as the host name.",
+                         hint="Percent-encode it as %40 (a password p@ss is written p%40ss in the URL), or "
+                              "put the password in PGPASSFILE or ~/.pgpass.")
     port = params.get("port")
     if port is not None and not all(p.strip().isdigit() for p in port.split(",")):
         raise GuardError(f"{what} {redact(target)!r} has port {port!r}, which is not a number.",

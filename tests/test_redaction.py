@@ -174,3 +174,18 @@ def test_log_records_are_redacted_whatever_handler_env_py_installs(capsys):
         log.removeHandler(handler)
     out = capsys.readouterr().out
     assert "connecting to host=h" in out and SECRET not in out
+
+
+def test_a_raw_at_sign_in_the_password_shows_no_part_of_it(tmp_path):
+    """libpq ends the user info at the first "@": the rest of the password would be the host name."""
+    import sys
+
+    shop = Path(__file__).resolve().parents[1] / "examples" / "shop" / "alembic.ini"
+    url = "postgresql://ag_pw:Xy@LeakPart@127.0.0.1:1/postgres"
+    assert "LeakPart" not in redact(f"see {url} now") and "Xy" not in redact(url)
+    assert redact("postgresql://u:pw@h/db, write to me@example.org") == "postgresql://u:***@h/db, write to me@example.org"
+    r = subprocess.run([sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(shop), "--shadow-url", url],
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "LeakPart" not in out and "Xy" not in out, out
+    assert "%40" in out and "Traceback" not in out and len(r.stderr.strip().splitlines()) == 1, out
