@@ -144,6 +144,19 @@ def test_shadow_killed_during_a_revision_then_the_next_run_works(tmp_path):
     assert not again.left and not again.processes
 
 
+def test_connection_ended_by_the_server_mid_revision_is_exit_2_not_a_finding(tmp_path):
+    # what an administrator's pg_terminate_backend (or a watchdog) does to the migration's session:
+    # the server lives on, the revision is not at fault (SQLSTATE 57P01)
+    ini = project(tmp_path / "a", [("r1", 'op.execute("CREATE TABLE t (id int)")'),
+                                   ("r2", 'op.execute("SELECT pg_terminate_backend(pg_backend_pid())")'),
+                                   ("r3", 'op.execute("SELECT 2")')])
+    run = Run(["check", "-c", str(ini), "--fail-on", "never"])
+    run.assert_failure_paragraph("ended the migration's connection", "during revision r2",
+                                 "Revisions traced before it: r1", "no verdict is reported")
+    again = Run(["check", "-c", str(project(tmp_path / "b", GOOD))])
+    assert again.returncode == 0, again.stderr
+
+
 # -- a revision that raises ------------------------------------------------------------------------
 
 def test_a_revision_that_raises_is_a_finding_naming_file_and_line_and_the_others_are_reported(tmp_path):
@@ -235,3 +248,18 @@ def test_root_only_files_are_closed_to_the_shadow(tmp_path, provider):
         (failure,) = [f for f in revs[rev_id]["findings"] if f["rule"] == "revision-fails"]
         assert "Permission denied" in failure["message"], failure["message"]
     assert revs["r1"]["verdict"] != "error" and revs["r5"]["verdict"] != "error"
+
+
+def test_shadow_side_sqlstates_are_infrastructure_and_revision_ones_are_not():
+    """A full disk, an ended connection or too many connections on the shadow are not the revision's
+    doing; a lock timeout, a syntax error or "out of shared memory" (too many locks) are."""
+    from psycopg import errors
+
+    from alembic_guard.capture.runner import _infrastructure_sqlstate
+
+    assert _infrastructure_sqlstate(errors.DiskFull()) == "53100"
+    assert _infrastructure_sqlstate(errors.AdminShutdown()) == "57P01"
+    assert _infrastructure_sqlstate(errors.TooManyConnections()) == "53300"
+    for exc in (errors.LockNotAvailable(), errors.SyntaxError(), errors.OutOfMemory(), errors.QueryCanceled(),
+                ValueError("boom")):
+        assert _infrastructure_sqlstate(exc) is None, exc

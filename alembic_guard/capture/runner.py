@@ -92,6 +92,37 @@ def _applied_revisions(server: ShadowServer, dbname: str) -> set[str]:
     return heads
 
 
+
+# SQLSTATEs (PostgreSQL docs, Appendix A) and classes that say the shadow server, not the revision,
+# failed: a connection ended under the migration (class 08, admin / crash shutdown 57P01-57P03),
+# a full disk (53100), too many connections (53300), a system I/O error (58030). Not 53200: "out of
+# shared memory" is usually a revision taking more locks than max_locks_per_transaction allows, which
+# fails the same way in production.
+_INFRASTRUCTURE = {
+    "08": "lost the migration's connection", "53100": "ran out of disk space",
+    "53300": "refused more connections", "57P01": "ended the migration's connection (administrator command)",
+    "57P02": "ended the migration's connection (crash shutdown)",
+    "57P03": "refused the connection (starting up or shutting down)",
+    "58030": "failed an I/O operation", "": "failed",
+}
+
+
+def _infrastructure_sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of ``exc`` (psycopg, psycopg2, asyncpg, wrapped by SQLAlchemy or not) when it is
+    one of ``_INFRASTRUCTURE``; "08006" for a connection closed under the driver (no SQLSTATE)."""
+    for err in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        if err is None:
+            continue
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if state:
+            state = str(state)
+            return state if state in _INFRASTRUCTURE or state[:2] == "08" else None
+        if isinstance(err, psycopg.OperationalError) and "connection" in str(err).lower() and (
+                "closed" in str(err).lower() or "terminat" in str(err).lower() or "lost" in str(err).lower()):
+            return "08006"
+    return None
+
+
 class Runner:
     """Traces the revisions of ``project`` between ``from_rev`` (exclusive) and ``to_rev``."""
 
@@ -398,7 +429,9 @@ class Runner:
         if exc is not None and not isinstance(exc, (psycopg.Error, OSError)) and \
                 not isinstance(getattr(exc, "orig", None), psycopg.Error) and "sqlalchemy" not in type(exc).__module__:
             return None  # a Python error of the revision itself, whatever the server does
-        if self.server.alive():
+        alive = self.server.alive()
+        state = _infrastructure_sqlstate(exc)
+        if alive and state is None:
             return None
         origin = self.files.from_traceback(exc.__traceback__) if exc is not None else None
         if rev_id is None:
@@ -409,14 +442,27 @@ class Runner:
         reason = str(getattr(exc, "orig", None) or exc or "").strip().split("\n[SQL:")[0]
         reason = " ".join(reason.split()).rstrip(".")
         log = self.server.log_tail(2)
-        text = (f"the shadow PostgreSQL server ({self.server.provider}) stopped during revision "
+        what = "stopped" if not alive else (
+            _INFRASTRUCTURE.get(state or "") or _INFRASTRUCTURE.get((state or "")[:2], "failed"))
+        text = (f"the shadow PostgreSQL server ({self.server.provider}) {what} during revision "
                 f"{rev_id or '(before the first revision)'}{where}"
                 + (f": {reason}" if reason else "") + ". "
                 + (f"Revisions traced before it: {', '.join(done)}; " if done else "No revision was traced before it; ")
                 + "no verdict is reported from a partial run."
                 + (f" The server log ends: {log}" if log else ""))
-        return GuardError(text, hint="A server that stops by itself was usually killed (the OOM killer: see "
-                                     "dmesg) or ran out of disk space; run check again once that is fixed.")
+        if alive and state == "53100":
+            hint = ("Free disk space where the shadow keeps its data (the cache directory: ALEMBIC_GUARD_CACHE), "
+                    "or point --shadow-url at a server with room; then run check again.")
+        elif alive and state and state.startswith("57P"):
+            hint = ("Another session ended the connection (an administrator's pg_terminate_backend, a "
+                    "watchdog, a restart); run check again.")
+        elif alive:
+            hint = ("The shadow server is short of a resource or lost the connection; run check again once "
+                    "that is fixed.")
+        else:
+            hint = ("A server that stops by itself was usually killed (the OOM killer: see dmesg) or ran out "
+                    "of disk space; run check again once that is fixed.")
+        return GuardError(text, hint=hint)
 
     def _ancestors_of(self, rev_id: str) -> set[str]:
         rmap = self.project.script.revision_map
