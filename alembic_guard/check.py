@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from . import __version__
 from .baseline import baseline_step, read_baseline
+from .capture import inputs
 from .capture.project import load_project
 from .changes import changed_files, keep_changed
 from .capture.redirect import redirect_connections
@@ -117,17 +118,20 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
         # created only if needed: a revision script that connects as it loads, a cold run
         with lazy_scratch_database(server) as scratch:
             # The revision scripts run only now, connections redirected to the shadow.
-            with redirect_connections(server, scratch, project.version_dirs()):
-                project.load_revisions()
-            check_range(project, opts.from_rev, opts.to_rev)
-            inc = Incremental.prepare(project, server, from_rev=opts.from_rev, to_rev=opts.to_rev,
-                                      config_file=opts.config_file, section=opts.section, x_args=opts.x_args,
-                                      enabled=not opts.no_cache)
-            with inc.database(scratch) as run_db:
-                runner = Runner(project, server, run_db, verbose=opts.verbose, progress=progress,
-                                preapplied=inc.preapplied)
-                traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []
-                revisions = inc.finish(traced, runner, run_db)
+            # what the revisions read besides their own files (an SQL file, a helper elsewhere): inputs
+            # of the incremental cache like the files themselves (capture/inputs.py)
+            with inputs.recording([project.script.dir, *project.version_dirs()]) as read:
+                with redirect_connections(server, scratch, project.version_dirs()):
+                    project.load_revisions()
+                check_range(project, opts.from_rev, opts.to_rev)
+                inc = Incremental.prepare(project, server, from_rev=opts.from_rev, to_rev=opts.to_rev,
+                                          config_file=opts.config_file, section=opts.section, x_args=opts.x_args,
+                                          enabled=not opts.no_cache)
+                with inc.database(scratch) as run_db:
+                    runner = Runner(project, server, run_db, verbose=opts.verbose, progress=progress,
+                                    preapplied=inc.preapplied)
+                    traced = runner.run(inc.runner_from(opts.from_rev), opts.to_rev) if inc.needs_trace else []
+                    revisions = inc.finish(traced, runner, run_db, read)
         runner.notes += _downgrades(opts, config, project, server, revisions, changed, root)
         # judged again, except what an earlier check judged with the same inputs (incremental/judged.py)
         inc.judge(revisions, server.version_num, disabled=[*config.disable, *opts.disabled_rules],

@@ -124,6 +124,34 @@ def test_appended_revision_is_the_only_one_traced(tmp_path):
     assert warm_s < 30  # loose: the benchmark measures; this only catches a full retrace gone wrong
 
 
+@pytest.mark.parametrize("where", ["beside", "outside"])
+def test_a_changed_file_a_revision_reads_is_traced_again(tmp_path, where):
+    """The SQL a revision reads from a file (beside it, or anywhere else) is an input of the cache like
+    the revision file itself (capture/inputs.py): edited, it is traced again, never reused stale."""
+    sql = (tmp_path / "p" / "migrations" / "versions" / "sql" if where == "beside" else tmp_path / "elsewhere") / "r2.sql"
+    sql.parent.mkdir(parents=True)
+    sql.write_text("SELECT 1")
+    ini = make_project(tmp_path / "p", [
+        ("r1", 'op.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")'),
+        ("r2", f"import pathlib\nop.execute(pathlib.Path({str(sql)!r}).read_text())"),
+    ])
+    assert [r.verdict for r in check(ini).revisions] == ["safe", "safe"]
+    assert len(cached(check(ini))) == 2  # unchanged: reused
+    sql.write_text("CREATE INDEX ix_t_a ON t (a)")
+    after = check(ini)
+    assert "r2" not in cached(after), after.notes
+    assert any("r2.sql" in n and "traced again" in n for n in after.notes), after.notes
+    assert "CREATE INDEX" in after.revisions[-1].statements[0].sql  # the new SQL, not the cached one
+    assert findings(after) == findings(check(ini, no_cache=True))
+
+
+def test_a_program_a_revision_starts_makes_it_unknown(tmp_path):
+    ini = make_project(tmp_path, [("r1", 'op.execute("CREATE TABLE t (id int)")'),
+                                  ("r2", 'import subprocess\nsubprocess.run(["true"], check=True)')])
+    rev = check(ini, no_cache=True).revisions[-1]
+    assert rev.verdict == "unknown" and any("starts a program (`true`)" in u for u in rev.unseen), rev.unseen
+
+
 def test_edited_middle_revision_is_traced_again(tmp_path):
     ini = _project(tmp_path, "c")
     check(ini)
@@ -263,7 +291,8 @@ def test_a_suppression_and_the_baseline_change_the_findings_of_reused_revisions(
     assert rejudged(without) == (12, 0) and not any(f.suppressed for f in without.findings())
     assert findings(without) == findings(cold)
     # a suppression comment edits the revision file: that revision and the later ones are traced
-    # and judged again, the earlier ones keep their judgement
+    # and judged again (and, with no template before it, the earlier ones too: a trace made now is
+    # judged now, capture/inputs.py)
     edited = ini.parent / "migrations" / "versions" / "i005.py"
     edited.write_text(edited.read_text().replace(
         'op.create_index("ix_i5", "it", ["name"])',
@@ -271,7 +300,7 @@ def test_a_suppression_and_the_baseline_change_the_findings_of_reused_revisions(
     after = check(ini)
     i005 = [f for f in after.findings() if f.revision == "i005" and f.rule == "create-index-non-concurrent"]
     assert i005 and all(f.suppressed == "small" for f in i005)
-    assert rejudged(after) == (5, 7)
+    assert rejudged(after) is None and not cached(after)
     assert findings(after) == findings(check(ini, no_cache=True))
 
 

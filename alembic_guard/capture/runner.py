@@ -24,6 +24,7 @@ from ..errors import GuardError
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
 from ..trace.tracer import Tracer
+from . import inputs
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
 from .per_revision import transaction_per_revision
@@ -231,7 +232,8 @@ class Runner:
         failed: list[str] = []
         with _cwd(Path(self.project.config.config_file_name or ".").resolve().parent), \
                 _quiet_alembic(self.verbose), transaction_per_revision(), \
-                redirect_connections(self.server, self.dbname, self.project.version_dirs()) as self._redirect:
+                redirect_connections(self.server, self.dbname, self.project.version_dirs()) as self._redirect, \
+                inputs.recording([self.project.script.dir, *self.project.version_dirs()]) as recorder:
             tracer.install()
             shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
             try:
@@ -249,6 +251,7 @@ class Runner:
                 self.notes.extend(n for n in shims.notes if n not in self.notes)
                 self.transaction_mode = tracer.mode
         self._note_raw_connects()
+        self._note_programs(recorder.spawns)
         try:
             applied = self._ancestors_applied()
         except psycopg.Error as exc:
@@ -265,6 +268,18 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
+
+    def _note_programs(self, spawns: list[inputs.Spawn]) -> None:
+        """A program a revision started (``psql``, a shell script) may change the database where the
+        trace does not look: that revision is not safe (capture/inputs.py)."""
+        for sp in spawns:
+            rev = self.revisions.get(self.files.revision_of(sp.filename) or "")
+            if rev is None:
+                continue
+            reason = (f"line {sp.line} starts a program (`{sp.command}`): what it does to the database is "
+                      "not traced")
+            if reason not in rev.unseen:
+                rev.unseen.append(reason)
 
     def _run_all(self, from_rev: str | None, to_rev: str | None, tracer: Tracer, failed: list[str]) -> None:
         """Apply ``from_rev`` untraced, then trace up to ``to_rev``, stepping over failed revisions."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import filelock
 import psycopg
 
+from ..capture import inputs
 from ..model import RevisionTrace
 from ..shadow.server import ShadowServer
 from . import templates
@@ -121,6 +122,8 @@ class Incremental:
     # the ones this run kept): only their findings may be kept by the judgement cache (judged.py)
     stored: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    root: Path = Path(".")  # the config file's directory: input paths under it are kept relative
+    _read: object = field(default=None, repr=False)  # this run's capture.inputs.Recorder (finish)
 
     @property
     def active(self) -> bool:
@@ -156,7 +159,7 @@ class Incremental:
             return off
         inc = cls(server=server, store=store, project_id=hashlib.sha256(f"{config_path}|{section}".encode())
                   .hexdigest()[:16], ids=ids, paths=[sc.path for sc in ordered], keys=keys, context=context,
-                  from_index=f, to_index=t)
+                  from_index=f, to_index=t, root=config_path.parent)
         inc._pick()
         return inc
 
@@ -176,6 +179,11 @@ class Incremental:
         for n in range(self.to_index, 0, -1):
             head = heads.get(self.keys[n - 1])
             if head is None or head.get("chain") != self.keys[:n]:
+                continue
+            changed = inputs.changed_inputs(head.get("inputs", {}), self.root)
+            if changed:
+                self.notes.append(f"a file the revisions up to {self.ids[n - 1]} read changed since it was cached "
+                                  f"({changed[0]}{' and others' if len(changed) > 1 else ''}): traced again")
                 continue
             if head["key"] in gone:
                 self.notes.append(f"the cached template database for revision {self.ids[n - 1]} is gone; "
@@ -236,9 +244,11 @@ class Incremental:
             with contextlib.suppress(psycopg.Error):
                 templates.drop(self.server, [clone])
 
-    def finish(self, traced: list[RevisionTrace], runner, dbname: str) -> list[RevisionTrace]:
+    def finish(self, traced: list[RevisionTrace], runner, dbname: str, read=None) -> list[RevisionTrace]:
         """The report's revisions: the cached traces after ``--from``, then the traced ones. Keeps the
-        run's database as a new template (and the new traces) when the run is complete and clean."""
+        run's database as a new template (and the new traces) when the run is complete and clean.
+        ``read``: the run's ``capture.inputs.Recorder``, whose files become the new template's inputs."""
+        self._read = read
         revisions = [tr for i, tr in enumerate(self.cached, 1) if i > self.from_index] + traced
         if self.start:
             reused = len(revisions) - len(traced)
@@ -277,7 +287,9 @@ class Incremental:
         for rev in revisions:
             key = self.stored.get(rev.revision)
             # a downgrade run in this check is a judging input of its own: judged again, never kept
-            findings = cache.get(key, rev.path) if key and rev.downgrade is None else None
+            # only a trace read from the cache keeps its findings: one traced now has the key of the
+            # stored one, yet differs from it when a file the revision reads changed (capture/inputs.py)
+            findings = cache.get(key, rev.path) if key and rev.downgrade is None and rev.cached else None
             if findings is None:
                 todo.append(rev)
             else:
@@ -315,6 +327,14 @@ class Incremental:
             return False
         return True
 
+    def _inputs(self) -> dict[str, str]:
+        """The files (and listings) the revisions up to the new head read: the template's, and this
+        run's (capture/inputs.py); a later run reuses the head only while they are unchanged."""
+        out = dict(self.head.get("inputs", {})) if self.head else {}
+        if self._read is not None:
+            out.update(self._read.digest(self.root))  # type: ignore[attr-defined]
+        return out
+
     def _keep(self, traced: list[RevisionTrace], runner, dbname: str) -> None:
         """Store the new traces, rename the run's database to the head's template, record the entry;
         evict beyond the bounds and drop leftovers of killed runs. A failure only loses the cache."""
@@ -328,7 +348,7 @@ class Incremental:
                 evicted = self.store.add_head({
                     "key": key, "db": name, "revision": self.ids[t - 1], "count": t, "chain": self.keys[:t],
                     "project": self.project_id, "notes": list(runner.notes),
-                    "transaction_mode": runner.transaction_mode})
+                    "transaction_mode": runner.transaction_mode, "inputs": self._inputs()})
                 known = {h["db"] for h in self.store.heads()}
                 orphans = templates.existing(self.server) - known  # a killed run renamed, never recorded
                 templates.drop(self.server, set(evicted) | orphans)
