@@ -263,3 +263,15 @@ def test_shadow_side_sqlstates_are_infrastructure_and_revision_ones_are_not():
     for exc in (errors.LockNotAvailable(), errors.SyntaxError(), errors.OutOfMemory(), errors.QueryCanceled(),
                 ValueError("boom")):
         assert _infrastructure_sqlstate(exc) is None, exc
+
+
+def test_a_database_error_in_env_py_is_one_line_naming_env_py(tmp_path):
+    ini = project(tmp_path, GOOD)
+    env = ini.parent / "migrations" / "env.py"
+    env.write_text(env.read_text().replace(
+        "with connectable.connect() as connection:\n",
+        "with connectable.connect() as connection:\n"
+        "        connection.exec_driver_sql('select no_such_column from pg_class')\n", 1))
+    run = Run(["check", "-c", str(ini), "--no-cache"])
+    text = run.assert_failure_paragraph("env.py", "no_such_column")
+    assert "[SQL:" not in text and "sqlalche.me" not in text, text

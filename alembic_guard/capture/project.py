@@ -196,5 +196,12 @@ def error_from_exception(exc: BaseException, what: str) -> GuardError:
     frames = traceback.extract_tb(exc.__traceback__)
     site = _project_frames(exc)
     where = site[-1] if site else (frames[-1] if frames else None)
-    return GuardError(f"{what}: {type(exc).__name__}: {exc}", path=where.filename if where else None,
+    return GuardError(f"{what}: {type(exc).__name__}: {one_line(exc)}", path=where.filename if where else None,
                       line=where.lineno if where else None)
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message as one line: a driver's multi-line text (PostgreSQL's ``LINE 1:`` and caret
+    lines) joined, SQLAlchemy's ``[SQL: …]`` and "Background on this error" parts left out."""
+    text = str(exc).split("\n[SQL:")[0].split("\n(Background on this error at:")[0]
+    return " ".join(text.split())
