@@ -114,6 +114,19 @@ def test_shadow_url_as_libpq_key_value_string_is_used(tmp_path, shadow):
     assert not run.left and not run.processes
 
 
+@pytest.mark.parametrize("form", ["service=ag_shadow", "postgresql://?service=ag_shadow", "PGSERVICE"])
+def test_shadow_url_naming_a_connection_service_uses_it(tmp_path, shadow, form):
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[ag_shadow]\nhost={shadow.host}\nport={shadow.port}\nuser={shadow.user}\ndbname=postgres\n")
+    env = {"PGSERVICEFILE": str(services), **({"PGSERVICE": "ag_shadow"} if form == "PGSERVICE" else {})}
+    url = "dbname=postgres" if form == "PGSERVICE" else form
+    run = Run(["check", "-c", str(project(tmp_path, GOOD)), "--shadow-url", url, "-f", "json"], env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["shadow"]["provider"] == "url"
+    missing = Run(["check", "-c", str(project(tmp_path / "b", GOOD)), "--shadow-url", "service=ag_none"], env=env)
+    missing.assert_failure_paragraph("service", "ag_none")
+
+
 # -- the shadow role may not CREATE DATABASE -----------------------------------------------------
 
 def test_shadow_role_without_createdb(tmp_path, shadow):

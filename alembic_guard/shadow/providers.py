@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from ..errors import GuardError, ShadowUnavailable
-from ..redact import describe, parse_target, redact
+from ..redact import describe, parse_target, redact, remember_secret
 from . import binaries, cluster, docker
 from .server import ShadowServer
 
@@ -37,6 +37,8 @@ def _from_url(url: str) -> ShadowServer:
     ``passfile`` and ``$PGPASSFILE`` are left to libpq; the database named is the admin database
     the scratch databases are created from."""
     params = parse_target(url, "the shadow URL")
+    if params.get("service") or (os.environ.get("PGSERVICE") and not params.get("host")):
+        params = _service_resolved(params)
     host = params.pop("host", None) or params.pop("hostaddr", None) or os.environ.get("PGHOST") or "localhost"
     port = params.pop("port", None) or os.environ.get("PGPORT") or "5432"
     user = params.pop("user", None) or os.environ.get("PGUSER") or "postgres"
@@ -45,6 +47,32 @@ def _from_url(url: str) -> ShadowServer:
     return ShadowServer(provider="url", host=host.split(",")[0], port=int(port.split(",")[0]), user=user,
                         password=password, admin_db=dbname, extra=params,
                         description=describe({"user": user, "host": host, "port": port, "dbname": dbname}))
+
+
+def _service_resolved(params: dict[str, str]) -> dict[str, str]:
+    """``params`` with what a connection service (``service=``, ``$PGSERVICE``: "The Connection Service
+    File" in the PostgreSQL docs) names filled in by libpq itself: it connects once and the
+    connection's host, port, user, database and password are read back. Raises ShadowUnavailable
+    (redacted) when libpq cannot connect."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    try:
+        with psycopg.connect(make_conninfo(**params), connect_timeout=10, autocommit=True) as conn:
+            info = conn.info
+            resolved = {"host": info.host, "port": str(info.port), "user": info.user, "dbname": info.dbname}
+            if info.password:
+                resolved["password"] = info.password
+                remember_secret(info.password)
+    except psycopg.Error as exc:
+        raise ShadowUnavailable(f"cannot connect to the shadow PostgreSQL (url: service "
+                                f"{params.get('service') or os.environ.get('PGSERVICE')}): "
+                                f"{redact(' '.join(str(exc).split()))}",
+                                hint="Check the service's entry in PGSERVICEFILE (or ~/.pg_service.conf) and "
+                                     "that the server runs.") from None
+    out = {k: v for k, v in params.items() if k != "service"}
+    out.update(resolved)
+    return out
 
 
 def _pick_bindir(dirs: list[Path], target_major: int | None, *, first: bool = False) -> Path | None:
