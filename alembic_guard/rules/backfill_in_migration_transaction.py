@@ -1,8 +1,11 @@
+import copy
+
 from pglast import ast
+from pglast.enums import CmdType, OnConflictAction, SetOperation
 
 from ..sql import range_name
 from ._common import failed, held_from_before, where
-from ._dml import classify
+from ._dml import DmlBound, classify
 from .base import PG_DOCS, Rule, register
 from .recipe_hint import example, hint_for
 
@@ -28,21 +31,22 @@ class BackfillInMigrationTransaction(Rule):
         "bound, `WHERE true`) is a full-table backfill or delete: an error inside the migration "
         "transaction (also when a write-blocking lock is already held), and a warning in an "
         "autocommit block, where it is still one statement, so one long transaction holding the lock "
-        "of every row it changes. A targeted data fix (`WHERE id = 5`) in the transaction is a warning."
+        "of every row it changes. A targeted data fix (`WHERE id = 5`) in the transaction is a warning. "
+        "An UPDATE/DELETE in a WITH clause counts the same, and so do an INSERT … ON CONFLICT DO UPDATE "
+        "and a MERGE whose rows come from a table or query (a VALUES list is a targeted upsert)."
     )
     bad_example, good_example = example("backfill")
 
     def check(self, ctx):
-        node = ctx.node
-        if failed(ctx) or not isinstance(node, (ast.UpdateStmt, ast.DeleteStmt)):
+        if failed(ctx):
             return
-        table = range_name(node.relation)
-        if not ctx.preexisting(table):
-            return
-        keys = ctx.revision.unique_keys.get(table) or []
-        bound = classify(node, keys)
-        verb = "UPDATE" if isinstance(node, ast.UpdateStmt) else "DELETE"
-        what = "backfill" if verb == "UPDATE" else "delete"
+        for verb, table, bound, node in _writes(ctx):
+            yield from self._judge(ctx, verb, table, bound, node)
+
+    def _judge(self, ctx, verb, table, bound, node):
+        what = "delete" if verb == "DELETE" else "backfill"
+        top = node is ctx.node and isinstance(node, (ast.UpdateStmt, ast.DeleteStmt))
+        fix = hint_for(self.id, ctx) if top else None
         if not ctx.statement.in_transaction:
             if bound.bounded:
                 return
@@ -52,7 +56,7 @@ class BackfillInMigrationTransaction(Rule):
                 ctx, f"{verb} of existing table {table} in an autocommit block is a full-table {what}: "
                      f"{bound.why}. It is still one statement, so one long transaction holding the lock of "
                      f"every row it changes until it ends (and one burst of WAL): batch it.",
-                table=table, fix=hint_for(self.id, ctx), severity="error")
+                table=table, fix=fix, severity="error")
             return
         held = held_from_before(ctx)
         reasons = []
@@ -68,5 +72,45 @@ class BackfillInMigrationTransaction(Rule):
             reasons.append(f"it is targeted ({bound.why}), but its rows stay locked until the migration commits")
         yield self.finding(
             ctx, f"{verb} of existing table {table} runs inside the migration transaction: "
-                 f"{'; '.join(reasons)}.", table=table, fix=hint_for(self.id, ctx), severity=severity)
+                 f"{'; '.join(reasons)}.", table=table, fix=fix, severity=severity)
 
+
+
+def _writes(ctx):
+    """``(verb, table, DmlBound, node)`` for each write of existing rows the statement makes: an
+    UPDATE or DELETE (also one in a WITH of any statement), an INSERT … ON CONFLICT DO UPDATE and a
+    MERGE whose rows come from a query (a VALUES list is a targeted upsert, left alone)."""
+    node = ctx.node
+    with_clause = getattr(node, "withClause", None)
+    nodes = [node] + [cte.ctequery for cte in (getattr(with_clause, "ctes", None) or ())]
+    for n in nodes:
+        if isinstance(n, (ast.UpdateStmt, ast.DeleteStmt)):
+            table = range_name(n.relation)
+            if ctx.preexisting(table):
+                verb = "UPDATE" if isinstance(n, ast.UpdateStmt) else "DELETE"
+                scoped = n
+                if n is not node and n.withClause is None:  # the outer WITH's CTEs (a batch) are its too
+                    scoped = copy.copy(n)
+                    scoped.withClause = with_clause
+                yield verb, table, classify(scoped, ctx.revision.unique_keys.get(table) or []), n
+        elif isinstance(n, ast.InsertStmt) and n.onConflictClause is not None \
+                and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and _from_query(n.selectStmt):
+            table = range_name(n.relation)
+            if ctx.preexisting(table):
+                yield ("INSERT … ON CONFLICT DO UPDATE", table,
+                       DmlBound(False, "its rows come from a query, not a VALUES list"), n)
+        elif isinstance(n, ast.MergeStmt) and any(
+                w.commandType in (CmdType.CMD_UPDATE, CmdType.CMD_DELETE) for w in n.mergeWhenClauses or ()) \
+                and _from_query(n.sourceRelation):
+            table = range_name(n.relation)
+            if ctx.preexisting(table):
+                yield "MERGE", table, DmlBound(False, "it merges the rows of a table or query, not a VALUES list"), n
+
+
+def _from_query(source) -> bool:
+    """A source of rows other than a VALUES list (or a subquery of one)."""
+    if isinstance(source, ast.RangeSubselect):
+        source = source.subquery
+    if isinstance(source, ast.SelectStmt):
+        return bool(source.fromClause) or source.op != SetOperation.SETOP_NONE
+    return source is not None

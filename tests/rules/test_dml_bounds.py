@@ -99,6 +99,30 @@ UNBOUNDED = [
 ]
 
 
+@pytest.mark.parametrize("sql, why", [
+    ("MERGE INTO t USING (SELECT id FROM t) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET note = 'm'",
+     "merges the rows of a table or query"),
+    ("MERGE INTO t USING parent p ON t.pid = p.id WHEN MATCHED THEN DELETE", "merges the rows of a table"),
+    ("INSERT INTO t (id, a) SELECT id, a FROM t ON CONFLICT (id) DO UPDATE SET note = 'u'",
+     "its rows come from a query"),
+    ("WITH u AS (UPDATE t SET note = 'x' RETURNING 1) SELECT count(*) FROM u", "it has no WHERE clause"),
+], ids=["merge-update", "merge-delete", "upsert-from-query", "writable-cte"])
+def test_other_shapes_of_a_full_table_backfill_are_errors(run, sql, why):
+    rev = run(TIMEOUT + ex(sql), extra=EXTRA)
+    f = one(rev)
+    assert f.severity == "error" and rev.verdict == "unsafe" and why in f.message, describe(rev)
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO t (id, a) VALUES (1, 1), (2, 2) ON CONFLICT (id) DO UPDATE SET a = excluded.a",
+    "INSERT INTO t (id, a) SELECT id, a FROM t ON CONFLICT DO NOTHING",
+    "MERGE INTO t USING (VALUES (1, 'x')) v(id, note) ON t.id = v.id WHEN MATCHED THEN UPDATE SET note = v.note",
+])
+def test_a_values_upsert_is_no_backfill(run, sql):
+    rev = run(TIMEOUT + ex(sql), extra=EXTRA)
+    assert not findings(rev, "backfill-in-migration-transaction"), describe(rev)
+
+
 @pytest.mark.parametrize("sql, why", UNBOUNDED)
 def test_unbounded_dml_is_an_error_in_the_transaction(run, sql, why):
     rev = run(TIMEOUT + ex(sql), extra=EXTRA)
