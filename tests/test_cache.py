@@ -348,3 +348,24 @@ def test_full_default_cache_and_full_temp_dir_is_one_paragraph(tiny_tmpfs, monke
     text = info.value.paragraph()
     assert "neither the cache directory" in text and "No space left on device" in text and "\n" not in text
     assert os.listdir(tiny_tmpfs) == [] and _procs_mentioning(str(tiny_tmpfs)) == []
+
+
+def test_stage_dirs_of_killed_builds_are_swept(tmp_path):
+    """A first build killed with SIGKILL leaves its initdb stage dir in /tmp: the next build removes
+    it (and an older release's unnamed ones after an hour), never one of a build still running."""
+    import os
+    import subprocess
+    import time
+
+    from alembic_guard.shadow.cache import STAGE_PREFIX, _sweep_stages
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"{STAGE_PREFIX}{gone.pid}-abc"
+    alive = tmp_path / f"{STAGE_PREFIX}{os.getpid()}-def"
+    old, new = tmp_path / f"{STAGE_PREFIX}x1y2z3", tmp_path / f"{STAGE_PREFIX}q9w8e7"
+    for d in (dead, alive, old, new):
+        (d / "mnt").mkdir(parents=True)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    _sweep_stages(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, new.name])

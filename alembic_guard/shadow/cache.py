@@ -157,6 +157,36 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+STAGE_PREFIX = "ag-initdb-"
+
+
+def _sweep_stages(parent: Path) -> None:
+    """Remove the initdb stage dirs (``ag-initdb-<pid>-*``) of builds whose process is gone, and
+    unnamed ones (an older release's) after an hour: a build killed with SIGKILL leaves its own."""
+    import time
+
+    for stage in parent.glob(f"{STAGE_PREFIX}*"):
+        try:
+            st = stage.lstat()
+            if not stage.is_dir() or stage.is_symlink() or not (st.st_uid == os.geteuid()
+                                                                  or privileges.server_owns(stage)):
+                continue
+            pid = stage.name[len(STAGE_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and "-" in stage.name[len(STAGE_PREFIX):]:
+                try:
+                    os.kill(int(pid), 0)
+                    continue  # its build still runs
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+            elif time.time() - st.st_mtime < 3600:
+                continue
+            _rmtree(stage)
+        except OSError:
+            continue
+
+
 @dataclass
 class Home:
     """The cache directory of one bin dir. ``temporary``: a private one for this run only (the real cache
@@ -241,7 +271,10 @@ class Home:
         try:
             privileges.hand_over(work)
             if privileges.running_as_root():  # mount points for what initdb (as nobody) cannot reach
-                stage = Path(tempfile.mkdtemp(prefix="ag-initdb-", dir="/tmp" if os.path.isdir("/tmp") else None))
+                stage_parent = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+                _sweep_stages(Path(stage_parent))
+                # the pid in the name: a build killed with SIGKILL cannot remove its stage; the next sweeps it
+                stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=stage_parent))
             conf = privileges.Confinement(stage or work, pdeathsig=signal.SIGKILL)
             argv = [str(conf.install(self.bindir) / "initdb"), "-D", str(conf.path(work) / "data"),
                     *INITDB_OPTIONS]
