@@ -21,7 +21,18 @@ class DropTable(Rule):
 
     def check(self, ctx):
         node = ctx.node
-        if failed(ctx) or not isinstance(node, ast.DropStmt) or node.removeType.name != "OBJECT_TABLE":
+        if failed(ctx):
+            return
+        if ctx.statement.coverage == "trace-only":
+            # a DO block or function call: the trace saw which existing tables are gone
+            for table in ctx.obs.dropped:
+                if table in ctx.revision.tables and ctx.preexisting(table) and not is_version_table(table):
+                    yield self.finding(
+                        ctx, f"the statement ({ctx.statement.coverage_reason}: judged by trace only) drops "
+                             f"existing table {table}: its data is destroyed and code still using it breaks.",
+                        table=table)
+            return
+        if not isinstance(node, ast.DropStmt) or node.removeType.name != "OBJECT_TABLE":
             return
         dropped = [names_of(o) for o in node.objects or ()]
         for table in dropped:

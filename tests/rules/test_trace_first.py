@@ -219,3 +219,14 @@ def test_a_raw_lock_is_unseen_even_when_the_previous_revision_took_the_same_one(
 def test_reindex_schema_in_autocommit_is_not_wrapped(run):
     rev = run(AUTOCOMMIT + ex("REINDEX SCHEMA public"))
     assert rev.error is None and rev.statements[-1].observation.sampled, describe(rev)
+
+
+@pytest.mark.parametrize("body", [
+    ex("DO $$ BEGIN DROP TABLE child; END $$"),
+    ex("CREATE FUNCTION drop_it() RETURNS void LANGUAGE sql AS 'DROP TABLE child'") + "\n" + ex("SELECT drop_it()"),
+], ids=["do-block", "function"])
+def test_an_existing_table_dropped_where_the_parser_cannot_see_is_an_error(run, body):
+    rev = run(TIMEOUT + body)
+    (f,) = findings(rev, "drop-table")
+    assert f.severity == "error" and "child" in f.message and "trace only" in f.message, describe(rev)
+    assert rev.verdict == "unsafe"
