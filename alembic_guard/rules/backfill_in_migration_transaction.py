@@ -1,5 +1,3 @@
-import copy
-
 from pglast import ast
 from pglast.enums import CmdType, OnConflictAction, SetOperation
 
@@ -32,8 +30,8 @@ class BackfillInMigrationTransaction(Rule):
         "transaction (also when a write-blocking lock is already held), and a warning in an "
         "autocommit block, where it is still one statement, so one long transaction holding the lock "
         "of every row it changes. A targeted data fix (`WHERE id = 5`) in the transaction is a warning. "
-        "An UPDATE/DELETE in a WITH clause counts the same, and so do an INSERT … ON CONFLICT DO UPDATE "
-        "and a MERGE whose rows come from a table or query (a VALUES list is a targeted upsert)."
+        "An INSERT … ON CONFLICT DO UPDATE and a MERGE whose rows come from a table or query (not a "
+        "VALUES list, a targeted upsert) count as full-table backfills too."
     )
     bad_example, good_example = example("backfill")
 
@@ -78,21 +76,16 @@ class BackfillInMigrationTransaction(Rule):
 
 def _writes(ctx):
     """``(verb, table, DmlBound, node)`` for each write of existing rows the statement makes: an
-    UPDATE or DELETE (also one in a WITH of any statement), an INSERT … ON CONFLICT DO UPDATE and a
+    UPDATE or DELETE, an INSERT … ON CONFLICT DO UPDATE and a
     MERGE whose rows come from a query (a VALUES list is a targeted upsert, left alone)."""
-    node = ctx.node
-    with_clause = getattr(node, "withClause", None)
-    nodes = [node] + [cte.ctequery for cte in (getattr(with_clause, "ctes", None) or ())]
-    for n in nodes:
+    # (not an UPDATE/DELETE in a WITH clause yet: op.backfill's own batch is one, bounded by a LIMITed
+    # CTE that classify does not read; a writable CTE is left to the trace-first rules)
+    for n in (ctx.node,):
         if isinstance(n, (ast.UpdateStmt, ast.DeleteStmt)):
             table = range_name(n.relation)
             if ctx.preexisting(table):
                 verb = "UPDATE" if isinstance(n, ast.UpdateStmt) else "DELETE"
-                scoped = n
-                if n is not node and n.withClause is None:  # the outer WITH's CTEs (a batch) are its too
-                    scoped = copy.copy(n)
-                    scoped.withClause = with_clause
-                yield verb, table, classify(scoped, ctx.revision.unique_keys.get(table) or []), n
+                yield verb, table, classify(n, ctx.revision.unique_keys.get(table) or []), n
         elif isinstance(n, ast.InsertStmt) and n.onConflictClause is not None \
                 and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and _from_query(n.selectStmt):
             table = range_name(n.relation)
