@@ -67,6 +67,7 @@ class Recorder:
     listed: set[str] = field(default_factory=set)
     spawns: list[Spawn] = field(default_factory=list)
     _libraries: tuple[str, ...] = ()
+    _inside: dict[str, bool] = field(default_factory=dict)  # code file name → under the roots
 
     def __post_init__(self) -> None:
         self.roots = tuple(os.path.join(os.path.realpath(r), "") for r in self.roots)
@@ -75,9 +76,13 @@ class Recorder:
     def _caller(self) -> tuple[str, int] | None:
         """The innermost frame of a file under the roots, or None."""
         f = sys._getframe(2)
+        inside = self._inside
         while f is not None:
             name = f.f_code.co_filename
-            if name.startswith(self.roots) or os.path.realpath(name).startswith(self.roots):
+            hit = inside.get(name)
+            if hit is None:  # once per code file: realpath costs system calls
+                hit = inside[name] = name.startswith(self.roots) or os.path.realpath(name).startswith(self.roots)
+            if hit:
                 return name, f.f_lineno
             f = f.f_back
         return None
@@ -99,8 +104,10 @@ class Recorder:
             writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & _WRITE_FLAGS)
             if writes:
                 return
+            if self._caller() is None:
+                return
             path = self._path(raw)
-            if path and path not in self.read and self._caller() is not None:
+            if path:
                 self.read.add(path)
         elif event in ("os.listdir", "os.scandir"):
             path = self._path(args[0] if args and args[0] is not None else ".")
