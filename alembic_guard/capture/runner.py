@@ -28,7 +28,7 @@ from . import inputs
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
 from .per_revision import transaction_per_revision
-from .project import Project, error_from_exception
+from .project import Project, error_from_exception, one_line
 from .redirect import RawConnect, Redirect, redirect_connections
 
 # PostgreSQL 13+ says "is not available"; older servers name the missing control file.
@@ -104,7 +104,7 @@ _INFRASTRUCTURE = {
     "53300": "refused more connections", "57P01": "ended the migration's connection (administrator command)",
     "57P02": "ended the migration's connection (crash shutdown)",
     "57P03": "refused the connection (starting up or shutting down)",
-    "58030": "failed an I/O operation", "": "failed",
+    "58030": "failed an I/O operation",
 }
 
 
@@ -454,11 +454,9 @@ class Runner:
                 (r for r, t in reversed(self.revisions.items()) if t.traced), None)
         where = f" ({origin[1]}, line {origin[2]})" if origin and origin[0] == rev_id else ""
         done = [r for r, t in self.revisions.items() if t.traced and r != rev_id]
-        reason = str(getattr(exc, "orig", None) or exc or "").strip().split("\n[SQL:")[0]
-        reason = " ".join(reason.split()).rstrip(".")
+        reason = one_line(getattr(exc, "orig", None) or exc or Exception()).rstrip(".")
         log = self.server.log_tail(2)
-        what = "stopped" if not alive else (
-            _INFRASTRUCTURE.get(state or "") or _INFRASTRUCTURE.get((state or "")[:2], "failed"))
+        what = "stopped" if not alive else _INFRASTRUCTURE.get(state) or _INFRASTRUCTURE[state[:2]]
         text = (f"the shadow PostgreSQL server ({self.server.provider}) {what} during revision "
                 f"{rev_id or '(before the first revision)'}{where}"
                 + (f": {reason}" if reason else "") + ". "

@@ -123,7 +123,6 @@ class Incremental:
     stored: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     root: Path = Path(".")  # the config file's directory: input paths under it are kept relative
-    _read: object = field(default=None, repr=False)  # this run's capture.inputs.Recorder (finish)
 
     @property
     def active(self) -> bool:
@@ -244,11 +243,11 @@ class Incremental:
             with contextlib.suppress(psycopg.Error):
                 templates.drop(self.server, [clone])
 
-    def finish(self, traced: list[RevisionTrace], runner, dbname: str, read=None) -> list[RevisionTrace]:
+    def finish(self, traced: list[RevisionTrace], runner, dbname: str,
+               read: inputs.Recorder | None = None) -> list[RevisionTrace]:
         """The report's revisions: the cached traces after ``--from``, then the traced ones. Keeps the
         run's database as a new template (and the new traces) when the run is complete and clean.
         ``read``: the run's ``capture.inputs.Recorder``, whose files become the new template's inputs."""
-        self._read = read
         revisions = [tr for i, tr in enumerate(self.cached, 1) if i > self.from_index] + traced
         if self.start:
             reused = len(revisions) - len(traced)
@@ -260,7 +259,7 @@ class Incremental:
                 if note not in runner.notes:
                     runner.notes.append(note)
         if self.active and self._complete(traced, runner):
-            self._keep(traced, runner, dbname)
+            self._keep(traced, runner, dbname, read)
         return revisions
 
     def judge(self, revisions: list[RevisionTrace], server_version_num: int, *, disabled: list[str],
@@ -327,15 +326,15 @@ class Incremental:
             return False
         return True
 
-    def _inputs(self) -> dict[str, str]:
+    def _inputs(self, read: inputs.Recorder | None) -> dict[str, str]:
         """The files (and listings) the revisions up to the new head read: the template's, and this
         run's (capture/inputs.py); a later run reuses the head only while they are unchanged."""
         out = dict(self.head.get("inputs", {})) if self.head else {}
-        if self._read is not None:
-            out.update(self._read.digest(self.root))  # type: ignore[attr-defined]
+        if read is not None:
+            out.update(read.digest(self.root))
         return out
 
-    def _keep(self, traced: list[RevisionTrace], runner, dbname: str) -> None:
+    def _keep(self, traced: list[RevisionTrace], runner, dbname: str, read: inputs.Recorder | None) -> None:
         """Store the new traces, rename the run's database to the head's template, record the entry;
         evict beyond the bounds and drop leftovers of killed runs. A failure only loses the cache."""
         assert self.store is not None and self.server is not None
@@ -348,7 +347,7 @@ class Incremental:
                 evicted = self.store.add_head({
                     "key": key, "db": name, "revision": self.ids[t - 1], "count": t, "chain": self.keys[:t],
                     "project": self.project_id, "notes": list(runner.notes),
-                    "transaction_mode": runner.transaction_mode, "inputs": self._inputs()})
+                    "transaction_mode": runner.transaction_mode, "inputs": self._inputs(read)})
                 known = {h["db"] for h in self.store.heads()}
                 orphans = templates.existing(self.server) - known  # a killed run renamed, never recorded
                 templates.drop(self.server, set(evicted) | orphans)

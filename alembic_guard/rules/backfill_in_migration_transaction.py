@@ -43,8 +43,8 @@ class BackfillInMigrationTransaction(Rule):
 
     def _judge(self, ctx, verb, table, bound, node):
         what = "delete" if verb == "DELETE" else "backfill"
-        top = node is ctx.node and isinstance(node, (ast.UpdateStmt, ast.DeleteStmt))
-        fix = hint_for(self.id, ctx) if top else None
+        # (the recipes write batched UPDATE/DELETE forms; an upsert or MERGE gets the message alone)
+        fix = hint_for(self.id, ctx) if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt)) else None
         if not ctx.statement.in_transaction:
             if bound.bounded:
                 return
@@ -73,31 +73,30 @@ class BackfillInMigrationTransaction(Rule):
                  f"{'; '.join(reasons)}.", table=table, fix=fix, severity=severity)
 
 
-
 def _writes(ctx):
-    """``(verb, table, DmlBound, node)`` for each write of existing rows the statement makes: an
-    UPDATE or DELETE, an INSERT … ON CONFLICT DO UPDATE and a
-    MERGE whose rows come from a query (a VALUES list is a targeted upsert, left alone)."""
+    """``(verb, table, DmlBound, node)`` for the write of existing rows the statement makes, if any: an
+    UPDATE or DELETE, an INSERT … ON CONFLICT DO UPDATE or a MERGE whose rows come from a query (a
+    VALUES list is a targeted upsert, left alone)."""
     # (not an UPDATE/DELETE in a WITH clause yet: op.backfill's own batch is one, bounded by a LIMITed
     # CTE that classify does not read; a writable CTE is left to the trace-first rules)
-    for n in (ctx.node,):
-        if isinstance(n, (ast.UpdateStmt, ast.DeleteStmt)):
-            table = range_name(n.relation)
-            if ctx.preexisting(table):
-                verb = "UPDATE" if isinstance(n, ast.UpdateStmt) else "DELETE"
-                yield verb, table, classify(n, ctx.revision.unique_keys.get(table) or []), n
-        elif isinstance(n, ast.InsertStmt) and n.onConflictClause is not None \
-                and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and _from_query(n.selectStmt):
-            table = range_name(n.relation)
-            if ctx.preexisting(table):
-                yield ("INSERT … ON CONFLICT DO UPDATE", table,
-                       DmlBound(False, "its rows come from a query, not a VALUES list"), n)
-        elif isinstance(n, ast.MergeStmt) and any(
-                w.commandType in (CmdType.CMD_UPDATE, CmdType.CMD_DELETE) for w in n.mergeWhenClauses or ()) \
-                and _from_query(n.sourceRelation):
-            table = range_name(n.relation)
-            if ctx.preexisting(table):
-                yield "MERGE", table, DmlBound(False, "it merges the rows of a table or query, not a VALUES list"), n
+    n = ctx.node
+    if isinstance(n, (ast.UpdateStmt, ast.DeleteStmt)):
+        table = range_name(n.relation)
+        if ctx.preexisting(table):
+            verb = "UPDATE" if isinstance(n, ast.UpdateStmt) else "DELETE"
+            yield verb, table, classify(n, ctx.revision.unique_keys.get(table) or []), n
+    elif isinstance(n, ast.InsertStmt) and n.onConflictClause is not None \
+            and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and _from_query(n.selectStmt):
+        table = range_name(n.relation)
+        if ctx.preexisting(table):
+            yield ("INSERT … ON CONFLICT DO UPDATE", table,
+                   DmlBound(False, "its rows come from a query, not a VALUES list"), n)
+    elif isinstance(n, ast.MergeStmt) and any(
+            w.commandType in (CmdType.CMD_UPDATE, CmdType.CMD_DELETE) for w in n.mergeWhenClauses or ()) \
+            and _from_query(n.sourceRelation):
+        table = range_name(n.relation)
+        if ctx.preexisting(table):
+            yield "MERGE", table, DmlBound(False, "it merges the rows of a table or query, not a VALUES list"), n
 
 
 def _from_query(source) -> bool:

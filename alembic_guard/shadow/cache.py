@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,23 +164,16 @@ STAGE_PREFIX = "ag-initdb-"
 def _sweep_stages(parent: Path) -> None:
     """Remove the initdb stage dirs (``ag-initdb-<pid>-*``) of builds whose process is gone, and
     unnamed ones (an older release's) after an hour: a build killed with SIGKILL leaves its own."""
-    import time
-
     for stage in parent.glob(f"{STAGE_PREFIX}*"):
         try:
             st = stage.lstat()
             if not stage.is_dir() or stage.is_symlink() or not (st.st_uid == os.geteuid()
                                                                   or privileges.server_owns(stage)):
                 continue
-            pid = stage.name[len(STAGE_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and "-" in stage.name[len(STAGE_PREFIX):]:
-                try:
-                    os.kill(int(pid), 0)
+            pid, sep, _rest = stage.name[len(STAGE_PREFIX):].partition("-")
+            if pid.isdigit() and sep:
+                if privileges.pid_alive(int(pid)):
                     continue  # its build still runs
-                except ProcessLookupError:
-                    pass
-                except PermissionError:
-                    continue
             elif time.time() - st.st_mtime < 3600:
                 continue
             _rmtree(stage)

@@ -248,14 +248,7 @@ def _socket_dir() -> Path:
     return run_dir
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_pid_alive = privileges.pid_alive
 
 
 def _ours(run_dir: Path, owner: Path) -> bool:

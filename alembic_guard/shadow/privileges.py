@@ -69,6 +69,17 @@ def server_owns(path: Path) -> bool:
         return False
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another uid counts: signal 0 is refused, not missed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def needs_chown() -> bool:
     """True when the server runs under another uid than ours and the dirs we create must be handed over."""
     return running_as_root()
