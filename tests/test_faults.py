@@ -201,6 +201,24 @@ def test_empty_versions_directory(tmp_path):
     run.assert_failure_paragraph("does not exist", "nothing to check")
 
 
+def test_two_files_with_one_revision_id_name_both_files(tmp_path):
+    """Alembic only warns and keeps one of them: ``upgrade`` would skip the other without an error."""
+    ini = project(tmp_path, GOOD)
+    versions = tmp_path / "migrations" / "versions"
+    shutil.copy(versions / "r1.py", versions / "r1_copy.py")
+    run = Run(["check", "-c", str(ini)])
+    text = run.assert_failure_paragraph("revision r1 is defined by 2 files", "r1.py", "r1_copy.py")
+    assert "UserWarning" not in run.stderr and ".py:9: " in text  # the line of `revision = ...`
+
+
+def test_an_unknown_down_revision_names_the_file_and_line(tmp_path):
+    ini = project(tmp_path, [*GOOD, ("r3", 'op.execute("SELECT 3")', "r_gone")])
+    run = Run(["check", "-c", str(ini)])
+    text = run.assert_failure_paragraph("r3.py:10: ", "revision r3 names down_revision 'r_gone'",
+                                        "no revision file defines")
+    assert "KeyError" not in text and "UserWarning" not in run.stderr
+
+
 def _make_unwritable(path: Path) -> bool:
     """Make ``path`` unwritable even for root (chattr +i), else read-only; False if impossible."""
     if os.geteuid() != 0:

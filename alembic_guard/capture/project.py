@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class Project:
     # (load_revisions): Alembic's commands reuse the loaded scripts (alembic_api.script_reused), so a
     # revision that connects at import time does so here only, and the Runner reports it from here
     import_connects: list[redirect.RawConnect] = field(default_factory=list)
+    # every revision script the loader imported, duplicates of one revision id included (the revision
+    # map keeps only one): revision_graph explains a broken graph from these
+    loaded: list[Script] = field(default_factory=list)
 
     def revision_paths(self) -> dict[str, str]:
         """Revision script path → revision id, for every revision in the project (loaded)."""
@@ -83,34 +87,55 @@ class Project:
         try:
             os.chdir(Path(config_path).parent)  # as for `alembic`: prepend_sys_path is relative to it
             importlib.invalidate_caches()
-            list(self.script.walk_revisions())
+            with warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                self._walk_loaded()
             if active is not None:
                 self.import_connects = active.raw_connects[seen:]
         except CommandError as exc:
-            raise GuardError(f"the revision graph is broken: {exc}", path=config_path) from exc
+            raise self._graph_error() or GuardError(f"the revision graph is broken: {exc}",
+                                                    path=config_path) from exc
         except GuardError:
             raise
         except Exception as exc:
             if not _project_frames(exc):  # raised by Alembic's revision map itself (a missing down_revision)
-                raise GuardError(f"the revision graph is broken: {type(exc).__name__}: {exc}",
-                                 path=config_path) from exc
+                raise self._graph_error() or GuardError(
+                    f"the revision graph is broken: {type(exc).__name__}: {exc}", path=config_path) from exc
             # a revision module that fails at import time
             raise error_from_exception(exc, "loading the revision scripts failed") from exc
         finally:
             os.chdir(cwd)
             importlib.invalidate_caches()
+        broken = self._graph_error()
+        if broken is not None:  # Alembic only warned (a duplicate revision id): its map is missing a file
+            raise broken
+        for w in warned:  # warnings graph_error does not explain are the user's to see, as under alembic
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+    def _walk_loaded(self) -> None:
+        self.loaded.clear()  # a load that failed before may have yielded some of them already
+        list(self.script.walk_revisions())
+
+    def _graph_error(self) -> GuardError | None:
+        from .revision_graph import graph_error
+
+        return graph_error(self.loaded)
 
 
-def script_directory(config: Config) -> ScriptDirectory:
+def script_directory(config: Config, loaded: list[Script] | None = None) -> ScriptDirectory:
     """``ScriptDirectory.from_config(config)`` whose revision map loads only while a redirect is
-    active (RuntimeError otherwise): no revision script runs where it could reach a real database."""
+    active (RuntimeError otherwise): no revision script runs where it could reach a real database.
+    Each script the loader yields is appended to ``loaded`` (when given)."""
     script = ScriptDirectory.from_config(config)
     load = revision_loader(script)
 
     def guarded():
         if redirect.active() is None:
             raise RuntimeError("revision scripts are loaded only inside redirect_connections()")
-        yield from load()
+        for sc in load():
+            if loaded is not None:
+                loaded.append(sc)
+            yield sc
 
     script.revision_map = RevisionMap(guarded)
     return script
@@ -163,7 +188,8 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
     cwd = os.getcwd()
     try:
         os.chdir(path.parent.resolve())  # relative paths in alembic.ini are relative to it... and cwd
-        script = script_directory(config)
+        loaded: list[Script] = []
+        script = script_directory(config, loaded)
         env_path = Path(script.dir) / "env.py"
         if env_path.exists():
             _compile(env_path)
@@ -174,7 +200,7 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
         raise GuardError(str(exc), path=str(path)) from exc
     finally:
         os.chdir(cwd)
-    return Project(config=config, script=script, env_path=env_path)
+    return Project(config=config, script=script, env_path=env_path, loaded=loaded)
 
 
 def _project_frames(exc: BaseException) -> list:

@@ -187,8 +187,9 @@ def _load_copy(project: Project, script_dir: Path, version_dirs: list[Path]) -> 
     if cfg.get_main_option("version_locations"):
         copy.config.set_main_option("path_separator", "os")
         copy.config.set_main_option("version_locations", os.pathsep.join(str(v) for v in version_dirs))
-    return Project(config=copy.config, script=script_directory(copy.config),
-                   env_path=script_dir / "env.py")
+    loaded: list = []
+    return Project(config=copy.config, script=script_directory(copy.config, loaded),
+                   env_path=script_dir / "env.py", loaded=loaded)
 
 
 def load_revisions(project: Project, server: ShadowServer, dbname: str) -> None:
