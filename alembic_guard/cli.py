@@ -26,7 +26,35 @@ def _run(job) -> None:
     sys.exit(run_job(job))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Click ≥ 8.2 raises it for a group called with no command; older Clicks print the help themselves
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class _Commands(click.Group):
+    """The command group, with Click's usage errors as one ``alembic-guard:`` paragraph (exit 2)
+    instead of its three-line usage block: every bad-input message of the tool looks the same."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as exc:  # `alembic-guard` alone: Click's help text, as Click shows it
+            click.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        except click.UsageError as exc:  # a bad option value, an unknown option or command, a missing argument
+            where = exc.ctx.command_path if exc.ctx is not None else "alembic-guard"
+            message = exc.format_message()
+            stop = "" if message.endswith((".", "?", "!")) else "."
+            click.echo(f"alembic-guard: {message}{stop} `{where} --help` lists the options.", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"alembic-guard: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C while Click itself was reading (a prompt): as an interrupted job
+            sys.exit(130)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="alembic-guard")
 def main() -> None:
     """Migration safety analyzer for Alembic on PostgreSQL."""
@@ -237,4 +265,4 @@ def fix(revisions, write, config_file, section, x_args, fmt, lock_budget_ms, sha
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="alembic-guard")

@@ -44,6 +44,12 @@ def run_revision(config_file: str, message: str, *, section: str = "alembic", x_
                 scripts = command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
             except GuardError:
                 raise
+            except OSError as exc:
+                if exc.filename is None:
+                    raise error_from_exception(exc, "alembic revision failed") from exc
+                # the new file could not be written: the path is the user's, not Alembic's writer
+                raise GuardError(f"cannot write the new revision file: {exc.strerror}.", path=str(exc.filename),
+                                 hint="Make its directory writable and run the command again.") from exc
             except Exception as exc:
                 raise error_from_exception(exc, "alembic revision failed") from exc
     if not isinstance(scripts, list):

@@ -13,11 +13,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from alembic_guard.shadow import scratch
 from tests.conftest import test_provider
 from tests.projects.factory import make_project
 from tests.test_cli import ROOT
@@ -127,6 +129,48 @@ def test_shadow_url_naming_a_connection_service_uses_it(tmp_path, shadow, form):
     missing.assert_failure_paragraph("service", "ag_none")
 
 
+def test_scratch_databases_of_a_killed_run_on_a_shared_shadow_are_dropped_by_the_next_run(tmp_path, shadow):
+    """SIGKILL runs no cleanup: the next run against the same --shadow-url drops what the dead one
+    left (its backend still inside pg_sleep), and leaves a live run's and a foreign database alone."""
+    conninfo = f"host={shadow.host} port={shadow.port} user={shadow.user} dbname=postgres"
+
+    def ours() -> dict[str, str | None]:
+        with psycopg.connect(shadow.conninfo("postgres"), autocommit=True) as c:
+            return dict(c.execute("select datname, shobj_description(oid, 'pg_database') from pg_database "
+                                  "where datname like 'ag\\_%'").fetchall())
+
+    before = set(ours())
+    with psycopg.connect(shadow.conninfo("postgres"), autocommit=True) as c:
+        c.execute("CREATE DATABASE ag_not_marked")  # someone else's, or made before owner marks
+    ini = project(tmp_path / "a", [("r1", 'op.execute("SELECT pg_sleep(60)")')])
+    env = {k: v for k, v in os.environ.items() if k != "ALEMBIC_GUARD_SHADOW"}
+    env["PYTHONPATH"] = str(ROOT)
+    killed = subprocess.Popen([sys.executable, "-m", "alembic_guard.cli", "check", "-c", str(ini), "--no-cache",
+                               "--shadow-url", conninfo], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        left = set()
+        for _ in range(300):
+            left = {n for n, comment in ours().items() if n not in before and f'"pid": {killed.pid},' in (comment or "")}
+            if left:
+                break
+            time.sleep(0.1)
+        assert left, "the run made no marked scratch database"
+        time.sleep(0.5)  # inside its revision now
+    finally:
+        killed.kill()
+        killed.wait()
+    live = scratch.create_database(shadow)  # this process's: alive, so kept
+    try:
+        run = Run(["check", "-c", str(project(tmp_path / "b", GOOD)), "--shadow-url", conninfo])
+        assert run.returncode == 0, run.stderr
+        remaining = set(ours())
+        assert not left & remaining, f"the killed run's scratch databases are still there: {left & remaining}"
+        assert {"ag_not_marked", live} <= remaining
+    finally:
+        scratch.drop_database(shadow, live)
+        scratch.drop_database(shadow, "ag_not_marked")
+
+
 # -- the shadow role may not CREATE DATABASE -----------------------------------------------------
 
 def test_shadow_role_without_createdb(tmp_path, shadow):
@@ -219,13 +263,50 @@ def test_an_unknown_down_revision_names_the_file_and_line(tmp_path):
     assert "KeyError" not in text and "UserWarning" not in run.stderr
 
 
+@pytest.mark.parametrize("args, needles", [
+    (["check", "--fail-on", "bogus"], ["Invalid value for '--fail-on'", "`alembic-guard check --help`"]),
+    (["check", "-o", "/tmp"], ["'/tmp' is a directory"]),
+    (["chek"], ["No such command 'chek'", "`alembic-guard --help`"]),
+    (["fix"], ["Missing argument 'REV...'", "`alembic-guard fix --help`"]),
+])
+def test_a_bad_option_is_one_paragraph_not_a_usage_block(args, needles):
+    Run(args, timeout=60).assert_failure_paragraph(*needles)
+
+
+def test_config_naming_a_directory_says_so_and_names_the_file_inside(tmp_path):
+    ini = project(tmp_path, GOOD)
+    Run(["check", "-c", str(ini.parent)], timeout=60).assert_failure_paragraph(
+        "is a directory, not an Alembic config file", f"Pass -c {ini}")
+
+
+def test_revision_into_an_unwritable_versions_directory_names_that_directory(tmp_path):
+    ini = project(tmp_path, GOOD)
+    versions = tmp_path / "migrations" / "versions"
+    (tmp_path / "migrations" / "script.py.mako").write_text((ROOT / "examples/shop/migrations/script.py.mako").read_text())
+    if not _make_unwritable(versions):
+        pytest.skip("cannot make a directory unwritable here")
+    try:
+        text = Run(["revision", "-c", str(ini), "-m", "more", "--empty"]).assert_failure_paragraph(
+            "cannot write the new revision file", str(versions))
+        assert "site-packages" not in text
+    finally:
+        _make_writable(versions)
+    assert sorted(p.name for p in versions.iterdir()) == ["r1.py", "r2.py"]
+
+
 def _make_unwritable(path: Path) -> bool:
     """Make ``path`` unwritable even for root (chattr +i), else read-only; False if impossible."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
+        path.chmod(0o555 if path.is_dir() else 0o444)
         return True
     return shutil.which("chattr") is not None and subprocess.run(["chattr", "+i", str(path)],
                                                                    capture_output=True).returncode == 0
+
+
+def _make_writable(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def test_fix_write_to_an_unwritable_revision_changes_no_file(tmp_path):

@@ -163,6 +163,12 @@ def load_project(config_file: str, section: str = "alembic", x_args: list[str] |
     """
     path = Path(config_file).resolve()
     toml_only = False
+    if path.is_dir():
+        # pyproject.toml alone is read through -c <dir>/alembic.ini (Alembic's own convention, below)
+        inside = any((path / name).is_file() for name in ("alembic.ini", "pyproject.toml"))
+        raise GuardError("is a directory, not an Alembic config file.", path=str(path),
+                         hint=f"Pass -c {path / 'alembic.ini'}." if inside else
+                         "Pass the project's alembic.ini with -c.")
     if not path.exists():
         if path.name == "alembic.ini" and (path.parent / "pyproject.toml").exists():
             toml_only = True

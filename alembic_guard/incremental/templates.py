@@ -14,6 +14,7 @@ import time
 import psycopg
 from psycopg import sql
 
+from ..shadow.scratch import mark
 from ..shadow.server import ShadowServer
 
 PREFIX = "agtpl_"
@@ -41,6 +42,7 @@ def clone(server: ShadowServer, template: str) -> str:
     name = f"ag_{secrets.token_hex(6)}"
     with _admin(server) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+        mark(conn, name)
     return name
 
 

@@ -18,8 +18,12 @@ was found and the ways to provide one (exit 2).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
+
+import psycopg
 
 from ..errors import GuardError, ShadowUnavailable
 from ..redact import describe, parse_target, redact, remember_secret
@@ -29,6 +33,7 @@ from .server import ShadowServer
 PROVIDERS = ("url", "cluster", "local", "docker", "embedded")
 ENV_URL = "ALEMBIC_GUARD_SHADOW_URL"
 ENV_PROVIDER = "ALEMBIC_GUARD_SHADOW"
+log = logging.getLogger(__name__)
 
 
 def _from_url(url: str) -> ShadowServer:
@@ -166,6 +171,17 @@ def _describe_server(server: ShadowServer) -> ShadowServer:
     return server
 
 
+def _sweep(server: ShadowServer) -> None:
+    """Drop what killed runs left in a shared server (``scratch.sweep_abandoned``); never fatal."""
+    from .scratch import sweep_abandoned
+
+    with contextlib.suppress(psycopg.Error):
+        dropped = sweep_abandoned(server)
+        if dropped:
+            log.info("dropped %d scratch database(s) that killed runs left in the shadow server: %s",
+                     len(dropped), ", ".join(dropped))
+
+
 def obtain_shadow(choice: str | None = None, url: str | None = None, target_major: int | None = None) -> ShadowServer:
     """Return a running shadow server; use it as a context manager so it is always stopped.
 
@@ -180,7 +196,9 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
     if choice == "url" or (choice == "auto" and url):
         if not url:
             raise GuardError("--shadow url needs --shadow-url or $ALEMBIC_GUARD_SHADOW_URL.")
-        return _check_major(_describe_server(_from_url(url)), target_major)
+        server = _check_major(_describe_server(_from_url(url)), target_major)
+        _sweep(server)
+        return server
     order = [p for p in PROVIDERS if p != "url"] if choice == "auto" else [choice]
     tried = []
     for provider in order:
