@@ -113,6 +113,7 @@ class Statement:
     part: int = 0  # position within a string of several statements (0 = the first or only one)
     coverage: str = "parsed"  # "parsed" | "trace-only" (DO block, function call, unparsable SQL)
     coverage_reason: str = ""  # why trace-only
+    by_ops: bool = False  # issued by an alembic_guard.ops operation (op.backfill & co.), not the revision's own code
 
     def own_locks(self) -> list[Lock]:
         """Locks held right after this statement that this revision took, the ones that make it
@@ -168,6 +169,8 @@ class Finding:
     # same advice are reported as one finding (judge.py, grouping); ``line`` is the first of them.
     lines: list[int] = field(default_factory=list)
     detail: str | None = field(default=None, repr=False)  # the statement-specific part, for grouping
+    # the finding names work the trace could not see (Rule.unseen): unsuppressed, the verdict is "unknown"
+    unseen: bool = False
 
     def __post_init__(self) -> None:
         if not self.lines and self.line is not None:
@@ -288,13 +291,15 @@ class RevisionTrace:
         active = [f for f in self.findings if not f.suppressed]
         if any(f.severity == "error" for f in active):
             return "unsafe"
-        return "unknown" if self.unseen else "safe"
+        return "unknown" if self.unseen or any(f.unseen for f in active) else "safe"
 
     def coverage(self) -> dict[str, Any]:
         """Statements traced, of them parsed and judged by trace only, and those not seen (reasons)."""
         trace_only = sum(1 for s in self.statements if s.coverage == "trace-only")
+        reasons = list(self.unseen) + [f"line {f.line}: {f.message}" for f in self.findings
+                                       if f.unseen and not f.suppressed]
         return {"traced": len(self.statements), "parsed": len(self.statements) - trace_only,
-                "trace_only": trace_only, "not_seen": len(self.unseen), "not_seen_reasons": list(self.unseen)}
+                "trace_only": trace_only, "not_seen": len(reasons), "not_seen_reasons": reasons}
 
     def to_json(self) -> dict[str, Any]:
         down = self.down_revision

@@ -11,6 +11,10 @@ import sys
 from types import FrameType, TracebackType
 
 
+# the package of the safe operations (op.backfill & co.): their statements are ours, not the revision's
+_OPS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops") + os.sep
+
+
 class RevisionFiles:
     """Maps revision script paths to revision ids; caches path normalisation per code filename."""
 
@@ -32,6 +36,16 @@ class RevisionFiles:
                 return rev, f.f_code.co_filename, f.f_lineno
             f = f.f_back
         return None
+
+    def via_ops(self, frame: FrameType | None = None) -> bool:
+        """Whether the statement being executed was issued by an ``alembic_guard.ops`` operation
+        (a frame of that package sits between the driver call and the innermost revision frame)."""
+        f = frame or sys._getframe(1)
+        while f is not None and self.revision_of(f.f_code.co_filename) is None:
+            if _OPS_DIR in f.f_code.co_filename:
+                return True
+            f = f.f_back
+        return False
 
     def from_traceback(self, tb: TracebackType | None) -> tuple[str, str, int] | None:
         """The innermost revision-script frame of an exception's traceback."""

@@ -118,6 +118,9 @@ class Rule:
     # Default: every version. ``features``: the version-dependent features the rule's message or
     # advice names (its hint names each only where the target has it); both show on the docs page.
     versions: ClassVar[VersionRange] = ALL_VERSIONS
+    # The rule reports work the trace could not see (code that depends on rows the shadow lacks): its
+    # unsuppressed findings make the verdict "unknown", never "safe" (model.RevisionTrace.verdict)
+    unseen: ClassVar[bool] = False
     features: ClassVar[tuple[Feature, ...]] = ()
 
     def applies(self, server_version_num: int) -> bool:
@@ -149,7 +152,7 @@ class Rule:
         return Finding(rule=self.id, severity=severity or self.severity, message=message,
                        revision=st.revision, path=st.path, line=st.line, table=table, fix=fix,
                        docs=self.docs, statement_index=st.index, relations=list(relations or ()),
-                       detail=detail)
+                       detail=detail, unseen=self.unseen)
 
 
 _REGISTRY: list[type[Rule]] = []

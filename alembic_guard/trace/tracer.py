@@ -128,6 +128,7 @@ class Tracer:
         self._autocommit_xacts = 0
         self._group: tuple[bool, str] = (False, "")  # (BEGIN sent for it, its xact) of a split string
         self._xact = ""  # the server transaction of the last traced statement (catalog.session_state)
+        self._by_ops = False  # the statement in progress comes from alembic_guard.ops (origin.via_ops)
 
     def reset(self) -> None:
         """Forget per-connection state before a new ``alembic upgrade`` attempt."""
@@ -168,6 +169,7 @@ class Tracer:
             self._bookkeeping_statement(conn, statement, parameters)
             return statement, parameters
         rev_id, path, line = origin
+        self._by_ops = self.files.via_ops()
         rev = self.revisions.get(rev_id)
         if rev is None or rev_id in self.frozen:  # before --from, or already traced
             self._pending = None
@@ -272,7 +274,7 @@ class Tracer:
         elif group and self._group[0]:
             xact = self._group[1]  # the parts of one string share its implicit transaction
         stmt = Statement(sql=sql.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
-                         in_transaction=in_tx or group, part=part,
+                         in_transaction=in_tx or group, part=part, by_ops=self._by_ops,
                          source_sql=source.strip() if source is not None and source.strip() != sql.strip() else None)
         obs = stmt.observation
         obs.lock_timeout_ms, obs.statement_timeout_ms = self._effective_timeouts(rev, (lock_timeout, statement_timeout))

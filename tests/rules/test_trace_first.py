@@ -230,3 +230,38 @@ def test_an_existing_table_dropped_where_the_parser_cannot_see_is_an_error(run, 
     (f,) = findings(rev, "drop-table")
     assert f.severity == "error" and "child" in f.message and "trace only" in f.message, describe(rev)
     assert rev.verdict == "unsafe"
+
+
+LOOP = ("conn = op.get_bind()\n"
+        "for (id_,) in conn.execute(sa.text('SELECT id FROM big WHERE a > 0')).fetchall():\n"
+        "    conn.execute(sa.text('UPDATE big SET a = 0 WHERE id = :id'), {'id': id_})")
+
+
+@pytest.mark.parametrize("body", [
+    LOOP,
+    "if op.get_bind().execute(sa.text('SELECT count(*) FROM big')).scalar():\n    " + ex("CREATE INDEX big_a ON big (a)"),
+    "if op.get_bind().execute(sa.text('SELECT EXISTS (SELECT 1 FROM big)')).scalar():\n    " + ex("SELECT 1"),
+    "op.get_bind().execute(sa.text('SELECT id FROM big FOR UPDATE')).all()",
+], ids=["row-loop", "count", "exists", "for-update"])
+def test_code_that_depends_on_rows_of_an_existing_table_is_unknown(run, body):
+    """The shadow has none of production's rows: what the code does with them cannot be traced."""
+    rev = run(body, extra="CREATE TABLE big (id int PRIMARY KEY, a int);")
+    (f,) = findings(rev, "reads-existing-rows")
+    assert "big" in f.message and f.fix and rev.verdict == "unknown", describe(rev)
+    assert rev.coverage()["not_seen"] == 1
+
+
+BIG_EMPTY = "CREATE TABLE big (id int PRIMARY KEY, a int); CREATE SEQUENCE s;"
+
+
+@pytest.mark.parametrize("body", [
+    "op.get_bind().execute(sa.text('SELECT count(*) FROM big')).scalar()"
+    "  # alembic-guard: ignore[reads-existing-rows] only logged",
+    ex("CREATE TABLE fresh (id int)") + "\n" + "op.get_bind().execute(sa.text('SELECT id FROM fresh')).all()",
+    "import alembic_guard.ops  # noqa: F401\nop.backfill('big', {'a': '0'}, where='a IS NULL')",
+    ex("SELECT setval('s', (SELECT max(id) FROM big))"),
+], ids=["suppressed", "new-table", "op-backfill", "server-side"])
+def test_reading_rows_is_not_unknown_when_suppressed_new_read_by_op_backfill_or_used_by_the_server(run, body):
+    rev = run(body, extra=BIG_EMPTY)
+    assert rev.verdict == "safe", describe(rev)
+    assert "reads-existing-rows" not in rules_fired(rev) or all(f.suppressed for f in rev.findings)
