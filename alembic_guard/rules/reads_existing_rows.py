@@ -57,7 +57,8 @@ class ReadsExistingRows(Rule):
             ctx, f"the revision's code reads rows of existing table{'s' * (len(tables) > 1)} {named}, and the "
                  "shadow has none of production's rows: whatever the code does with them (a statement per "
                  "row, or one run only when rows exist) did not run here and is not traced; on production "
-                 "it runs inside the migration transaction." + _row_locks(node), table=tables[0], relations=tables[1:], fix=fix)
+                 "it runs inside the migration transaction." + _row_locks(node),
+            table=tables[0], relations=tables[1:], fix=fix)
 
 
 def _exists_test(node: ast.SelectStmt) -> bool:
