@@ -319,9 +319,7 @@ def test_fix_write_to_an_unwritable_revision_changes_no_file(tmp_path):
     try:
         run = Run(["fix", "r2", "--write", "-c", str(ini)])
     finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(target)], capture_output=True)
-        target.chmod(0o644)
+        _make_writable(target)
     run.assert_failure_paragraph("r2.py", "cannot write the rewritten revision", "no file was changed")
     assert target.read_text() == before
 

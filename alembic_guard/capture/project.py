@@ -23,6 +23,7 @@ from alembic.util import CommandError
 from ..alembic_api import revision_loader, revision_map_loaded, version_locations
 from ..errors import GuardError
 from . import redirect
+from .revision_graph import graph_error
 
 
 @dataclass
@@ -89,7 +90,8 @@ class Project:
             importlib.invalidate_caches()
             with warnings.catch_warnings(record=True) as warned:
                 warnings.simplefilter("always")
-                self._walk_loaded()
+                self.loaded.clear()  # a load that failed before may have yielded some of them already
+                list(self.script.walk_revisions())
             if active is not None:
                 self.import_connects = active.raw_connects[seen:]
         except CommandError as exc:
@@ -112,13 +114,7 @@ class Project:
         for w in warned:  # warnings graph_error does not explain are the user's to see, as under alembic
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    def _walk_loaded(self) -> None:
-        self.loaded.clear()  # a load that failed before may have yielded some of them already
-        list(self.script.walk_revisions())
-
     def _graph_error(self) -> GuardError | None:
-        from .revision_graph import graph_error
-
         return graph_error(self.loaded)
 
 

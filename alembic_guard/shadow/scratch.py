@@ -66,10 +66,8 @@ def sweep_abandoned(server: ShadowServer, now: float | None = None) -> list[str]
             # a dead owner's backends may still run its last statement (the server notices the closed
             # socket only when it next writes to it): those are forced off; an old database of another
             # machine is dropped only when nobody is connected
-            force = verdict == "owner gone" and server.version_num >= 130000
             try:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
-                             + (sql.SQL(" WITH (FORCE)") if force else sql.SQL("")))
+                conn.execute(_drop(server, name, force=verdict == "owner gone"))
             except psycopg.Error:
                 continue
             dropped.append(name)
@@ -119,8 +117,14 @@ def _process_start(pid: int) -> int | None:
 def drop_database(server: ShadowServer, name: str) -> None:
     """Drop ``name``, disconnecting anything still attached (PostgreSQL ≥ 13 ``WITH (FORCE)``)."""
     with psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
-        force = sql.SQL(" WITH (FORCE)") if server.version_num >= 130000 else sql.SQL("")
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
+        conn.execute(_drop(server, name, force=True))
+
+
+def _drop(server: ShadowServer, name: str, *, force: bool) -> sql.Composed:
+    """``DROP DATABASE IF EXISTS name``, ``WITH (FORCE)`` when asked and the server has it (13+)."""
+    force = force and server.version_num >= 130000
+    return sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + \
+        (sql.SQL(" WITH (FORCE)") if force else sql.SQL(""))
 
 
 @contextlib.contextmanager
