@@ -66,15 +66,16 @@ class _Facts:
 class _Scope:
     """The target table of the statement: its names (for ``t.col`` / ``alias.col``) and CTEs."""
 
-    def __init__(self, node: Any):
+    def __init__(self, node: Any, within: Any = None):
         rel = node.relation
         self.names = {rel.relname}
         if rel.schemaname:
             self.names.add(f"{rel.schemaname}.{rel.relname}")
         if rel.alias is not None:
             self.names = {rel.alias.aliasname}
-        wc = node.withClause
-        self.ctes = {c.ctename: c.ctequery for c in (wc.ctes if wc else ()) if isinstance(c, ast.CommonTableExpr)}
+        # its own CTEs, and those of the statement whose WITH clause it is in (its siblings there)
+        ctes = [c for n in (within, node) if n is not None and n.withClause for c in n.withClause.ctes or ()]
+        self.ctes = {c.ctename: c.ctequery for c in ctes if isinstance(c, ast.CommonTableExpr)}
 
     def column(self, ref: Any) -> str | None:
         """The target-table column a ColumnRef names, or None (another table's, ``*``)."""
@@ -290,14 +291,15 @@ def _unbounded_why(facts: _Facts, keys: list[tuple[str, ...]], expr: Any) -> str
     return f"its WHERE ({sql_text(expr)}) pins no key of the table ({key_names})"
 
 
-def classify(node: Any, keys: list[tuple[str, ...]] | None) -> DmlBound:
+def classify(node: Any, keys: list[tuple[str, ...]] | None, within: Any = None) -> DmlBound:
     """Is this UPDATE/DELETE bounded? ``keys``: the table's unique column tuples, primary key first
-    (``RevisionTrace.unique_keys[table]``)."""
+    (``RevisionTrace.unique_keys[table]``); ``within``: the statement whose WITH clause ``node`` is
+    in (``WITH batch AS (… LIMIT n), d AS (DELETE … IN (SELECT … FROM batch)) …``), else None."""
     keys = [tuple(k) for k in keys or ()]
     where_clause = node.whereClause
     if where_clause is None:
         return DmlBound(False, "it has no WHERE clause")
-    scope = _Scope(node)
+    scope = _Scope(node, within)
     result = _group(where_clause, scope, keys)
     if result.bounded:
         return result

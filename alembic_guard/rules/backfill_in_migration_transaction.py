@@ -44,7 +44,8 @@ class BackfillInMigrationTransaction(Rule):
     def _judge(self, ctx, verb, table, bound, node):
         what = "delete" if verb == "DELETE" else "backfill"
         # (the recipes write batched UPDATE/DELETE forms; an upsert or MERGE gets the message alone)
-        fix = hint_for(self.id, ctx) if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt)) else None
+        top_level = node is ctx.node and isinstance(node, (ast.UpdateStmt, ast.DeleteStmt))
+        fix = hint_for(self.id, ctx) if top_level else None
         if not ctx.statement.in_transaction:
             if bound.bounded:
                 return
@@ -73,13 +74,25 @@ class BackfillInMigrationTransaction(Rule):
                  f"{'; '.join(reasons)}.", table=table, fix=fix, severity=severity)
 
 
+def judged_tables(ctx) -> set[str]:
+    """The existing tables whose rows this rule judged the statement to write (from its SQL)."""
+    return {table for _verb, table, _bound, _node in _writes(ctx)}
+
+
 def _writes(ctx):
-    """``(verb, table, DmlBound, node)`` for the write of existing rows the statement makes, if any: an
-    UPDATE or DELETE, an INSERT … ON CONFLICT DO UPDATE or a MERGE whose rows come from a query (a
-    VALUES list is a targeted upsert, left alone)."""
-    # (not an UPDATE/DELETE in a WITH clause yet: op.backfill's own batch is one, bounded by a LIMITed
-    # CTE that classify does not read; a writable CTE is left to the trace-first rules)
+    """``(verb, table, DmlBound, node)`` for each write of existing rows the statement makes: an
+    UPDATE or DELETE (also one in a WITH clause), an INSERT … ON CONFLICT DO UPDATE or a MERGE whose
+    rows come from a query (a VALUES list is a targeted upsert, left alone)."""
     n = ctx.node
+    # a data-modifying WITH clause writes as its own statement; op.backfill's batches and the recipes'
+    # are such statements, bounded by a sibling LIMITed CTE (batch AS (… LIMIT n))
+    if not ctx.statement.by_ops and getattr(n, "withClause", None) is not None:
+        for cte in n.withClause.ctes or ():
+            inner = cte.ctequery
+            if isinstance(inner, (ast.UpdateStmt, ast.DeleteStmt)) and ctx.preexisting(range_name(inner.relation)):
+                verb = "UPDATE" if isinstance(inner, ast.UpdateStmt) else "DELETE"
+                table = range_name(inner.relation)
+                yield verb, table, classify(inner, ctx.revision.unique_keys.get(table) or [], n), inner
     if isinstance(n, (ast.UpdateStmt, ast.DeleteStmt)):
         table = range_name(n.relation)
         if ctx.preexisting(table):

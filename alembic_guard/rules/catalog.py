@@ -51,4 +51,5 @@ from . import (  # noqa: F401
     unique_constraint_builds_index,
     validate_in_same_transaction,
     vacuum_full_or_cluster,
+    writes_existing_rows,
 )

@@ -64,13 +64,18 @@ class _Functions(Visitor):
             self.names.add(node.funcname[-1].sval)
 
 
+_ROW_STATEMENTS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
+                   ast.CreateTableAsStmt)
+
+
 def called_functions(nodes: tuple[Any, ...] | None) -> set[str]:
-    """Names of the functions a SELECT calls (pglast FuncCall nodes): ``SELECT migrate_data()`` does
-    its work inside the function, where the parser cannot see. A function in a DEFAULT or a WHERE of
-    another statement does not make that statement unreadable."""
+    """Names of the functions a statement that reads or writes rows calls (pglast FuncCall nodes):
+    ``SELECT migrate_data()``, ``INSERT INTO log VALUES (migrate_data())`` do their work inside the
+    function, where the parser cannot see. A function in a DEFAULT of a DDL statement does not make
+    that statement unreadable: it runs for the rows the DDL names."""
     found = _Functions()
     for node in nodes or ():
-        if isinstance(node, ast.SelectStmt):
+        if isinstance(node, _ROW_STATEMENTS):
             found(node)
     return found.names
 
@@ -88,6 +93,8 @@ def coverage_of(nodes: tuple[Any, ...] | None, user_functions: set[str]) -> tupl
             return "trace-only", "a DO block"
         if isinstance(node, ast.CallStmt):
             return "trace-only", "a procedure call"
+        if isinstance(node, ast.ExecuteStmt):  # the prepared body was parsed at PREPARE, not here
+            return "trace-only", f"EXECUTE of prepared statement {node.name}"
     if user_functions:
         return "trace-only", "calls " + ", ".join(sorted(user_functions))
     return "parsed", ""

@@ -265,3 +265,51 @@ def test_reading_rows_is_not_unknown_when_suppressed_new_read_by_op_backfill_or_
     rev = run(body, extra=BIG_EMPTY)
     assert rev.verdict == "safe", describe(rev)
     assert "reads-existing-rows" not in rules_fired(rev) or all(f.suppressed for f in rev.findings)
+
+
+FUNC = ("CREATE FUNCTION touch_t() RETURNS int LANGUAGE plpgsql AS $$ BEGIN UPDATE t SET a = 2; RETURN 1; END $$;"
+        "CREATE TABLE log (v int); CREATE VIEW tv AS SELECT * FROM t;")
+
+
+@pytest.mark.parametrize("body, how", [
+    (ex("DO $$ BEGIN UPDATE t SET a = 1; END $$"), "a DO block"),
+    (ex("DO $$ BEGIN EXECUTE format('DELETE FROM %I', 't'); END $$"), "a DO block"),
+    (ex("SELECT touch_t()"), "calls touch_t"),
+    (ex("INSERT INTO log VALUES (touch_t())"), "calls touch_t"),
+    (ex("PREPARE q AS UPDATE t SET a = 3") + "\n" + ex("EXECUTE q"), "EXECUTE of prepared statement q"),
+    (ex("UPDATE tv SET a = 4"), "a write through a view"),
+    (ex("INSERT INTO t SELECT id + 100, a FROM t"), "an INSERT … SELECT"),
+], ids=["do-update", "do-dynamic-delete", "select-function", "insert-function", "prepared", "view", "insert-select"])
+@pytest.mark.parametrize("rows", ["seeded", "empty"])
+def test_rows_of_an_existing_table_written_where_the_sql_does_not_say_which_are_unknown(run, body, how, rows):
+    """The shadow measured a write (rows changed, or a scan under ROW EXCLUSIVE on an empty table); the
+    SQL cannot bound it: never "safe"."""
+    rev = run(TIMEOUT + body, extra=FUNC + ("DELETE FROM child; DELETE FROM t;" if rows == "empty" else ""))
+    (f,) = findings(rev, "writes-existing-rows")
+    assert f.table == "t" and how in f.message and f.fix, describe(rev)
+    assert rev.verdict == "unknown" and rev.coverage()["not_seen"] == 1, describe(rev)
+
+
+@pytest.mark.parametrize("body, severity", [
+    (ex("WITH d AS (DELETE FROM t RETURNING *) INSERT INTO log SELECT a FROM d"), "error"),
+    (ex("WITH u AS (UPDATE t SET a = 4 RETURNING id) SELECT 1"), "error"),
+    (ex("WITH u AS (UPDATE t SET a = 4 WHERE id = 1 RETURNING id) SELECT 1"), "warning"),
+], ids=["delete-all", "update-all", "update-one"])
+def test_an_update_or_delete_in_a_with_clause_is_judged_as_a_backfill(run, body, severity):
+    rev = run(TIMEOUT + body, extra=FUNC)
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == severity and f.table == "t", describe(rev)
+    assert "writes-existing-rows" not in rules_fired(rev)
+
+
+@pytest.mark.parametrize("body", [
+    ex("INSERT INTO t (id, a) VALUES (7, 7)") + "\n" + ex("CREATE TABLE fresh AS SELECT * FROM t"),
+    ex("INSERT INTO log SELECT a FROM t WHERE id = 1"),
+    ex("DO $$ BEGIN UPDATE t SET a = 1; END $$") + "  # alembic-guard: ignore[writes-existing-rows] one row",
+    ex("DO $$ BEGIN INSERT INTO log VALUES (1); END $$"),
+    "import alembic_guard.ops  # noqa: F401\nop.backfill('t', {'a': '0'}, where='a IS NULL')",
+], ids=["insert-then-read-new", "copy-out", "suppressed", "do-insert-new-rows", "op-backfill"])
+def test_inserts_reads_and_acknowledged_writes_are_not_unknown(run, body):
+    rev = run(TIMEOUT + body, extra=FUNC)
+    assert "writes-existing-rows" not in {f.rule for f in rev.findings if not f.suppressed}, describe(rev)
+    assert rev.verdict != "unknown", describe(rev)
