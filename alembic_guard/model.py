@@ -47,7 +47,7 @@ class Lock:
     #                      held a mode that conflicts with everything this one conflicts with)
     sampled: bool = False  # seen by sampling pg_locks while the statement ran (outside a transaction)
     statement_index: int = -1  # the statement that took it first (in this revision)
-    held_ms: float = 0.0  # total time held across this revision's statements (ms)
+    held_ms: float = 0.0  # total time held across the statements and the Python code between them (ms)
     held_statements: int = 0  # statements executed while it was held (incl. the one that took it)
     revision: str = ""  # the revision whose statement took it
 
@@ -89,6 +89,9 @@ class Observation:
     #                        the cumulative statistics (see trace/autocommit.py)
     xact: str = ""  # identifies the transaction it ran in ("" when unknown)
     duration_ms: float = 0.0
+    # the revision's own Python time before the statement, since its previous traced statement ended
+    # (ms; tracing excluded): locks its transaction holds are held through it
+    gap_ms: float = 0.0
     rowcount: int = -1
     lock_timeout_ms: int = 0  # in force when the statement ran (0 = none)
     statement_timeout_ms: int = 0
@@ -141,6 +144,7 @@ class Statement:
             "rewrites": o.rewritten,
             "seq_scans": o.seq_scans,
             "duration_ms": round(o.duration_ms, 3),
+            "python_ms": round(o.gap_ms, 3),
             "lock_timeout_ms": o.lock_timeout_ms,
             "statement_timeout_ms": o.statement_timeout_ms,
             "error": o.error,
@@ -260,6 +264,8 @@ class RevisionTrace:
     unique_keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)
     tables: dict[str, TableFacts] = field(default_factory=dict, repr=False)  # qualified name → facts
+    # its Python time after its last traced statement, until Alembic wrote its version row (ms)
+    tail_ms: float = 0.0
     # capture/downgrade.py's DowngradeResult when its downgrade was run on the shadow, else None
     downgrade: Any = field(default=None, repr=False)
 

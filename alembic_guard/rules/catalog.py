@@ -34,6 +34,7 @@ from . import (  # noqa: F401
     exclusion_constraint,
     alter_sequence_blocks_inserts,
     grant_to_public,
+    lock_held_long,
     lock_table,
     lock_without_timeout,
     locks_accumulate,

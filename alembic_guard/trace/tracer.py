@@ -129,12 +129,17 @@ class Tracer:
         self._group: tuple[bool, str] = (False, "")  # (BEGIN sent for it, its xact) of a split string
         self._xact = ""  # the server transaction of the last traced statement (catalog.session_state)
         self._by_ops = False  # the statement in progress comes from alembic_guard.ops (origin.via_ops)
+        # perf_counter() when the tracer last handed control back to the revision's code: the time
+        # until its next statement (or its version-table write) is the revision's own Python time,
+        # spent holding every lock its transaction took (Observation.gap_ms, RevisionTrace.tail_ms)
+        self._idle_since: float | None = None
 
     def reset(self) -> None:
         """Forget per-connection state before a new ``alembic upgrade`` attempt."""
         self.last_error = None
         self._pending = None
         self._current = None
+        self._idle_since = None
         self._release_all()
         self._pids = {}
         self._last_after = None
@@ -210,6 +215,7 @@ class Tracer:
                part: int = 0, group: bool = False, last: bool = False) -> _Pending:
         """Snapshot the catalog before a statement and decide how to observe it."""
         rev_id = rev.revision
+        gap_ms = self._python_ms(rev_id)
         self._busy = True
         try:
             # quiet: usually nothing ran since the snapshot after the previous statement; the
@@ -249,6 +255,8 @@ class Tracer:
                 # carried into this statement, so a lock it takes is asked for anew and can queue.
                 # (The parts of one split string share one transaction, the tracer's BEGIN or not.)
                 self._release_all()
+            else:
+                self._pass_time(gap_ms)  # the locks still held were held through the revision's code
             self._xact = xact if in_tx else ""
             nodes = parse_all(sql)
             if _may_roll_back(nodes):
@@ -281,6 +289,7 @@ class Tracer:
         obs.preexisting_names = self._pre_names
         obs.xact = xact
         obs.sampled = sampled
+        obs.gap_ms = gap_ms
         rev.statements.append(stmt)
         self._names.update(before)
         pending = _Pending(stmt, before, dbapi, rev)
@@ -333,6 +342,7 @@ class Tracer:
         finally:
             self._reader.discard()  # an answer the steps above did not read (they raised) is stale
             self._busy = False
+            self._idle_since = time.perf_counter()
 
     def _error(self, ctx) -> None:
         pending, self._pending = self._pending, None
@@ -358,8 +368,15 @@ class Tracer:
                 pass
             finally:
                 self._busy = False
+        self._idle_since = time.perf_counter()
 
     # -- helpers -----------------------------------------------------------------------------
+    def _python_ms(self, rev_id: str) -> float:
+        """ms since the tracer last returned to ``rev_id``'s code (0 at the revision's first statement)."""
+        if self._idle_since is None or self._current != rev_id:
+            return 0.0
+        return (time.perf_counter() - self._idle_since) * 1000
+
     def _start_revision(self, rev: RevisionTrace, before: dict[int, Relation]) -> None:
         self._current = rev.revision
         if self.on_revision is not None:
@@ -377,6 +394,7 @@ class Tracer:
         belongs to that revision, traced statements or not."""
         if not self.enabled:
             return
+        tail_ms = self._python_ms(self._current) if self._current is not None else 0.0
         self._note_version_table()
         first = self._last_after is None
         finished = None
@@ -391,6 +409,11 @@ class Tracer:
             finished = next((v for v in values if isinstance(v, str) and v in self.revisions), None)
         dbapi = conn.connection.dbapi_connection
         check = finished is not None and finished not in self.frozen
+        if check and finished == self._current:
+            self.revisions[finished].tail_ms = tail_ms  # its last statement to its version-table write
+            self._idle_since = None  # the next revision's time is its own
+        else:
+            tail_ms = 0.0
         self._busy = True
         try:
             if check and self._last_after is not None:
@@ -410,6 +433,8 @@ class Tracer:
             # revision traced nothing: the locks it holds now are its own, none carried over, so a
             # lock it took where the trace does not look is not taken for one an earlier revision held.
             self._release_all()
+        elif check and xact == self._xact:
+            self._pass_time(tail_ms)
         if check:
             self._note_unseen_changes(now, finished, dbapi)
             self._note_unseen_work(dbapi, now, finished)
@@ -580,6 +605,11 @@ class Tracer:
     # clock reading at which each held lock was last brought up to date. ``_settle`` brings them all
     # up to date: before the held set is replaced (a transaction ended, the slow path) and when the
     # run ends (``remove``), so every Lock is exact by the time anything reads it.
+
+    def _pass_time(self, ms: float) -> None:
+        """``ms`` of the revision's own time passed between statements: every lock held gains it."""
+        if ms:
+            self._clock = (self._clock[0] + ms, self._clock[1])
 
     def _settle(self) -> None:
         """Add to every held lock the statements observed since its clock mark."""

@@ -313,3 +313,35 @@ def test_inserts_reads_and_acknowledged_writes_are_not_unknown(run, body):
     rev = run(TIMEOUT + body, extra=FUNC)
     assert "writes-existing-rows" not in {f.rule for f in rev.findings if not f.suppressed}, describe(rev)
     assert rev.verdict != "unknown", describe(rev)
+
+
+SLEEP = "__import__('time').sleep(1.2)"
+ADD = 'op.add_column("t", sa.Column("w", sa.Integer(), nullable=True))'
+SLOW_LOCK = ("CREATE FUNCTION lock_t() RETURNS int LANGUAGE plpgsql AS "
+             "$$ BEGIN LOCK TABLE t IN ACCESS EXCLUSIVE MODE; RETURN 1; END $$; CREATE TABLE log (v int);")
+
+
+@pytest.mark.parametrize("body, python", [
+    (TIMEOUT + ADD + "\n" + SLEEP, True),
+    (TIMEOUT + ADD + "\n" + SLEEP + "\n" + ex("CREATE TABLE fresh (id int)"), True),
+    (TIMEOUT + ADD + "\n" + ex("SELECT pg_sleep(1.2)"), False),
+    (TIMEOUT + ex("INSERT INTO log VALUES (lock_t())") + "\n" + ex("SELECT pg_sleep(1.2)"), False),
+], ids=["python-after", "python-between", "pg-sleep", "lock-in-function"])
+def test_a_traffic_blocking_lock_held_for_seconds_is_an_error_however_the_time_went(run, body, python):
+    rev = run(body, extra=SLOW_LOCK)
+    (f,) = findings(rev, "lock-held-long")
+    assert f.severity == "error" and f.table == "t" and "ACCESS EXCLUSIVE" in f.message, describe(rev)
+    assert ("in the revision's Python code" in f.message) == python, f.message
+    (lk,) = [lk for st in rev.statements for lk in st.observation.new_locks if lk.relation == "t"]
+    assert lk.held_ms >= 1100, lk  # the report's hold counts the Python time too
+    assert rev.verdict == "unsafe"
+
+
+@pytest.mark.parametrize("body", [
+    SLEEP + "\n" + TIMEOUT + ADD,
+    TIMEOUT + ADD,
+    AUTOCOMMIT.rstrip() + "\n    " + ex("SELECT 1") + "\n" + SLEEP,
+], ids=["slow-part-first", "quick", "nothing-held"])
+def test_a_lock_taken_last_or_briefly_is_not_held_long(run, body):
+    rev = run(body, extra=SLOW_LOCK)
+    assert "lock-held-long" not in rules_fired(rev), describe(rev)

@@ -1,0 +1,81 @@
+"""The trace-first rule for time: a traffic-blocking lock on an existing table held for a long time,
+however the time was spent (slow statements, pg_sleep, the revision's own Python code)."""
+
+from ..locks import BLOCKS, TABLE_KINDS
+from ._common import failed, is_version_table
+from .base import PG_DOCS, Rule, register
+from .render import lines
+
+#: ms. DDL on the shadow's near-empty tables takes milliseconds: a second of holding means the time
+#: went elsewhere (a sleep, a loop in Python, a slow function), and on production it is at least as long.
+HELD_LONG_MS = 1000
+
+
+def hold_in_revision(ctx, lock) -> tuple[float, float]:
+    """``(statement ms, Python ms)`` the revision held ``lock`` from the statement that took it until
+    the lock was released or the revision ended (its version-table write): the hold it would have
+    deployed alone. Python ms: the revision's code between those statements and after the last one."""
+    rev = ctx.revision
+    start = ctx.statement.index
+    span = rev.statements[start:start + max(lock.held_statements, 1)]
+    statements_ms = sum(st.observation.duration_ms for st in span)
+    python_ms = sum(st.observation.gap_ms for st in span[1:])
+    if start + lock.held_statements >= len(rev.statements):  # still held at the revision's end
+        python_ms += rev.tail_ms
+    return statements_ms, python_ms
+
+
+@register
+class LockHeldLong(Rule):
+    id = "lock-held-long"
+    title = "Traffic-blocking lock on an existing table held for more than a second"
+    severity = "error"
+    generic = True
+    docs = PG_DOCS + "explicit-locking.html#LOCKING-TABLES"
+    rationale = (
+        "A lock is held until its transaction ends, not until the statement that took it ends. The "
+        "shadow measured how long this revision held a lock that stops the table's traffic (SHARE or "
+        "stronger; on a materialized view ACCESS EXCLUSIVE): from the statement that took it to the "
+        "revision's end, the statements after it and the revision's own Python code between and after "
+        f"them (a sleep, a loop, a call to another service) included. On the shadow's near-empty tables "
+        f"DDL takes milliseconds, so a hold over {HELD_LONG_MS} ms says the time went to work that "
+        "does not depend on the table's size, and production will hold it at least as long: every "
+        "query that conflicts with the lock waits all that time, and the queue behind it grows. Take "
+        "the lock last, right before the transaction commits; do slow work before it, in its own "
+        "transaction (an autocommit block), or outside the migration."
+    )
+    bad_example = lines(
+        'op.execute("SET LOCAL lock_timeout = \'2s\'")',
+        'op.add_column("orders", sa.Column("note", sa.Text))',
+        "time.sleep(5)  # or a slow call, a loop over rows",
+    )
+    good_example = lines(
+        "time.sleep(5)  # the slow part first, holding nothing",
+        'op.execute("SET LOCAL lock_timeout = \'2s\'")',
+        'op.add_column("orders", sa.Column("note", sa.Text))  # then the lock, right before COMMIT',
+    )
+
+    def check(self, ctx):
+        if failed(ctx):
+            return
+        for lk in ctx.obs.new_locks:
+            if not (lk.dangerous and lk.preexisting and lk.kind in TABLE_KINDS) or is_version_table(lk.relation):
+                continue
+            if lk.revision not in ("", ctx.statement.revision):
+                continue
+            statements_ms, python_ms = hold_in_revision(ctx, lk)
+            if statements_ms + python_ms < HELD_LONG_MS:
+                continue
+            parts = [f"{statements_ms:,.0f} ms in statements"]
+            if python_ms >= 100:  # below that: Alembic's own overhead between statements
+                parts.append(f"{python_ms:,.0f} ms in the revision's Python code")
+            to_end = ctx.statement.index + lk.held_statements >= len(ctx.revision.statements)
+            yield self.finding(
+                ctx, f"{lk.mode} on existing table {lk.relation}, taken here, was held for "
+                     f"{statements_ms + python_ms:,.0f} ms on the shadow until "
+                     f"{'the revision ended' if to_end else 'its transaction committed'} ({', '.join(parts)}): "
+                     f"queries on {lk.relation} that conflict with it ({BLOCKS[lk.mode]}) wait that long, and longer "
+                     "on production.",
+                table=lk.relation,
+                fix=lines("# do the slow part first (or in its own transaction: an autocommit block),",
+                          "# then take the lock last, right before the transaction commits"))
