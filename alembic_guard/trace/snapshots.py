@@ -28,23 +28,30 @@ older than 14 (no ``hash_record_extended``) always gets the full snapshot.
 incremental snapshot with a full one and raises AssertionError on a difference (tests use it).
 
 ``snapshot(dbapi, quiet=True)`` is for the snapshot before a statement, usually taken right after the
-one after the previous statement with nothing run in between. It first reads a *fingerprint* (one
-pass over ``pg_class`` and ``pg_namespace``, no joins, no hashing: see ``FINGERPRINT_SQL``) and, when
-it equals the one read with the previous snapshot, returns that snapshot without reading the rest.
-The fingerprint changes whenever the snapshot could have:
+one after the previous statement with nothing run in between. It first reads the *quiet value*
+(``QUIET_SQL``: four server functions, no catalog pass) and, when it equals the one read with the
+previous snapshot of the connection, returns that snapshot without reading the catalog at all. The
+quiet value changes whenever the snapshot could have:
 
 - another transaction's change becomes visible only when it commits, and any commit or abort of a
   transaction with an xid changes ``txid_current_snapshot()`` (its xmax or its in-progress list);
-- this transaction's own changes (its subtransactions' too) are row versions whose xmin is its xid or
-  a later one (a subtransaction's xid is assigned after its parent's) and whose cmin is above every
-  cmin of its earlier rows: command ids only grow within a transaction, subtransactions included.
-  Such rows inserted make the count of those rows grow, or their cmin sum grow when they replace as
-  many of its own rows; rows deleted without as many inserted make a count fall. So the counts of
-  all rows, the count and cmin sum of its own rows, of both catalogs, change with any change;
-- the statistics are compared by their signature, as above; ``now()`` and the xid name the transaction.
+- every change of this transaction (its subtransactions' too) to a catalog row writes WAL: catalogs
+  are permanent relations, logged at every ``wal_level`` ("WAL Configuration" in the PostgreSQL
+  docs), so ``pg_current_wal_insert_lsn()`` moves (the insert position: records not yet flushed
+  count). WAL written by anyone else (autovacuum, a checkpoint) moves it too: the usual path runs;
+- ``now()`` and the xid name the transaction.
+
+It is read in the same query as ``META_SQL`` (one MVCC snapshot: a commit after it shows in the next
+value) or before ``SNAPSHOT_SQL`` in the same round trip (a commit between the two shows in the next
+value too): never after the rows it vouches for.
+
+What it cannot see: a table *scanned* between two traced statements (a raw DBAPI cursor of the
+migration connection reading rows) writes no WAL and changes no catalog row. Its scan then counts for
+the next traced statement, whose snapshot after it reads the statistics: reported against a
+statement, never lost.
 
 In-place catalog updates (``heap_inplace_update``: relhasindex, relpages, reltuples, relfrozenxid)
-write no row version and touch none of the snapshot's fields. On any difference the usual path runs.
+touch none of the snapshot's fields. On any difference the usual path runs.
 """
 
 from __future__ import annotations
@@ -80,41 +87,22 @@ def _stats_signature(seq: str, mod: str) -> str:
 _ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
         f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_HASH}")
 
-# Rows of this transaction or of a later xid (its subtransactions): age() counts from this
-# transaction's xid, or from the next xid while it has none (then it wrote nothing, and no row is
-# its own); frozen rows are INT_MAX old. (No xid-to-text conversion per row: ~4x cheaper.)
-# (age() counts from the xid the transaction had at its first call of age(), or from the next xid
-# then: an xid at or below the one it gets later, so its rows and its subtransactions' stay "<= 0".)
-_MINE = "pg_catalog.age({t}.xmin) <= 0"
 # Rows of this transaction's own xid, exactly (not age() = 0, which counts from the xid it had at its
 # first call of age()): the xid read once per query (an InitPlan), compared with xideq, no per-row
 # conversion to text.
 _OWN = ("coalesce({t}.xmin = (select (pg_catalog.txid_current_if_assigned() % 4294967296)::text::xid),"
         " false)")
-_SYSTEM_NS = ("(select oid from pg_catalog.pg_namespace"
-              " where nspname = 'information_schema' or nspname like 'pg\\_%')")
-_STAT_ROW = f"c.relkind in ('r', 'p', 'm') and c.relnamespace not in {_SYSTEM_NS}"
-# One value that changes whenever the snapshot could have (module docstring): no join, no hash.
-FINGERPRINT_SQL = f"""
-select concat_ws('/', pg_catalog.txid_current_snapshot()::text, (extract(epoch from now()) * 1000000)::bigint,
-       coalesce({_XID}, -1),
-       (select concat_ws(',', count(*), count(*) filter (where {_MINE.format(t="c")}),
-                         coalesce(sum(c.cmin::text::bigint) filter (where {_MINE.format(t="c")}), -1),
-                         coalesce({_stats_signature(
-                             "pg_catalog.pg_stat_get_xact_numscans(c.oid)",
-                             "pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
-                             " + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)")} filter (where {_STAT_ROW}), -1))
-          from pg_catalog.pg_class c),
-       (select concat_ws(',', count(*), count(*) filter (where {_MINE.format(t="s")}),
-                         coalesce(sum(s.cmin::text::bigint) filter (where {_MINE.format(t="s")}), -1))
-          from pg_catalog.pg_namespace s))"""
+# One value that changes whenever the snapshot could have (module docstring): no catalog pass at all.
+QUIET_SQL = f"""
+select concat_ws('/', pg_catalog.pg_current_wal_insert_lsn()::text, pg_catalog.txid_current_snapshot()::text,
+                 (extract(epoch from now()) * 1000000)::bigint, coalesce({_XID}, -1))"""
 
 META_SQL = f"""
 select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce({_stats_signature(_SEQ, _MOD)}, 0)::text,
        coalesce(sum({_MOD}), 0)::bigint, (extract(epoch from now()) * 1000000)::bigint,
        coalesce({_XID}, -1), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296,
        coalesce(max(case when {_OWN.format(t='c')} then c.cmin::text::bigint end), -1),
-       ({FINGERPRINT_SQL})
+       ({QUIET_SQL})
 {_FROM}"""
 
 ROWS_SQL = f"select {_ROW} {_FROM}"
@@ -149,7 +137,6 @@ class _State:
     hashes: dict[int, int]
     stats: int  # the statistics' signature (_stats_signature)
     mod: int
-    fingerprint: str  # FINGERPRINT_SQL when this snapshot was read
     counted: set[int]  # OIDs of the relations with non-zero counts (the ones that can fall to 0)
 
 
@@ -161,17 +148,20 @@ class Snapshots:
         self._incremental = server_version_num == 0 or server_version_num >= 140000
         self._state: dict[int, _State] = {}
         self._small: dict[int, bool] = {}  # per connection: its last snapshot had fewer than SMALL relations
+        # per connection: (QUIET_SQL's value, the snapshot it vouches for) of the last snapshot read
+        self._quiet: dict[int, tuple[str, dict[int, Relation]]] = {}
         # per connection: (the snapshot returned before the last one, the last one, what changed between)
         self._returned: dict[int, tuple[dict[int, Relation] | None, dict[int, Relation], list[int] | None]] = {}
         self._verify = os.environ.get("ALEMBIC_GUARD_VERIFY_SNAPSHOTS") == "1"
         self._threshold = 0 if self._verify else SMALL  # verifying: the incremental path from the start
         self.full = self.partial = 0  # snapshots taken each way (benchmarks, tests)
-        self.reused = 0  # quiet snapshots answered by the fingerprint alone
+        self.reused = 0  # quiet snapshots answered by the quiet value alone
         self.also_results: list[list[tuple]] = []  # rows of each of the last snapshot's ``also`` queries
 
     def reset(self) -> None:
         self._state = {}
         self._small = {}
+        self._quiet = {}
         self._returned = {}
 
     def changed(self, dbapi_conn: Any, before: dict[int, Relation], after: dict[int, Relation]) -> list[int] | None:
@@ -194,7 +184,7 @@ class Snapshots:
         """``{oid: Relation}`` of every user relation, as ``catalog.snapshot`` returns it (a new dict;
         unchanged relations are the same Relation objects as in the previous one). ``quiet``: the
         caller expects no change since the previous snapshot of the connection (the one before a
-        statement): check that first with the fingerprint alone. ``also``: queries sent in the same
+        statement): check that first with the quiet value alone (module docstring). ``also``: queries sent in the same
         round trip as the first one (``catalog.fetch_all``); their rows are left in ``also_results``,
         one list per query, in order.
         Raises what the driver raises (e.g. in a failed transaction)."""
@@ -210,20 +200,24 @@ class Snapshots:
                 self.also_results, results, extra = results[-len(extra):], results[:-len(extra)], []
             return results
 
-        if quiet and prev is not None and self._incremental and not self._small.get(key, True):
-            (fingerprint_rows,) = first([FINGERPRINT_SQL])
-            if str(fingerprint_rows[0][0]) == prev.fingerprint:
+        last = self._quiet.get(key)
+        if quiet and last is not None and not getattr(dbapi_conn, "autocommit", False):
+            # (in autocommit every query is a transaction of its own: the value always differs)
+            (quiet_rows,) = first([QUIET_SQL])
+            if str(quiet_rows[0][0]) == last[0]:
                 self.reused += 1
                 if self._verify:
-                    self._check(dbapi_conn, prev.rels)
-                return self._returning(key, dict(prev.rels), [])
+                    self._check(dbapi_conn, last[1], statistics=False)
+                return self._returning(key, dict(last[1]), [])
         if not self._incremental or self._small.get(key, True):
             # A small catalog costs less in one full read than in the two queries of the incremental
             # path: read it whole until it grows (the incremental path starts at the next snapshot).
-            (rows,) = first([SNAPSHOT_SQL])
+            # The quiet value first, in the same round trip: never after the rows it vouches for.
+            quiet_rows, rows = first([QUIET_SQL, SNAPSHOT_SQL])
             rels = relations(rows)
             self._small[key] = len(rels) < self._threshold
             self._state.pop(key, None)
+            self._quiet[key] = (str(quiet_rows[0][0]), rels)
             self.full += 1
             return self._returning(key, rels, None)
         # The rows changed since ``prev`` are asked for in the same round trip as the check: they
@@ -232,7 +226,7 @@ class Snapshots:
         changed_sql = None if prev is None else CHANGED_SQL.format(
             cmin=int(prev.cmin) if prev.xid != -1 else -1, horizon=int(prev.horizon))
         results = first([META_SQL] + ([changed_sql] if changed_sql else []))
-        count, hash_sum, stats, mod, xact, xid, horizon, cmin, fingerprint = results[0][0]
+        count, hash_sum, stats, mod, xact, xid, horizon, cmin, quiet_value = results[0][0]
         count, hash_sum, stats, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(stats), int(mod),
                                                                int(xact), int(xid), int(horizon), int(cmin))
         rels = hashes = None
@@ -253,7 +247,8 @@ class Snapshots:
             self.partial += 1
             if self._verify:
                 self._check(dbapi_conn, rels)
-        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, stats, mod, str(fingerprint), counted)
+        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, stats, mod, counted)
+        self._quiet[key] = (str(quiet_value), rels)
         return self._returning(key, dict(rels), changed)
 
     def _apply_changes(self, dbapi_conn: Any, prev: _State, changed_rows: list[tuple], stats: int,
@@ -288,8 +283,11 @@ class Snapshots:
         return rels, hashes, sorted(changed) + [oid for oid in created if oid in rels], counted
 
     @staticmethod
-    def _check(dbapi_conn: Any, rels: dict[int, Relation]) -> None:
+    def _check(dbapi_conn: Any, rels: dict[int, Relation], statistics: bool = True) -> None:
         full = full_snapshot(dbapi_conn)
+        if not statistics:  # the quiet value does not see scans (module docstring): compare the rest
+            rels = {oid: dataclasses.replace(r, seq_scan=0, n_mod=0) for oid, r in rels.items()}
+            full = {oid: dataclasses.replace(r, seq_scan=0, n_mod=0) for oid, r in full.items()}
         if full != rels:
             diff = {o: (rels.get(o), full.get(o)) for o in set(full) | set(rels) if rels.get(o) != full.get(o)}
             raise AssertionError(f"incremental catalog snapshot differs from the full one: {diff}")

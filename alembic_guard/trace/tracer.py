@@ -219,7 +219,7 @@ class Tracer:
         self._busy = True
         try:
             # quiet: usually nothing ran since the snapshot after the previous statement; the
-            # fingerprint proves it (trace/snapshots.py), or the snapshot is read as usual
+            # quiet value proves it (trace/snapshots.py), or the snapshot is read as usual
             starts_revision = self._current != rev_id
             # a revision's starting facts go in the same round trip as the snapshot (same moment:
             # nothing runs between them)
@@ -230,7 +230,9 @@ class Tracer:
                 # when each revision commits: an answer nobody reads still costs its round trip.)
                 with contextlib.suppress(Exception):
                     self._reader.send(self._pids[id(dbapi)])
-            before = self._catalog.snapshot(dbapi, quiet=True, also=also)
+            # (a revision's first statement usually follows a COMMIT: a new transaction, the quiet
+            # check would only cost its round trip)
+            before = self._catalog.snapshot(dbapi, quiet=not starts_revision, also=also)
             settings_rows, *facts_rows = self._catalog.also_results
             lock_timeout, statement_timeout, xact = catalog.session_state(dbapi, settings_rows)
             # read after the snapshot: it made the driver BEGIN if the statement is going to
