@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 
@@ -9,6 +10,7 @@ from .model import Finding, RevisionTrace
 from .rules import Context, Rule, all_rules
 from .stats import TableSize, estimate, human_bytes, human_rows
 from .sql.parse import parse_all, parse_one
+from .sql.plpgsql import embedded_statements
 from .suppress import suppression_for
 
 REVISION_FAILS = "revision-fails"
@@ -58,6 +60,13 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             generic: list[Finding] = []
             for rule in active:
                 (generic if rule.generic else specific).extend(rule.check(ctx))
+            # the statements of a DO block (sql/plpgsql.py): the specific rules read each as if written
+            # directly, with the block's observation; the trace-first rules judged the block whole above
+            for inner in embedded_statements(ctx.node):
+                inner_ctx = dataclasses.replace(ctx, node=inner, embedded_sql=_deparse(inner, st.sql))
+                for rule in active:
+                    if not rule.generic:
+                        specific.extend(rule.check(inner_ctx))
             # a specific rule explains a lock when it judged it an error itself (before the project's
             # severity overrides: downgrading that rule keeps the trace-first error away too)
             explained = {name for f in specific if f.severity == "error"
@@ -75,6 +84,16 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
         for f in rev.findings:
             if sizes and f.table in sizes:
                 _add_size(f, rev, sizes[f.table])
+
+
+def _deparse(node, fallback: str) -> str:
+    """SQL text of a pglast node (pglast's deparser), or ``fallback`` when it cannot write it."""
+    from pglast.stream import RawStream
+
+    try:
+        return RawStream()(node)
+    except Exception:  # noqa: BLE001 - a node the deparser does not know: the block's own text
+        return fallback
 
 
 def dropped_later(rev: RevisionTrace) -> dict[int, set[str]]:

@@ -29,6 +29,9 @@ class Context:
     revision: RevisionTrace
     server_version_num: int  # the traced shadow's (= the target's major when target-version is set)
     previous: list[Statement] = field(default_factory=list)  # earlier statements of the revision
+    # the SQL of ``node`` when it is a statement inside the statement's DO block (sql/plpgsql.py),
+    # judged with the block's observation; None for the statement itself
+    embedded_sql: str | None = None
 
     @property
     def obs(self):
@@ -36,7 +39,7 @@ class Context:
 
     @property
     def sql(self) -> str:
-        return self.statement.sql
+        return self.embedded_sql if self.embedded_sql is not None else self.statement.sql
 
     def preexisting(self, relation: str | None) -> bool:
         """True when ``relation`` (as named when this statement started) existed before this revision

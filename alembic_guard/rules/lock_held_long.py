@@ -6,9 +6,9 @@ from ._common import failed, is_version_table
 from .base import PG_DOCS, Rule, register
 from .render import lines
 
-#: ms. DDL on the shadow's near-empty tables takes milliseconds: a second of holding means the time
-#: went elsewhere (a sleep, a loop in Python, a slow function), and on production it is at least as long.
-HELD_LONG_MS = 1000
+#: ms. DDL on the shadow's near-empty tables takes milliseconds: half a second of holding means the
+#: time went elsewhere (a sleep, a loop in Python, a slow function), and on production it is at least as long.
+HELD_LONG_MS = 500
 
 
 def hold_in_revision(ctx, lock) -> tuple[float, float]:
@@ -28,7 +28,7 @@ def hold_in_revision(ctx, lock) -> tuple[float, float]:
 @register
 class LockHeldLong(Rule):
     id = "lock-held-long"
-    title = "Traffic-blocking lock on an existing table held for more than a second"
+    title = "Traffic-blocking lock on an existing table held for more than half a second"
     severity = "error"
     generic = True
     docs = PG_DOCS + "explicit-locking.html#LOCKING-TABLES"

@@ -115,10 +115,19 @@ def test_binary_coercible_type_change_is_safe(run, column, new, existing):
     assert rev.verdict == "safe" and not rev.findings, describe(rev)
 
 
-def test_timestamp_to_timestamptz_is_a_warning(run):
-    rev = run(TIMEOUT + 'op.alter_column("t", "ts", type_=sa.DateTime(timezone=True), existing_type=sa.DateTime())')
+TO_TSTZ = 'op.alter_column("t", "ts", type_=sa.DateTime(timezone=True), existing_type=sa.DateTime())'
+
+
+def test_timestamp_to_timestamptz_is_unknown_unless_the_revision_sets_the_timezone(run):
+    """Whether production rewrites the table depends on its session TimeZone, which the shadow lacks."""
+    rev = run(TIMEOUT + TO_TSTZ)
     (f,) = findings(rev, "alter-column-type-rewrites")
-    assert f.severity == "warning" and "TimeZone" in f.message and rev.verdict == "safe", describe(rev)
+    assert f.severity == "warning" and "TimeZone" in f.message and f.unseen and rev.verdict == "unknown", describe(rev)
+
+
+def test_timestamp_to_timestamptz_with_the_timezone_set_is_safe(run):
+    rev = run(TIMEOUT + "op.execute(\"SET LOCAL TimeZone = 'UTC'\")\n" + TO_TSTZ)
+    assert not findings(rev, "alter-column-type-rewrites") and rev.verdict == "safe", describe(rev)
 
 
 # -- rename-column / rename-table -----------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""The SQL statements a DO block's PL/pgSQL body runs, as the rules can read them.
+
+``DO $$ BEGIN IF NOT EXISTS (…) THEN ALTER TABLE t RENAME COLUMN a TO b; END IF; END $$`` is a
+common way to write an idempotent migration; to the parser it is one opaque DoStmt. libpg_query's
+PL/pgSQL parser (``pglast.parse_plpgsql``) gives its statements: each embedded SQL statement
+(``PLpgSQL_stmt_execsql``), the query of a ``FOR … IN SELECT`` loop, the condition of an IF or a
+loop, and an ``EXECUTE`` of a constant string. Dynamic SQL built at run time (``EXECUTE format(…)``)
+stays opaque: the trace judges it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pglast
+from pglast import ast
+
+from .parse import parse_all
+
+# PL/pgSQL statements whose expression is a whole SQL statement, and the key that holds it
+_STATEMENT_KEYS = {"PLpgSQL_stmt_execsql": "sqlstmt", "PLpgSQL_stmt_fors": "query",
+                   "PLpgSQL_stmt_perform": "expr", "PLpgSQL_stmt_return_query": "query"}
+# … whose expression is a boolean condition (IF, ELSIF, WHILE, EXIT WHEN)
+_CONDITION_KEYS = ("cond",)
+
+
+def do_body(node: ast.DoStmt) -> tuple[str, str] | None:
+    """``(language, code)`` of a DO statement, or None when it has no code."""
+    language, code = "plpgsql", None
+    for arg in node.args or ():
+        if isinstance(arg, ast.DefElem) and isinstance(arg.arg, ast.String):
+            if arg.defname == "as":
+                code = arg.arg.sval
+            elif arg.defname == "language":
+                language = arg.arg.sval.lower()
+    return (language, code) if code is not None else None
+
+
+def embedded_statements(node: Any) -> list[Any]:
+    """The pglast nodes of the SQL statements a PL/pgSQL DO block runs, in order (module docstring);
+    [] for anything else, a body in another language, or a body the PL/pgSQL parser rejects."""
+    if not isinstance(node, ast.DoStmt):
+        return []
+    body = do_body(node)
+    if body is None or body[0] != "plpgsql":
+        return []
+    code = body[1]
+    tag = "ag"
+    while f"${tag}$" in code:
+        tag += "_"
+    try:
+        tree = pglast.parse_plpgsql(f"CREATE FUNCTION ag_do() RETURNS void LANGUAGE plpgsql AS ${tag}${code}${tag}$")
+    except pglast.parser.ParseError:
+        return []
+    out: list[Any] = []
+    for sql in _queries(tree):
+        out.extend(parse_all(sql) or ())
+    return out
+
+
+def _queries(tree: Any) -> list[str]:
+    """The SQL texts in a ``parse_plpgsql`` tree, depth first."""
+    found: list[str] = []
+
+    def expr_query(value: Any) -> str | None:
+        if isinstance(value, dict) and isinstance(value.get("PLpgSQL_expr"), dict):
+            return value["PLpgSQL_expr"].get("query")
+        return None
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+            return
+        if not isinstance(value, dict):
+            return
+        for kind, body in value.items():
+            if not isinstance(body, dict):
+                walk(body)
+                continue
+            key = _STATEMENT_KEYS.get(kind)
+            query = expr_query(body.get(key)) if key else None
+            if query:
+                found.append(query if kind != "PLpgSQL_stmt_perform" or query.lstrip().upper().startswith("SELECT")
+                             else "SELECT " + query)
+            if kind == "PLpgSQL_stmt_dynexecute":
+                constant = _string_constant(expr_query(body.get("query")))
+                if constant:
+                    found.append(constant)
+            for cond_key in _CONDITION_KEYS:
+                cond = expr_query(body.get(cond_key))
+                if cond:
+                    found.append("SELECT " + cond)
+            walk(body)
+
+    walk(tree)
+    return found
+
+
+def _string_constant(expr: str | None) -> str | None:
+    """The value of ``expr`` when it is one string literal (``'LOCK TABLE t'``), else None."""
+    if not expr:
+        return None
+    nodes = parse_all("SELECT " + expr)
+    if not nodes or len(nodes) != 1 or not isinstance(nodes[0], ast.SelectStmt):
+        return None
+    targets = nodes[0].targetList or ()
+    if len(targets) != 1 or nodes[0].fromClause:
+        return None
+    value = targets[0].val
+    if isinstance(value, ast.A_Const) and isinstance(value.val, ast.String):
+        return value.val.sval
+    return None

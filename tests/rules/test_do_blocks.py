@@ -1,0 +1,64 @@
+"""A DO block's PL/pgSQL body is read statement by statement (sql/plpgsql.py): the rules judge what
+it runs as they judge the same statements written directly, and the trace still judges the whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from alembic_guard.sql.parse import parse_one
+from alembic_guard.sql.plpgsql import embedded_statements
+from helpers import describe, findings, rules_fired
+
+TIMEOUT = "op.execute(\"SET LOCAL lock_timeout = '2s'\")\n"
+
+
+def do(body: str) -> str:
+    return f"op.execute({'DO $$ BEGIN ' + body + ' END $$'!r})"
+
+
+def test_the_statements_of_a_do_block_are_read_from_its_body():
+    sql = ("DO $x$ DECLARE r record; n int; BEGIN "
+           "IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'x') THEN ALTER TABLE t ADD COLUMN x int; END IF; "
+           "EXECUTE 'LOCK TABLE t'; EXECUTE format('UPDATE %I SET a = 1', 't'); "
+           "FOR r IN SELECT id FROM t LOOP UPDATE t SET a = 2 WHERE id = r.id; END LOOP; "
+           "RAISE NOTICE 'no $$ here'; END $x$")
+    kinds = [type(n).__name__ for n in embedded_statements(parse_one(sql))]
+    assert kinds == ["SelectStmt", "AlterTableStmt", "LockStmt", "SelectStmt", "UpdateStmt"]
+    assert embedded_statements(parse_one("DO LANGUAGE plpgsql $$ BEGIN not valid pl/pgsql; END $$")) == []
+    assert embedded_statements(parse_one("SELECT 1")) == []
+
+
+@pytest.mark.parametrize("body, rule, severity", [
+    ("ALTER TABLE t RENAME COLUMN a TO a2;", "rename-column", None),
+    ("ALTER TABLE t DROP COLUMN note;", "drop-column", None),
+    ("ALTER TABLE t DISABLE TRIGGER ALL;", "disable-trigger", "error"),
+    ("EXECUTE 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE';", "lock-table", "error"),
+    ("CREATE INDEX t_b ON t (b);", "create-index-non-concurrent", "error"),
+    ("IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 't_b') THEN CREATE INDEX t_b ON t (b); END IF;",
+     "create-index-non-concurrent", "error"),
+], ids=["rename-column", "drop-column", "disable-trigger-all", "execute-lock", "create-index", "idempotent-index"])
+def test_a_statement_inside_a_do_block_gets_the_finding_it_gets_written_directly(run, body, rule, severity):
+    rev = run(TIMEOUT + do(body))
+    (f,) = findings(rev, rule)
+    assert severity is None or f.severity == severity, describe(rev)
+    assert rev.verdict != "safe", describe(rev)
+
+
+def test_a_backfill_inside_a_do_block_is_judged_as_one(run):
+    rev = run(TIMEOUT + do("UPDATE t SET a = 1;"))
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "error" and "writes-existing-rows" not in rules_fired(rev), describe(rev)
+
+
+def test_a_loop_over_the_rows_of_an_existing_table_is_never_safe(run):
+    rev = run(TIMEOUT + "op.execute(" + repr(
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT id FROM t LOOP "
+        "UPDATE t SET a = 2 WHERE id = r.id; END LOOP; END $$") + ")")
+    assert {"reads-existing-rows", "backfill-in-migration-transaction"} <= rules_fired(rev), describe(rev)
+    assert rev.verdict == "unsafe"
+
+
+def test_an_idempotent_do_block_adding_a_nullable_column_stays_safe(run):
+    rev = run(TIMEOUT + do("IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 't' "
+                           "AND column_name = 'x') THEN ALTER TABLE t ADD COLUMN x int; END IF;"))
+    assert rev.verdict == "safe", describe(rev)
