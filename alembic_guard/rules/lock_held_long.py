@@ -20,7 +20,9 @@ def hold_in_revision(ctx, lock) -> tuple[float, float]:
     span = rev.statements[start:start + max(lock.held_statements, 1)]
     statements_ms = sum(st.observation.duration_ms for st in span)
     python_ms = sum(st.observation.gap_ms for st in span[1:])
-    if start + lock.held_statements >= len(rev.statements):  # still held at the revision's end
+    last = rev.statements[-1]
+    if start + lock.held_statements >= len(rev.statements) and last.in_transaction \
+            and last.observation.xact == ctx.obs.xact:  # still held when Alembic wrote the version row
         python_ms += rev.tail_ms
     return statements_ms, python_ms
 
