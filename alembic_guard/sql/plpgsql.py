@@ -14,6 +14,7 @@ from typing import Any
 
 import pglast
 from pglast import ast
+from pglast.visitors import Visitor
 
 from .parse import parse_all
 
@@ -52,10 +53,49 @@ def embedded_statements(node: Any) -> list[Any]:
         tree = pglast.parse_plpgsql(f"CREATE FUNCTION ag_do() RETURNS void LANGUAGE plpgsql AS ${tag}${code}${tag}$")
     except pglast.parser.ParseError:
         return []
+    variables = _variables(tree)
     out: list[Any] = []
     for sql in _queries(tree):
-        out.extend(parse_all(sql) or ())
+        for stmt in parse_all(sql) or ():
+            if variables:
+                _AsParameters(variables)(stmt)
+            out.append(stmt)
     return out
+
+
+def _variables(tree: Any) -> set[str]:
+    """Names of the block's scalar variables (DECLARE, integer FOR loops); not ``found``, not records:
+    a record's field (``r.id`` of ``FOR r IN SELECT …``) takes a value per row the loop reads."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            var = value.get("PLpgSQL_var")
+            if isinstance(var, dict) and var.get("refname") and var["refname"] != "found":
+                names.add(var["refname"])
+            for item in value.values():
+                walk(item)
+
+    walk(tree)
+    return names
+
+
+class _AsParameters(Visitor):
+    """A variable in an embedded statement is a value PL/pgSQL binds, as a parameter ($n) is: ``WHERE
+    id = v_id`` pins rows as ``WHERE id = $1`` does (rules/_dml.py)."""
+
+    def __init__(self, names: set[str]):
+        super().__init__()
+        self.names = names
+
+    def visit_ColumnRef(self, ancestors, node):
+        fields = node.fields or ()
+        if len(fields) == 1 and isinstance(fields[0], ast.String) and fields[0].sval in self.names:
+            return ast.ParamRef(number=1)
+        return None
 
 
 def _queries(tree: Any) -> list[str]:

@@ -50,6 +50,13 @@ def test_a_backfill_inside_a_do_block_is_judged_as_one(run):
     assert f.severity == "error" and "writes-existing-rows" not in rules_fired(rev), describe(rev)
 
 
+def test_a_variable_in_a_do_block_pins_rows_as_a_parameter_does(run):
+    rev = run(TIMEOUT + "op.execute(" + repr(
+        "DO $$ DECLARE v_id int := 1; BEGIN UPDATE t SET a = 5 WHERE id = v_id; END $$") + ")")
+    (f,) = findings(rev, "backfill-in-migration-transaction")
+    assert f.severity == "warning" and "targeted" in f.message, describe(rev)
+
+
 def test_a_loop_over_the_rows_of_an_existing_table_is_never_safe(run):
     rev = run(TIMEOUT + "op.execute(" + repr(
         "DO $$ DECLARE r record; BEGIN FOR r IN SELECT id FROM t LOOP "
