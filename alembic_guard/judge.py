@@ -10,7 +10,7 @@ from .model import Finding, RevisionTrace
 from .rules import Context, Rule, all_rules
 from .stats import TableSize, estimate, human_bytes, human_rows
 from .sql.parse import parse_all, parse_one
-from .sql.plpgsql import embedded_statements
+from .sql.plpgsql import body_statements, embedded_statements
 from .suppress import suppression_for
 
 REVISION_FAILS = "revision-fails"
@@ -60,9 +60,12 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             generic: list[Finding] = []
             for rule in active:
                 (generic if rule.generic else specific).extend(rule.check(ctx))
-            # the statements of a DO block (sql/plpgsql.py): the specific rules read each as if written
-            # directly, with the block's observation; the trace-first rules judged the block whole above
-            for inner in embedded_statements(ctx.node):
+            # the statements of a DO block or of a called function's body (sql/plpgsql.py): the specific
+            # rules read each as if written directly, with the statement's observation; the trace-first
+            # rules judged the statement whole above
+            inner_nodes = embedded_statements(ctx.node) + [
+                node for language, code in st.function_bodies for node in body_statements(language, code)]
+            for inner in inner_nodes:
                 inner_ctx = dataclasses.replace(ctx, node=inner, embedded_sql=_deparse(inner, st.sql))
                 for rule in active:
                     if not rule.generic:

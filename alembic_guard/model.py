@@ -116,6 +116,10 @@ class Statement:
     part: int = 0  # position within a string of several statements (0 = the first or only one)
     coverage: str = "parsed"  # "parsed" | "trace-only" (DO block, function call, unparsable SQL)
     coverage_reason: str = ""  # why trace-only
+    # (language, source) of each function or procedure of the project's own the statement calls, as
+    # pg_proc held them when it ran (PL/pgSQL: the whole definition, pg_get_functiondef; SQL: the
+    # body): the rules read the statements in it
+    function_bodies: list[tuple[str, str]] = field(default_factory=list)
     by_ops: bool = False  # issued by an alembic_guard.ops operation (op.backfill & co.), not the revision's own code
 
     def own_locks(self) -> list[Lock]:

@@ -1,4 +1,4 @@
-"""The SQL statements a DO block's PL/pgSQL body runs, as the rules can read them.
+"""The SQL statements a DO block's (or a called function's) body runs, as the rules can read them.
 
 ``DO $$ BEGIN IF NOT EXISTS (…) THEN ALTER TABLE t RENAME COLUMN a TO b; END IF; END $$`` is a
 common way to write an idempotent migration; to the parser it is one opaque DoStmt. libpg_query's
@@ -43,15 +43,20 @@ def embedded_statements(node: Any) -> list[Any]:
     if not isinstance(node, ast.DoStmt):
         return []
     body = do_body(node)
-    if body is None or body[0] != "plpgsql":
+    return body_statements(*body) if body is not None else []
+
+
+def body_statements(language: str, code: str) -> list[Any]:
+    """The statements of a DO block's or a function's body: PL/pgSQL as above (``code`` is the body,
+    or the function's whole definition as ``pg_get_functiondef`` writes it: its arguments are then
+    variables too), SQL (``LANGUAGE sql``) statement by statement; [] for another language or a body
+    that does not parse."""
+    if language == "sql":
+        return list(parse_all(code) or ())
+    if language != "plpgsql":
         return []
-    code = body[1]
-    tag = "ag"
-    while f"${tag}$" in code:
-        tag += "_"
-    try:
-        tree = pglast.parse_plpgsql(f"CREATE FUNCTION ag_do() RETURNS void LANGUAGE plpgsql AS ${tag}${code}${tag}$")
-    except pglast.parser.ParseError:
+    tree = _parse_plpgsql(code)
+    if tree is None:
         return []
     variables = _variables(tree)
     out: list[Any] = []
@@ -61,6 +66,22 @@ def embedded_statements(node: Any) -> list[Any]:
                 _AsParameters(variables)(stmt)
             out.append(stmt)
     return out
+
+
+def _parse_plpgsql(code: str) -> Any:
+    """libpg_query's PL/pgSQL tree of a whole CREATE FUNCTION, or of a bare body (wrapped in a
+    function returning void, as a DO block's is), or None."""
+    try:
+        return pglast.parse_plpgsql(code)
+    except pglast.parser.ParseError:
+        pass
+    tag = "ag"
+    while f"${tag}$" in code:
+        tag += "_"
+    try:
+        return pglast.parse_plpgsql(f"CREATE FUNCTION ag_do() RETURNS void LANGUAGE plpgsql AS ${tag}${code}${tag}$")
+    except pglast.parser.ParseError:
+        return None
 
 
 def _variables(tree: Any) -> set[str]:

@@ -179,8 +179,12 @@ def execute(dbapi_conn: Any, sql: str) -> None:
 # Functions of the project's own: not built in (no function of that name in pg_catalog, so an
 # extension's overload of max() or regexp_match() does not count) and not an extension's member.
 USER_FUNCTIONS_SQL = """
-select distinct p.proname from pg_catalog.pg_proc p
+select p.proname, l.lanname,
+       case when l.lanname = 'plpgsql' and p.prokind in ('f', 'p') then pg_catalog.pg_get_functiondef(p.oid)
+            else p.prosrc end
+from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_language l on l.oid = p.prolang
 where n.nspname not in ('pg_catalog', 'information_schema') and p.proname = any(%s)
   and not exists (select 1 from pg_catalog.pg_proc b
                   where b.proname = p.proname and b.pronamespace = 'pg_catalog'::regnamespace)

@@ -65,7 +65,7 @@ class _Functions(Visitor):
 
 
 _ROW_STATEMENTS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
-                   ast.CreateTableAsStmt)
+                   ast.CreateTableAsStmt, ast.CallStmt)
 
 
 def called_functions(nodes: tuple[Any, ...] | None) -> set[str]:

@@ -493,13 +493,15 @@ class Tracer:
         nodes = pending.nodes
         names = called_functions(nodes)
         user: set[str] = set()
+        st = pending.statement
         if names and not failed:
             try:
-                user = {r[0] for r in catalog.fetch_params(pending.dbapi, catalog.USER_FUNCTIONS_SQL,
-                                                           (sorted(names),))}
+                rows = catalog.fetch_params(pending.dbapi, catalog.USER_FUNCTIONS_SQL, (sorted(names),))
             except Exception:  # noqa: BLE001 - a driver that cannot bind a list: name the calls anyway
-                user = set()
-        st = pending.statement
+                rows = []
+            user = {r[0] for r in rows}
+            # their bodies as they are now, for the rules to read (sql/plpgsql.py, judge.py)
+            st.function_bodies = [(str(r[1]), str(r[2])) for r in rows if r[2]]
         st.coverage, st.coverage_reason = coverage_of(nodes, user)
 
     def _forget_released(self, dbapi: Any) -> None:

@@ -69,3 +69,18 @@ def test_an_idempotent_do_block_adding_a_nullable_column_stays_safe(run):
     rev = run(TIMEOUT + do("IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 't' "
                            "AND column_name = 'x') THEN ALTER TABLE t ADD COLUMN x int; END IF;"))
     assert rev.verdict == "safe", describe(rev)
+
+
+@pytest.mark.parametrize("create, call, rule", [
+    ("CREATE FUNCTION lock_t() RETURNS int LANGUAGE plpgsql AS $$ BEGIN LOCK TABLE t; RETURN 1; END $$",
+     "SELECT lock_t()", "lock-table"),
+    ("CREATE FUNCTION fill_t() RETURNS void LANGUAGE sql AS $$ UPDATE t SET a = 2 $$",
+     "SELECT fill_t()", "backfill-in-migration-transaction"),
+    ("CREATE PROCEDURE rename_t() LANGUAGE plpgsql AS $$ BEGIN ALTER TABLE t RENAME COLUMN note TO remark; END $$",
+     "CALL rename_t()", "rename-column"),
+], ids=["plpgsql-function", "sql-function", "procedure"])
+def test_the_body_of_a_called_function_is_read_like_a_do_block(run, create, call, rule):
+    rev = run(TIMEOUT + f"op.execute({create!r})\nop.execute({call!r})")
+    (f,) = findings(rev, rule)
+    assert f.statement_index == len(rev.statements) - 1, describe(rev)  # on the call, where it runs
+    assert rev.statements[-1].coverage == "trace-only" and rev.verdict != "safe", describe(rev)
