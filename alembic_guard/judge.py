@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 
 from .model import Finding, RevisionTrace
 from .rules import Context, Rule, all_rules
+from .rules._common import inner_contexts
 from .stats import TableSize, estimate, human_bytes, human_rows
 from .sql.parse import parse_all, parse_one
-from .sql.plpgsql import body_statements, embedded_statements
 from .suppress import suppression_for
 
 REVISION_FAILS = "revision-fails"
@@ -63,10 +62,7 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             # the statements of a DO block or of a called function's body (sql/plpgsql.py): the specific
             # rules read each as if written directly, with the statement's observation; the trace-first
             # rules judged the statement whole above
-            inner_nodes = embedded_statements(ctx.node) + [
-                node for language, code in st.function_bodies for node in body_statements(language, code)]
-            for inner in inner_nodes:
-                inner_ctx = dataclasses.replace(ctx, node=inner, embedded_sql=_deparse(inner, st.sql))
+            for inner_ctx in inner_contexts(ctx):
                 for rule in active:
                     if not rule.generic:
                         specific.extend(rule.check(inner_ctx))
@@ -87,16 +83,6 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
         for f in rev.findings:
             if sizes and f.table in sizes:
                 _add_size(f, rev, sizes[f.table])
-
-
-def _deparse(node, fallback: str) -> str:
-    """SQL text of a pglast node (pglast's deparser), or ``fallback`` when it cannot write it."""
-    from pglast.stream import RawStream
-
-    try:
-        return RawStream()(node)
-    except Exception:  # noqa: BLE001 - a node the deparser does not know: the block's own text
-        return fallback
 
 
 def dropped_later(rev: RevisionTrace) -> dict[int, set[str]]:

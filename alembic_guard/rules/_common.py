@@ -101,3 +101,41 @@ def where(lock: Lock, ctx: Context) -> str:
         if any(lk is lock for lk in st.observation.new_locks):
             return f"line {st.line}" if st.line else f"statement {st.index + 1}"
     return "an earlier statement"
+
+
+def inner_contexts(ctx: Context) -> list[Context]:
+    """A context per statement inside the statement's DO block or the bodies of the project's functions
+    it called (sql/plpgsql.py), each with the statement's observation. A statement on an existing table
+    that holds no lock on it after the block did not run on the shadow (an IF branch not taken: the
+    shadow's schema is the one production has at this revision): left out."""
+    import dataclasses
+
+    from pglast.stream import RawStream
+
+    from ..sql.plpgsql import body_statements, embedded_statements
+
+    nodes = embedded_statements(ctx.node) + [
+        node for language, code in ctx.statement.function_bodies for node in body_statements(language, code)]
+    if not nodes:
+        return []
+    locked = {lk.relation for lk in ctx.obs.locks}
+    out = []
+    for node in nodes:
+        named = [range_name(rv) for rv in _relations_named(node)]
+        existing = [name for name in named if ctx.preexisting(name)]
+        if existing and not any(name in locked for name in existing):
+            continue
+        try:
+            sql = RawStream()(node)
+        except Exception:  # noqa: BLE001 - a node the deparser does not know: the statement's own text
+            sql = ctx.statement.sql
+        out.append(dataclasses.replace(ctx, node=node, embedded_sql=sql))
+    return out
+
+
+def _relations_named(node: Any) -> list[Any]:
+    """The RangeVars a statement acts on (its ``relation`` or ``relations``), not the ones it reads."""
+    rel = getattr(node, "relation", None)
+    if isinstance(rel, ast.RangeVar):
+        return [rel]
+    return [rv for rv in getattr(node, "relations", None) or () if isinstance(rv, ast.RangeVar)]

@@ -99,20 +99,20 @@ def _writes(ctx):
             verb = "UPDATE" if isinstance(n, ast.UpdateStmt) else "DELETE"
             yield verb, table, classify(n, ctx.revision.unique_keys.get(table) or []), n
     elif isinstance(n, ast.InsertStmt) and n.onConflictClause is not None \
-            and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and _from_query(n.selectStmt):
+            and n.onConflictClause.action == OnConflictAction.ONCONFLICT_UPDATE and from_query(n.selectStmt):
         table = range_name(n.relation)
         if ctx.preexisting(table):
             yield ("INSERT … ON CONFLICT DO UPDATE", table,
                    DmlBound(False, "its rows come from a query, not a VALUES list"), n)
     elif isinstance(n, ast.MergeStmt) and any(
             w.commandType in (CmdType.CMD_UPDATE, CmdType.CMD_DELETE) for w in n.mergeWhenClauses or ()) \
-            and _from_query(n.sourceRelation):
+            and from_query(n.sourceRelation):
         table = range_name(n.relation)
         if ctx.preexisting(table):
             yield "MERGE", table, DmlBound(False, "it merges the rows of a table or query, not a VALUES list"), n
 
 
-def _from_query(source) -> bool:
+def from_query(source) -> bool:
     """A source of rows other than a VALUES list (or a subquery of one)."""
     if isinstance(source, ast.RangeSubselect):
         source = source.subquery

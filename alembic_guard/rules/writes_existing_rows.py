@@ -5,8 +5,8 @@ from pglast import ast
 
 from ..locks import TABLE_KINDS
 from ..sql import range_name
-from ._common import failed, is_version_table
-from .backfill_in_migration_transaction import judged_tables
+from ._common import failed, inner_contexts, is_version_table
+from .backfill_in_migration_transaction import from_query, judged_tables
 from .base import PG_DOCS, Rule, register
 from .blocking_lock_during_work import blocking_locks
 from .render import lines
@@ -15,6 +15,13 @@ from .render import lines
 # scans tables, under a lock of its own, and is judged by the lock rules
 _ROW_STATEMENTS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
                    ast.ExecuteStmt, ast.CreateTableAsStmt, ast.DoStmt, ast.CallStmt)
+
+_WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
+
+
+def _is_table(ctx, name: str | None) -> bool:
+    """``name`` is a table the statement locked (not a view: the snapshot holds no views)."""
+    return any(lk.relation == name and lk.kind in TABLE_KINDS for lk in ctx.obs.locks)
 
 
 @register
@@ -48,8 +55,22 @@ class WritesExistingRows(Rule):
         if failed(ctx) or st.by_ops or not isinstance(ctx.node, _ROW_STATEMENTS) and st.coverage != "trace-only":
             return
         obs = ctx.obs
-        # the backfill rule judged these from the SQL; a write-blocking lock makes it an error already
+        node = ctx.node
+        if st.coverage != "trace-only" and isinstance(node, _WRITES) and _is_table(ctx, range_name(node.relation)):
+            # A write to a table the SQL names: the backfill rule judges how many rows it changes, and
+            # what cascades and triggers write elsewhere follows those rows (one counter row per
+            # order inserted). Only an INSERT … SELECT can write rows the SQL does not bound: those
+            # of its query.
+            if not (isinstance(node, ast.InsertStmt) and from_query(node.selectStmt)):
+                return
+            only = {range_name(node.relation)}
+        else:
+            only = None
+        # the backfill rule judged these from the SQL (the statement's, or those of its DO block or
+        # called functions); a write-blocking lock makes it an error already
         skip = judged_tables(ctx) | {lk.relation for lk in blocking_locks(ctx).values()}
+        for inner in inner_contexts(ctx):
+            skip |= judged_tables(inner)
         # a scan under ROW EXCLUSIVE is a write only where the statement can write (a plain SELECT that
         # reads a table an earlier INSERT of the transaction locked is a read: reads-existing-rows)
         writes = st.coverage == "trace-only" or not isinstance(ctx.node, (ast.SelectStmt, ast.CreateTableAsStmt))
@@ -61,7 +82,8 @@ class WritesExistingRows(Rule):
                 written.setdefault(oid, "scans, holding ROW EXCLUSIVE (the lock of a write), ")
         tables = [(obs.names.get(oid, f"relation {oid}"), what) for oid, what in written.items()
                   if oid in ctx.revision.preexisting_oids and kinds.get(oid, "r") in TABLE_KINDS]
-        tables = [(name, what) for name, what in tables if name not in skip and not is_version_table(name)]
+        tables = [(name, what) for name, what in tables if name not in skip and not is_version_table(name)
+                  and (only is None or name in only)]
         if not tables:
             return
         for table, what in tables:
@@ -86,6 +108,6 @@ def _how(ctx, table: str) -> str:
         return st.coverage_reason
     if isinstance(node, ast.InsertStmt) and range_name(node.relation) == table:
         return "an INSERT … SELECT that reads the table it inserts into"
-    if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt, ast.MergeStmt)):
-        return "a write through a view, a rule, a trigger or a cascading foreign key"
+    if isinstance(node, _WRITES):
+        return "a write through a view or a rule"
     return "a statement whose SQL writes no table of its own: a trigger or a rule"

@@ -3,8 +3,9 @@
 ``DO $$ BEGIN IF NOT EXISTS (…) THEN ALTER TABLE t RENAME COLUMN a TO b; END IF; END $$`` is a
 common way to write an idempotent migration; to the parser it is one opaque DoStmt. libpg_query's
 PL/pgSQL parser (``pglast.parse_plpgsql``) gives its statements: each embedded SQL statement
-(``PLpgSQL_stmt_execsql``), the query of a ``FOR … IN SELECT`` loop, the condition of an IF or a
-loop, and an ``EXECUTE`` of a constant string. Dynamic SQL built at run time (``EXECUTE format(…)``)
+(``PLpgSQL_stmt_execsql``), the query of a ``FOR … IN SELECT`` loop (rows the loop body acts on),
+and an ``EXECUTE`` of a constant string. An IF's condition is left out: one boolean, and the
+statements of its branches are read anyway. Dynamic SQL built at run time (``EXECUTE format(…)``)
 stays opaque: the trace judges it.
 """
 
@@ -21,8 +22,6 @@ from .parse import parse_all
 # PL/pgSQL statements whose expression is a whole SQL statement, and the key that holds it
 _STATEMENT_KEYS = {"PLpgSQL_stmt_execsql": "sqlstmt", "PLpgSQL_stmt_fors": "query",
                    "PLpgSQL_stmt_perform": "expr", "PLpgSQL_stmt_return_query": "query"}
-# … whose expression is a boolean condition (IF, ELSIF, WHILE, EXIT WHEN)
-_CONDITION_KEYS = ("cond",)
 
 
 def do_body(node: ast.DoStmt) -> tuple[str, str] | None:
@@ -142,16 +141,11 @@ def _queries(tree: Any) -> list[str]:
             key = _STATEMENT_KEYS.get(kind)
             query = expr_query(body.get(key)) if key else None
             if query:
-                found.append(query if kind != "PLpgSQL_stmt_perform" or query.lstrip().upper().startswith("SELECT")
-                             else "SELECT " + query)
+                found.append(query)
             if kind == "PLpgSQL_stmt_dynexecute":
                 constant = _string_constant(expr_query(body.get("query")))
                 if constant:
                     found.append(constant)
-            for cond_key in _CONDITION_KEYS:
-                cond = expr_query(body.get(cond_key))
-                if cond:
-                    found.append("SELECT " + cond)
             walk(body)
 
     walk(tree)
