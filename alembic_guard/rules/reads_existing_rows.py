@@ -42,8 +42,10 @@ class ReadsExistingRows(Rule):
         if not node.fromClause and not _exists_test(node):
             # SELECT setval('s', (SELECT max(id) FROM t)) and the like: the server does the work
             return
+        written = _written_by_with_clause(node)
         tables = sorted({name for rv in _walk(node, (ast.RangeVar,))
-                         if (name := range_name(rv)) and ctx.preexisting(name) and not is_version_table(name)})
+                         if id(rv) not in written and (name := range_name(rv)) and ctx.preexisting(name)
+                         and not is_version_table(name)})
         if not tables:
             return
         named = ", ".join(tables)
@@ -59,6 +61,15 @@ class ReadsExistingRows(Rule):
                  "row, or one run only when rows exist) did not run here and is not traced; on production "
                  "it runs inside the migration transaction." + _row_locks(node),
             table=tables[0], relations=tables[1:], fix=fix)
+
+
+def _written_by_with_clause(node: ast.SelectStmt) -> set[int]:
+    """ids of the target RangeVars of the INSERT/UPDATE/DELETE in the statement's WITH clause: ``WITH n
+    AS (INSERT INTO t … RETURNING id) SELECT … FROM n`` reads the rows it wrote (RETURNING), not t's
+    (the backfill rule judges the write)."""
+    ctes = node.withClause.ctes if node.withClause else ()
+    return {id(c.ctequery.relation) for c in ctes or ()
+            if isinstance(c.ctequery, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt))}
 
 
 def _exists_test(node: ast.SelectStmt) -> bool:

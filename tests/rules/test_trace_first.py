@@ -262,7 +262,8 @@ BIG_EMPTY = "CREATE TABLE big (id int PRIMARY KEY, a int); CREATE SEQUENCE s;"
     ex("CREATE TABLE fresh (id int)") + "\n" + "op.get_bind().execute(sa.text('SELECT id FROM fresh')).all()",
     "import alembic_guard.ops  # noqa: F401\nop.backfill('big', {'a': '0'}, where='a IS NULL')",
     ex("SELECT setval('s', (SELECT max(id) FROM big))"),
-], ids=["suppressed", "new-table", "op-backfill", "server-side"])
+    ex("WITH n AS (INSERT INTO big (id, a) VALUES (7, 7) RETURNING id) SELECT id FROM n"),
+], ids=["suppressed", "new-table", "op-backfill", "server-side", "insert-returning"])
 def test_reading_rows_is_not_unknown_when_suppressed_new_read_by_op_backfill_or_used_by_the_server(run, body):
     rev = run(body, extra=BIG_EMPTY)
     assert rev.verdict == "safe", describe(rev)
