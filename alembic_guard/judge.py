@@ -62,9 +62,12 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             # the statements of a DO block or of a called function's body (sql/plpgsql.py): the specific
             # rules read each as if written directly, with the statement's observation; the trace-first
             # rules judged the statement whole above
+            # (a rule that already spoke on the statement itself judged its observation: the lock rules
+            # would say it again per embedded statement)
+            spoke = {f.rule for f in specific}
             for inner_ctx in inner_contexts(ctx):
                 for rule in active:
-                    if not rule.generic:
+                    if not rule.generic and rule.id not in spoke:
                         specific.extend(rule.check(inner_ctx))
             # a specific rule explains a lock when it judged it an error itself (before the project's
             # severity overrides: downgrading that rule keeps the trace-first error away too)

@@ -331,7 +331,8 @@ class RevisionTrace:
 
     def locks_held(self) -> list[dict[str, Any]]:
         """Write-blocking locks this revision took on pre-existing tables and how long each was held
-        (``held_ms``: sum of the durations of the statements it was held across, on the shadow)."""
+        (``held_ms``: how long it was held on the shadow, the statements it was held across and the
+        revision's Python code between them)."""
         out = []
         for st in self.statements:
             strongest: dict[str, int] = {}

@@ -107,7 +107,8 @@ def inner_contexts(ctx: Context) -> list[Context]:
     """A context per statement inside the statement's DO block or the bodies of the project's functions
     it called (sql/plpgsql.py), each with the statement's observation. A statement on an existing table
     that holds no lock on it after the block did not run on the shadow (an IF branch not taken: the
-    shadow's schema is the one production has at this revision): left out."""
+    shadow's schema is the one production has at this revision): left out, unless the locks were
+    sampled (outside a transaction block, a lock can end before a sample sees it)."""
     import dataclasses
 
     from pglast.stream import RawStream
@@ -123,7 +124,7 @@ def inner_contexts(ctx: Context) -> list[Context]:
     for node in nodes:
         named = [range_name(rv) for rv in _relations_named(node)]
         existing = [name for name in named if ctx.preexisting(name)]
-        if existing and not any(name in locked for name in existing):
+        if existing and not ctx.obs.sampled and not any(name in locked for name in existing):
             continue
         try:
             sql = RawStream()(node)

@@ -55,8 +55,21 @@ class AlterColumnTypeRewrites(Rule):
 
 
 def _sets_timezone(ctx) -> bool:
-    """An earlier statement of the revision sets TimeZone: production runs it as the shadow did (PostgreSQL
-    12+ skips the rewrite only when the session TimeZone is UTC, "ALTER TABLE" in the docs)."""
-    from ..trace.statements import settings_changed
+    """The revision set TimeZone to UTC earlier in the statement's transaction (SET or SET LOCAL, the
+    last setting wins; RESET is production's default, unknown here): production then runs it as the
+    shadow did (PostgreSQL 12+ skips the rewrite only when the session TimeZone is UTC, "ALTER TABLE"
+    in the docs)."""
+    from pglast import ast
 
-    return "timezone" in {name.lower() for name in settings_changed(ctx.previous)}
+    from ..sql.parse import parse_all
+
+    utc = False
+    for st in ctx.previous:
+        if st.observation.xact != ctx.obs.xact:
+            continue
+        for node in parse_all(st.sql) or ():
+            if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "timezone":
+                args = node.args or ()
+                utc = (len(args) == 1 and isinstance(args[0], ast.A_Const) and isinstance(args[0].val, ast.String)
+                       and args[0].val.sval.upper() == "UTC")
+    return utc

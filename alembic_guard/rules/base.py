@@ -29,8 +29,8 @@ class Context:
     revision: RevisionTrace
     server_version_num: int  # the traced shadow's (= the target's major when target-version is set)
     previous: list[Statement] = field(default_factory=list)  # earlier statements of the revision
-    # the SQL of ``node`` when it is a statement inside the statement's DO block (sql/plpgsql.py),
-    # judged with the block's observation; None for the statement itself
+    # the SQL of ``node`` when it is a statement inside the statement's DO block or a function it
+    # called (sql/plpgsql.py), judged with the statement's observation; None for the statement itself
     embedded_sql: str | None = None
 
     @property

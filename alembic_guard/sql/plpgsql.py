@@ -4,9 +4,9 @@
 common way to write an idempotent migration; to the parser it is one opaque DoStmt. libpg_query's
 PL/pgSQL parser (``pglast.parse_plpgsql``) gives its statements: each embedded SQL statement
 (``PLpgSQL_stmt_execsql``), the query of a ``FOR … IN SELECT`` loop (rows the loop body acts on),
-and an ``EXECUTE`` of a constant string. An IF's condition is left out: one boolean, and the
-statements of its branches are read anyway. Dynamic SQL built at run time (``EXECUTE format(…)``)
-stays opaque: the trace judges it.
+of a PERFORM and of a RETURN QUERY, and an ``EXECUTE`` of a constant string. An IF's condition is
+left out: one boolean, and the statements of its branches are read anyway. Dynamic SQL built at
+run time (``EXECUTE format(…)``) stays opaque: the trace judges it.
 """
 
 from __future__ import annotations
@@ -67,45 +67,59 @@ def body_statements(language: str, code: str) -> list[Any]:
     return out
 
 
+# what parse_plpgsql raises on a body it cannot read (RecursionError: its JSON of a very deep body)
+_UNPARSABLE = (pglast.parser.ParseError, RecursionError, ValueError)
+
+
 def _parse_plpgsql(code: str) -> Any:
     """libpg_query's PL/pgSQL tree of a whole CREATE FUNCTION, or of a bare body (wrapped in a
     function returning void, as a DO block's is), or None."""
     try:
         return pglast.parse_plpgsql(code)
-    except pglast.parser.ParseError:
+    except _UNPARSABLE:
         pass
     tag = "ag"
     while f"${tag}$" in code:
         tag += "_"
     try:
         return pglast.parse_plpgsql(f"CREATE FUNCTION ag_do() RETURNS void LANGUAGE plpgsql AS ${tag}${code}${tag}$")
-    except pglast.parser.ParseError:
+    except _UNPARSABLE:
         return None
 
 
 def _variables(tree: Any) -> set[str]:
-    """Names of the block's scalar variables (DECLARE, integer FOR loops); not ``found``, not records:
-    a record's field (``r.id`` of ``FOR r IN SELECT …``) takes a value per row the loop reads."""
-    names: set[str] = set()
+    """Names of the variables that hold one value for the whole block: declared with a value
+    (``v_id int := 1``) and never assigned again (no ``:=``, ``SELECT … INTO``, ``FETCH … INTO``).
+    Not a loop's variable (``FOR i IN 1..n``, a FOR loop's record): it takes a value per iteration, so
+    ``WHERE id = i`` in the loop is a walk over the table, not one row."""
+    datums: list[Any] = []
+    assigned: set[int] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, list):
             for item in value:
                 walk(item)
         elif isinstance(value, dict):
-            var = value.get("PLpgSQL_var")
-            if isinstance(var, dict) and var.get("refname") and var["refname"] != "found":
-                names.add(var["refname"])
+            if isinstance(value.get("varno"), int):
+                assigned.add(value["varno"])
             for item in value.values():
                 walk(item)
 
-    walk(tree)
+    for fn in tree if isinstance(tree, list) else [tree]:
+        body = fn.get("PLpgSQL_function", {}) if isinstance(fn, dict) else {}
+        datums = body.get("datums") or []
+        walk(body.get("action"))
+    names: set[str] = set()
+    for dno, datum in enumerate(datums):
+        var = datum.get("PLpgSQL_var") if isinstance(datum, dict) else None
+        if isinstance(var, dict) and var.get("refname") and "default_val" in var and dno not in assigned:
+            names.add(var["refname"])
     return names
 
 
 class _AsParameters(Visitor):
-    """A variable in an embedded statement is a value PL/pgSQL binds, as a parameter ($n) is: ``WHERE
-    id = v_id`` pins rows as ``WHERE id = $1`` does (rules/_dml.py)."""
+    """A variable of one value (``_variables``) in an embedded statement is a value PL/pgSQL binds, as
+    a parameter ($n) is: ``WHERE id = v_id`` pins rows as ``WHERE id = $1`` does (rules/_dml.py)."""
 
     def __init__(self, names: set[str]):
         super().__init__()

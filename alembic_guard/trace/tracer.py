@@ -412,7 +412,6 @@ class Tracer:
         dbapi = conn.connection.dbapi_connection
         check = finished is not None and finished not in self.frozen
         if check and finished == self._current:
-            self.revisions[finished].tail_ms = tail_ms  # its last statement to its version-table write
             self._idle_since = None  # the next revision's time is its own
         else:
             tail_ms = 0.0
@@ -436,6 +435,9 @@ class Tracer:
             # lock it took where the trace does not look is not taken for one an earlier revision held.
             self._release_all()
         elif check and xact == self._xact:
+            # its last statement to its version-table write, in the transaction that still holds its
+            # locks (an autocommit block's COMMIT in between released them: no tail then)
+            self.revisions[finished].tail_ms = tail_ms
             self._pass_time(tail_ms)
         if check:
             self._note_unseen_changes(now, finished, dbapi)
@@ -464,11 +466,14 @@ class Tracer:
         return mc.version_table if mc is not None else "alembic_version"
 
     def _note_unseen_changes(self, now: dict[int, Relation], rev_id: str, dbapi: Any = None) -> None:
-        """Schema changes since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
+        """Schema changes, and scans or row writes of existing tables (this transaction's counters),
+        since the last snapshot the trace explained: ``rev_id`` cannot be safe."""
         if self._last_after is None or rev_id not in self.revisions:
             return
         changed = self._catalog.changed(dbapi, self._last_after, now) if dbapi is not None else None
         self._add_unseen(rev_id, unseen.schema_changes(self._last_after, now, self._bookkeeping, changed))
+        if changed is None or changed:  # (a reused snapshot changed nothing; counters that fell: a new transaction)
+            self._add_unseen(rev_id, unseen.unexplained_work(self._last_after, now, set(), set(), self._bookkeeping))
 
     def _check_sampling(self, pending: _Pending, seen: set[tuple[int, str]]) -> None:
         """Locks a sampled statement held too briefly to be read (trace/unseen.py), unless its kind

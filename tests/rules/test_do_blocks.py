@@ -112,3 +112,13 @@ def test_harmless_patterns_raise_no_trace_first_alarm(run, body):
     assert not fired & {"writes-existing-rows", "lock-held-long", "reads-existing-rows",
                         "create-index-non-concurrent"}, describe(rev)
     assert rev.verdict == "safe", describe(rev)
+
+
+@pytest.mark.parametrize("body", [
+    "DO $$ DECLARE v int; BEGIN FOR v IN 1..1000 LOOP UPDATE t SET a = 1 WHERE id = v; END LOOP; END $$",
+    "DO $$ DECLARE lo int := 0; hi int := 0; BEGIN SELECT min(id), max(id) INTO lo, hi FROM t; "
+    "UPDATE t SET a = 1 WHERE id BETWEEN lo AND hi; END $$",
+], ids=["loop-variable", "assigned-from-a-query"])
+def test_a_variable_that_takes_many_values_does_not_pin_rows(run, body):
+    rev = run(TIMEOUT + f"op.execute({body!r})")
+    assert rev.verdict != "safe", describe(rev)

@@ -125,6 +125,11 @@ def test_timestamp_to_timestamptz_is_unknown_unless_the_revision_sets_the_timezo
     assert f.severity == "warning" and "TimeZone" in f.message and f.unseen and rev.verdict == "unknown", describe(rev)
 
 
+def test_timestamp_to_timestamptz_after_a_reset_timezone_is_still_unknown(run):
+    rev = run(TIMEOUT + "op.execute(\"SET LOCAL TimeZone = 'UTC'\")\nop.execute(\"RESET TimeZone\")\n" + TO_TSTZ)
+    assert rev.verdict == "unknown", describe(rev)
+
+
 def test_timestamp_to_timestamptz_with_the_timezone_set_is_safe(run):
     rev = run(TIMEOUT + "op.execute(\"SET LOCAL TimeZone = 'UTC'\")\n" + TO_TSTZ)
     assert not findings(rev, "alter-column-type-rewrites") and rev.verdict == "safe", describe(rev)

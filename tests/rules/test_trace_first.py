@@ -347,7 +347,14 @@ def test_a_traffic_blocking_lock_held_for_seconds_is_an_error_however_the_time_w
     TIMEOUT + ADD,
     AUTOCOMMIT.rstrip() + "\n    " + ex("SELECT 1") + "\n" + SLEEP,
     AUTOCOMMIT + ex("SET lock_timeout = '2s'") + "\n    " + ADD + "\n" + SLEEP,
-], ids=["slow-part-first", "quick", "nothing-held", "committed-before-the-sleep"])
+    TIMEOUT + ADD + "\n" + AUTOCOMMIT + SLEEP,
+], ids=["slow-part-first", "quick", "nothing-held", "committed-before-the-sleep", "sleep-after-a-commit"])
 def test_a_lock_taken_last_or_briefly_is_not_held_long(run, body):
     rev = run(body, extra=SLOW_LOCK)
     assert "lock-held-long" not in rules_fired(rev), describe(rev)
+
+
+def test_a_raw_cursor_write_between_two_statements_is_not_lost(run):
+    raw = "op.get_bind().connection.dbapi_connection.cursor().execute('UPDATE t SET a = 9')"
+    rev = run(TIMEOUT + ex("CREATE TABLE fresh (id int)") + "\n" + raw + "\n" + ex("CREATE TABLE fresh2 (id int)"))
+    assert rev.verdict != "safe" and any("outside the traced statements" in r for r in rev.unseen), describe(rev)
