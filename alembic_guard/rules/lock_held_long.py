@@ -41,7 +41,7 @@ def hold_in_revision(ctx, lock) -> tuple[float, float, float]:
 @register
 class LockHeldLong(Rule):
     id = "lock-held-long"
-    title = "Traffic-blocking lock on an existing table held for more than half a second"
+    title = "Traffic-blocking lock on an existing table held through half a second or more of slow work"
     severity = "error"
     generic = True
     docs = PG_DOCS + "explicit-locking.html#LOCKING-TABLES"

@@ -13,7 +13,7 @@ from .render import lines
 
 # Statements that read and write rows; a utility statement (ALTER TABLE … CHECK, CREATE INDEX) also
 # scans tables, under a lock of its own, and is judged by the lock rules
-_ROW_STATEMENTS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
+_MAY_WRITE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
                    ast.ExecuteStmt, ast.CreateTableAsStmt, ast.DoStmt, ast.CallStmt)
 
 _WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
@@ -52,7 +52,7 @@ class WritesExistingRows(Rule):
 
     def check(self, ctx):
         st = ctx.statement
-        if failed(ctx) or st.by_ops or not isinstance(ctx.node, _ROW_STATEMENTS) and st.coverage != "trace-only":
+        if failed(ctx) or st.by_ops or not isinstance(ctx.node, _MAY_WRITE) and st.coverage != "trace-only":
             return
         obs = ctx.obs
         node = ctx.node

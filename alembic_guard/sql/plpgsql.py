@@ -77,7 +77,8 @@ def _parse_plpgsql(code: str) -> Any:
     try:
         return pglast.parse_plpgsql(code)
     except _UNPARSABLE:
-        pass
+        if parse_all(code) is not None:  # a whole statement (a CREATE FUNCTION) that is not PL/pgSQL
+            return None
     tag = "ag"
     while f"${tag}$" in code:
         tag += "_"
