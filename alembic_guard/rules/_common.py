@@ -108,7 +108,14 @@ def inner_contexts(ctx: Context) -> list[Context]:
     it called (sql/plpgsql.py), each with the statement's observation. A statement on an existing table
     that holds no lock on it after the block did not run on the shadow (an IF branch not taken: the
     shadow's schema is the one production has at this revision): left out, unless the locks were
-    sampled (outside a transaction block, a lock can end before a sample sees it)."""
+    sampled (outside a transaction block, a lock can end before a sample sees it). Computed once per
+    context."""
+    if ctx.inner_cache is None:
+        ctx.inner_cache = _inner_contexts(ctx)
+    return ctx.inner_cache
+
+
+def _inner_contexts(ctx: Context) -> list[Context]:
     import dataclasses
 
     from pglast.stream import RawStream

@@ -32,6 +32,8 @@ class Context:
     # the SQL of ``node`` when it is a statement inside the statement's DO block or a function it
     # called (sql/plpgsql.py), judged with the statement's observation; None for the statement itself
     embedded_sql: str | None = None
+    # rules/_common.inner_contexts' answer, kept: the judge and the rules that need it parse the body once
+    inner_cache: list[Context] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def obs(self):

@@ -19,23 +19,23 @@ SLOW_STATEMENT_MS = 100
 SLOW_PYTHON_MS = 20
 
 
-def hold_in_revision(ctx, lock) -> tuple[float, float, float]:
-    """``(held ms, slow statements ms, slow Python ms)``: how long the revision held ``lock`` from the
+def hold_in_revision(ctx, lock) -> tuple[float, float, float, bool]:
+    """``(held ms, slow statements ms, slow Python ms, held to the end)``: how long the revision held ``lock`` from the
     statement that took it until it was released or the revision ended (its version-table write),
     the hold it would have deployed alone; and the part of it spent in statements of at least
     SLOW_STATEMENT_MS and in stretches of the revision's own Python code (between those statements
-    and after the last one) of at least SLOW_PYTHON_MS."""
+    and after the last one) of at least SLOW_PYTHON_MS; whether it was held to the revision's end."""
     rev = ctx.revision
     start = ctx.statement.index
     span = rev.statements[start:start + max(lock.held_statements, 1)]
     durations = [st.observation.duration_ms for st in span]
     gaps = [st.observation.gap_ms for st in span[1:]]
     last = rev.statements[-1]
-    if start + lock.held_statements >= len(rev.statements) and last.in_transaction \
-            and last.observation.xact == ctx.obs.xact:  # still held when Alembic wrote the version row
-        gaps.append(rev.tail_ms)
+    to_end = start + lock.held_statements >= len(rev.statements)
+    if to_end and last.in_transaction and last.observation.xact == ctx.obs.xact:
+        gaps.append(rev.tail_ms)  # still held when Alembic wrote the version row
     return (sum(durations) + sum(gaps), sum(d for d in durations if d >= SLOW_STATEMENT_MS),
-            sum(g for g in gaps if g >= SLOW_PYTHON_MS))
+            sum(g for g in gaps if g >= SLOW_PYTHON_MS), to_end)
 
 
 @register
@@ -77,13 +77,12 @@ class LockHeldLong(Rule):
                 continue
             if lk.revision not in ("", ctx.statement.revision):
                 continue
-            held_ms, slow_ms, python_ms = hold_in_revision(ctx, lk)
+            held_ms, slow_ms, python_ms, to_end = hold_in_revision(ctx, lk)
             if slow_ms + python_ms < HELD_LONG_MS:
                 continue
             parts = [f"{slow_ms:,.0f} ms in slow statements"] if slow_ms else []
             if python_ms:
                 parts.append(f"{python_ms:,.0f} ms in the revision's Python code")
-            to_end = ctx.statement.index + lk.held_statements >= len(ctx.revision.statements)
             yield self.finding(
                 ctx, f"{lk.mode} on existing table {lk.relation}, taken here, was held for "
                      f"{held_ms:,.0f} ms on the shadow until "

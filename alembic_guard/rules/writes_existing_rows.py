@@ -14,7 +14,7 @@ from .render import lines
 # Statements that read and write rows; a utility statement (ALTER TABLE … CHECK, CREATE INDEX) also
 # scans tables, under a lock of its own, and is judged by the lock rules
 _MAY_WRITE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
-                   ast.ExecuteStmt, ast.CreateTableAsStmt, ast.DoStmt, ast.CallStmt)
+              ast.ExecuteStmt, ast.CreateTableAsStmt, ast.DoStmt, ast.CallStmt)
 
 _WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
@@ -52,10 +52,10 @@ class WritesExistingRows(Rule):
 
     def check(self, ctx):
         st = ctx.statement
-        if failed(ctx) or st.by_ops or not isinstance(ctx.node, _MAY_WRITE) and st.coverage != "trace-only":
+        node = ctx.node
+        if failed(ctx) or st.by_ops or not isinstance(node, _MAY_WRITE) and st.coverage != "trace-only":
             return
         obs = ctx.obs
-        node = ctx.node
         if st.coverage != "trace-only" and isinstance(node, _WRITES) and _is_table(ctx, range_name(node.relation)):
             # A write to a table the SQL names: the backfill rule judges how many rows it changes, and
             # what cascades and triggers write elsewhere follows those rows (one counter row per
@@ -73,19 +73,17 @@ class WritesExistingRows(Rule):
             skip |= judged_tables(inner)
         # a scan under ROW EXCLUSIVE is a write only where the statement can write (a plain SELECT that
         # reads a table an earlier INSERT of the transaction locked is a read: reads-existing-rows)
-        writes = st.coverage == "trace-only" or not isinstance(ctx.node, (ast.SelectStmt, ast.CreateTableAsStmt))
+        writes = st.coverage == "trace-only" or not isinstance(node, (ast.SelectStmt, ast.CreateTableAsStmt))
         row_locked = {lk.oid for lk in st.own_locks() if lk.mode == "ROW EXCLUSIVE"} if writes else set()
         kinds = {lk.oid: lk.kind for lk in obs.locks}
         written = dict.fromkeys(obs.modified_oids, "updates or deletes rows of")
         for oid in obs.scanned_oids:
             if oid in row_locked:
-                written.setdefault(oid, "scans, holding ROW EXCLUSIVE (the lock of a write), ")
+                written.setdefault(oid, "scans, holding ROW EXCLUSIVE (the lock of a write) on,")
         tables = [(obs.names.get(oid, f"relation {oid}"), what) for oid, what in written.items()
                   if oid in ctx.revision.preexisting_oids and kinds.get(oid, "r") in TABLE_KINDS]
         tables = [(name, what) for name, what in tables if name not in skip and not is_version_table(name)
                   and (only is None or name in only)]
-        if not tables:
-            return
         for table, what in tables:
             fix = lines(
                 "# a backfill: plain SQL, batched outside the migration transaction, where the shadow traces it:",
