@@ -385,3 +385,15 @@ def test_a_database_error_in_env_py_is_one_line_naming_env_py(tmp_path):
     run = Run(["check", "-c", str(ini), "--no-cache"])
     text = run.assert_failure_paragraph("env.py", "no_such_column")
     assert "[SQL:" not in text and "sqlalche.me" not in text, text
+
+
+def test_roles_a_run_creates_on_a_user_given_shadow_are_dropped_when_it_stops(tmp_path, shadow):
+    # roles are global to a server: left behind, the next check's CREATE ROLE would fail (shadow/roles.py)
+    ini = project(tmp_path, [("u1", 'op.execute("CREATE ROLE ag_url_role NOLOGIN")')])
+    conninfo = f"host={shadow.host} port={shadow.port} user={shadow.user} dbname=postgres"
+    for _ in range(2):
+        run = Run(["check", "-c", str(ini), "--shadow-url", conninfo, "-f", "json"])
+        assert run.returncode == 0, run.stderr
+        assert [r["verdict"] for r in json.loads(run.stdout)["revisions"]] == ["safe"]
+        with psycopg.connect(shadow.conninfo(shadow.admin_db), autocommit=True) as conn:
+            assert conn.execute("select count(*) from pg_roles where rolname = 'ag_url_role'").fetchone()[0] == 0

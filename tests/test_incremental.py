@@ -402,3 +402,86 @@ def test_a_warm_check_creates_only_the_databases_it_runs_in(tmp_path):
             psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
         created = conn.execute("select datname from pg_database where oid::int8 > %s", (before,)).fetchall()
     assert len(created) == 1 and created[0][0].startswith(templates.PREFIX)  # the clone, kept as the template
+
+
+def _role_project(root: Path, prefix: str, role: str, extra: list[str] = ()) -> Path:
+    revisions = [(f"{prefix}000", f'op.create_table("{prefix}t", sa.Column("id", sa.BigInteger, primary_key=True))'),
+                 (f"{prefix}001", f'op.execute("CREATE ROLE {role} NOLOGIN")\n'
+                                  f'op.execute("GRANT SELECT ON {prefix}t TO {role}")',
+                  f"{prefix}000", f'op.execute("REVOKE SELECT ON {prefix}t FROM {role}")\n'
+                                  f'op.execute("DROP ROLE {role}")')]
+    revisions += [(f"{prefix}{i:03d}", body) for i, body in enumerate(extra, 2)]
+    return make_project(root, revisions)
+
+
+def _errors(report) -> list[tuple]:
+    return [f for f in findings(report) if f[2] == "error"]
+
+
+def test_a_role_one_check_created_does_not_fail_the_next(tmp_path):
+    # roles are global to the cluster: an earlier check's CREATE ROLE must not make the same
+    # CREATE ROLE fail in another project, an edited history, --no-cache or the downgrade check's replay
+    a = _role_project(tmp_path / "a", "ra", "ag_test_reader")
+    b = _role_project(tmp_path / "b", "rb", "ag_test_reader")
+    assert _errors(check(a)) == []
+    assert _errors(check(b)) == [] and cached(check(b)) == ["rb000", "rb001"]
+    assert _errors(check(a, no_cache=True)) == []
+    assert _errors(check(b, check_downgrades=True)) == []
+    # a revision appended to a: the warm check starts from a's template, whose role is given back
+    # its name (b's role of the same name parked), so that the GRANT finds a's role
+    _append_body(a, "ra", 2, 'op.execute("GRANT INSERT ON rat TO ag_test_reader")')
+    warm = check(a)
+    assert cached(warm) == ["ra000", "ra001"] and _errors(warm) == []
+    with obtain_shadow(PROVIDER) as server, \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("select rolname from pg_roles where oid >= 16384")]
+    assert names.count("ag_test_reader") == 1 and any(n.startswith("agparked_") for n in names)
+
+
+def _append_body(ini: Path, prefix: str, i: int, body: str) -> None:
+    (ini.parent / "migrations" / "versions" / f"{prefix}{i:03d}.py").write_text(textwrap.dedent(f'''\
+        """revision {prefix}{i:03d}"""
+        from alembic import op
+
+        revision = "{prefix}{i:03d}"
+        down_revision = "{prefix}{i - 1:03d}"
+
+
+        def upgrade():
+            {body}
+
+
+        def downgrade():
+            pass
+        '''))
+
+
+def test_a_parked_role_keeps_its_privileges_by_oid(tmp_path):
+    # the PostgreSQL fact parking relies on: ACLs and ownership name a role by oid, so a role renamed
+    # away and back (ALTER ROLE … RENAME) has its privileges again, in every database
+    with obtain_shadow(PROVIDER) as server, \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        conn.execute("CREATE ROLE ag_fact_role NOLOGIN")
+        try:
+            conn.execute("CREATE TABLE ag_fact_t (id int)")
+            conn.execute("GRANT SELECT ON ag_fact_t TO ag_fact_role")
+            conn.execute("ALTER ROLE ag_fact_role RENAME TO ag_fact_parked")
+            with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+                conn.execute("DROP ROLE ag_fact_parked")
+            conn.execute("ALTER ROLE ag_fact_parked RENAME TO ag_fact_role")
+            assert conn.execute("select has_table_privilege('ag_fact_role', 'ag_fact_t', 'SELECT')").fetchone()[0]
+        finally:
+            conn.execute("DROP TABLE IF EXISTS ag_fact_t")
+            conn.execute("DROP ROLE IF EXISTS ag_fact_role")
+
+
+def test_a_template_whose_role_is_gone_is_not_started_from(tmp_path):
+    ini = make_project(tmp_path, [("rg000", 'op.execute("CREATE ROLE ag_test_gone NOLOGIN")'),
+                                  ("rg001", 'op.execute("COMMENT ON ROLE ag_test_gone IS \'x\'")')])
+    assert _errors(check(ini)) == []
+    with obtain_shadow(PROVIDER) as server, \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        conn.execute("DROP ROLE ag_test_gone")
+    again = check(ini)
+    assert cached(again) == [] and _errors(again) == []
+    assert any("ag_test_gone" in n and "is gone" in n for n in again.notes)

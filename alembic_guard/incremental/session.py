@@ -184,6 +184,11 @@ class Incremental:
                 self.notes.append(f"a file the revisions up to {self.ids[n - 1]} read changed since it was cached "
                                   f"({changed[0]}{' and others' if len(changed) > 1 else ''}): traced again")
                 continue
+            lost = templates.missing_roles(self.server, head.get("roles", {})) if head["key"] not in gone else []
+            if lost:
+                self.notes.append(f"role {lost[0]}, which the cached template for revision {self.ids[n - 1]} needs, "
+                                  "is gone from the shadow; tracing from an earlier state")
+                continue
             if head["key"] in gone:
                 self.notes.append(f"the cached template database for revision {self.ids[n - 1]} is gone; "
                                   "tracing from an earlier state")
@@ -230,7 +235,7 @@ class Incremental:
             return
         assert self.server is not None
         try:
-            clone = templates.clone(self.server, self.head["db"])
+            clone = templates.clone(self.server, self.head["db"], self.head.get("roles", {}))
         except psycopg.Error as exc:
             self.notes.append(f"the cached template for revision {self.ids[self.start - 1]} could not be "
                               f"cloned ({str(exc).strip().splitlines()[0]}); traced in full")
@@ -343,11 +348,13 @@ class Incremental:
         try:
             with self.store.locked():
                 self.store.save_traces(list(zip(self.keys[self.start:t], traced, strict=True)))
+                state_roles = templates.roles_of_state(self.server)
                 name = templates.keep(self.server, dbname, key)
                 evicted = self.store.add_head({
                     "key": key, "db": name, "revision": self.ids[t - 1], "count": t, "chain": self.keys[:t],
                     "project": self.project_id, "notes": list(runner.notes),
-                    "transaction_mode": runner.transaction_mode, "inputs": self._inputs(read)})
+                    "transaction_mode": runner.transaction_mode, "inputs": self._inputs(read),
+                    "roles": state_roles})
                 known = {h["db"] for h in self.store.heads()}
                 orphans = templates.existing(self.server) - known  # a killed run renamed, never recorded
                 templates.drop(self.server, set(evicted) | orphans)

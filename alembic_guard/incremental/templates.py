@@ -14,6 +14,7 @@ import time
 import psycopg
 from psycopg import sql
 
+from ..shadow import roles
 from ..shadow.scratch import mark
 from ..shadow.server import ShadowServer
 
@@ -36,11 +37,14 @@ def existing(server: ShadowServer) -> set[str]:
     return {r[0] for r in rows}
 
 
-def clone(server: ShadowServer, template: str) -> str:
+def clone(server: ShadowServer, template: str, needed: dict[str, int] | None = None) -> str:
     """``CREATE DATABASE ag_<hex> TEMPLATE template`` and return the new name (an ``ag_`` scratch
-    name, so a killed run's clone is dropped like any scratch database). Raises psycopg.Error."""
+    name, so a killed run's clone is dropped like any scratch database). ``needed``: the roles
+    (name → oid) the template's state has, given back their names, every other one parked
+    (shadow/roles.py). Raises psycopg.Error."""
     name = f"ag_{secrets.token_hex(6)}"
     with _admin(server) as conn:
+        roles.arrange_on(server, conn, needed or {})
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         mark(conn, name)
     return name
@@ -74,3 +78,21 @@ def drop(server: ShadowServer, names: set[str] | list[str]) -> None:
         for name in names:
             _disconnect(conn, name)
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def roles_of_state(server: ShadowServer) -> dict[str, int]:
+    """The roles (name → oid) the server's current state has: those a template kept now needs."""
+    with _admin(server) as conn:
+        return roles.active(conn)
+
+
+def missing_roles(server: ShadowServer, needed: dict[str, int]) -> list[str]:
+    """The names of ``needed`` (name → oid) whose role is gone from the server (all of them when
+    the server cannot be asked: such a template is not started from)."""
+    if not needed:
+        return []
+    try:
+        with _admin(server) as conn:
+            return roles.missing(conn, needed)
+    except psycopg.Error:
+        return sorted(needed)

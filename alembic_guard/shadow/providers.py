@@ -171,6 +171,19 @@ def _describe_server(server: ShadowServer) -> ShadowServer:
     return server
 
 
+def _drop_roles_at_stop(server: ShadowServer) -> None:
+    """On a user-given server, drop at stop the roles this run's migrations created (shadow/roles.py):
+    they are global, and the next check's ``CREATE ROLE`` of the same name would fail. Never fatal."""
+    from . import roles
+
+    try:
+        with psycopg.connect(server.conninfo(server.admin_db), autocommit=True, connect_timeout=10) as conn:
+            before = set(roles.made(conn))
+    except psycopg.Error:
+        return
+    server._stop = lambda: roles.drop_created_since(server, before)
+
+
 def _sweep(server: ShadowServer) -> None:
     """Drop what killed runs left in a shared server (``scratch.sweep_abandoned``); never fatal."""
     from .scratch import sweep_abandoned
@@ -198,6 +211,7 @@ def obtain_shadow(choice: str | None = None, url: str | None = None, target_majo
             raise GuardError("--shadow url needs --shadow-url or $ALEMBIC_GUARD_SHADOW_URL.")
         server = _check_major(_describe_server(_from_url(url)), target_major)
         _sweep(server)
+        _drop_roles_at_stop(server)
         return server
     order = [p for p in PROVIDERS if p != "url"] if choice == "auto" else [choice]
     tried = []

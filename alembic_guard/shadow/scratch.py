@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from . import roles
 from .server import ShadowServer
 
 
@@ -33,9 +34,12 @@ _MARK = "alembic-guard scratch"
 
 def create_database(server: ShadowServer, template: str = "template0", prefix: str = "ag") -> str:
     """Create a database from ``template`` with this process's owner mark and return its name
-    (``<prefix>_<random hex>``). Raises psycopg.Error."""
+    (``<prefix>_<random hex>``). From ``template0`` on alembic_guard's own cluster, the roles earlier
+    runs' migrations made are parked first (shadow/roles.py). Raises psycopg.Error."""
     name = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+        if template == "template0":  # an empty state has no role a migration made (shadow/roles.py)
+            roles.arrange_on(server, conn, {})
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         mark(conn, name)
     return name

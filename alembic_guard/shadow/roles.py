@@ -1,0 +1,108 @@
+"""Roles a migration creates in the shadow: global to the server, not to the run's database.
+
+``CREATE ROLE`` makes a cluster-wide object ("Database Roles" in the PostgreSQL docs: "database
+roles are global across a database cluster installation (and not per individual database)"). A
+revision's role therefore outlives the scratch database it ran in and is seen from every other
+database: once a check has created ``app_reader``, the next check that runs the same ``CREATE ROLE
+app_reader`` from an earlier state (another project, an edited older revision, ``--no-cache``, the
+downgrade check's replay) would fail with "role already exists" although production never had that
+role. That is a false error, not a finding.
+
+On alembic_guard's own cluster (``cluster``, ``local``, ``embedded`` providers: one run at a time
+holds the warm cluster, a concurrent run gets a private copy of the pristine template, see
+cluster.py) every database a run starts from gets the roles its state had, and only those:
+
+* a database created from ``template0`` starts with no role a migration made;
+* a clone of a template database starts with the roles its entry recorded (``Store`` heads,
+  ``"roles"``: name → oid), each under its own name again.
+
+The other roles are not dropped: a template database may own objects or privileges granted to them
+(``DROP ROLE`` refuses while any database depends on a role). They are *parked*: renamed to
+``agparked_<oid>``. Privileges and ownership are kept by oid, so a template that needs a parked role
+is complete again once the role has its name back. A user-given server (``--shadow-url``) is never
+rearranged: its roles are the user's; only the roles a run created there are dropped when it stops
+(when nothing depends on them any more), so that the next check does not find them.
+
+Roles below ``FirstNormalObjectId`` (16384, ``src/include/access/transam.h``) are initdb's: the
+bootstrap superuser (oid 10) and the predefined ``pg_*`` roles; they are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from psycopg import sql
+
+from .server import ShadowServer
+
+FIRST_NORMAL_OID = 16384
+PARKED_PREFIX = "agparked_"
+# the providers whose server runs on a data directory alembic_guard made and no other run uses
+OWN_PROVIDERS = ("cluster", "local", "embedded")
+
+
+def owned(server: ShadowServer) -> bool:
+    """Whether ``server`` is alembic_guard's own cluster, whose roles this module may rename."""
+    return server.provider in OWN_PROVIDERS
+
+
+def made(conn: psycopg.Connection) -> dict[int, str]:
+    """oid → name of every role not made by initdb (parked ones included)."""
+    rows = conn.execute("select oid::int8, rolname from pg_catalog.pg_roles where oid >= %s",
+                        (FIRST_NORMAL_OID,)).fetchall()
+    return {oid: name for oid, name in rows}
+
+
+def active(conn: psycopg.Connection) -> dict[str, int]:
+    """name → oid of the roles a migration made that are not parked: those the current state has."""
+    return {name: oid for oid, name in made(conn).items() if name != parked_name(oid)}
+
+
+def parked_name(oid: int) -> str:
+    """The name a role of ``oid`` is parked under (unique: one oid, one role)."""
+    return f"{PARKED_PREFIX}{oid}"
+
+
+def missing(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
+    """The names in ``needed`` (name → oid) whose role is gone from the server (dropped since)."""
+    present = made(conn)
+    return sorted(name for name, oid in needed.items() if oid not in present)
+
+
+def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
+    """Give the server exactly the roles ``needed`` (name → oid) under their names and park every
+    other role a migration made. Returns the names of needed roles that no longer exist (nothing is
+    done for them). ``conn``: a superuser connection in autocommit. Raises psycopg.Error."""
+    present = made(conn)
+    wanted = {oid: name for name, oid in needed.items() if oid in present}
+
+    def rename(old: str, new: str) -> None:
+        conn.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+    # park first, so that every needed name is free before a role takes it back
+    for oid, name in present.items():
+        if oid not in wanted and name != parked_name(oid):
+            rename(name, parked_name(oid))
+            present[oid] = parked_name(oid)
+    for oid, name in wanted.items():
+        if present[oid] != name:
+            rename(present[oid], name)
+    return sorted(name for name, oid in needed.items() if oid not in present)
+
+
+def arrange_on(server: ShadowServer, conn: psycopg.Connection, needed: dict[str, int]) -> None:
+    """``arrange`` when ``server`` is alembic_guard's own cluster; nothing on any other server."""
+    if owned(server):
+        arrange(conn, needed)
+
+
+def drop_created_since(server: ShadowServer, before: set[int]) -> None:
+    """Drop the roles of ``server`` made since ``before`` (the oids of :func:`made` at the start),
+    each only if nothing depends on it any more; errors are ignored (best effort, at stop)."""
+    with contextlib.suppress(psycopg.Error), \
+            psycopg.connect(server.conninfo(server.admin_db), autocommit=True, connect_timeout=10) as conn:
+        for oid, name in made(conn).items():
+            if oid not in before:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
