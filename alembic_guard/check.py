@@ -126,7 +126,7 @@ def run_check(opts: CheckOptions, progress: Callable[[int, int, str, str], None]
                 check_range(project, opts.from_rev, opts.to_rev)
                 inc = Incremental.prepare(project, server, from_rev=opts.from_rev, to_rev=opts.to_rev,
                                           config_file=opts.config_file, section=opts.section, x_args=opts.x_args,
-                                          enabled=not opts.no_cache)
+                                          enabled=not opts.no_cache, production_roles=config.production_roles)
                 with inc.database(scratch) as run_db:
                     runner = Runner(project, server, run_db, verbose=opts.verbose, progress=progress,
                                     preapplied=inc.preapplied)

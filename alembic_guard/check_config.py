@@ -9,6 +9,7 @@ severity = { "drop-column" = "warning" }    # per-rule severity
 stats-file = "migrations/prod-stats.json"   # production table sizes (alembic-guard stats)
 target-version = 16                         # the PostgreSQL major production runs (the shadow's major)
 check-downgrades = "auto"                   # run downgrades on the shadow: true, false, "auto" (capture/downgrade.py)
+production-roles = ["readonly"]             # roles production has outside the migrations (shadow/roles.py)
 ```
 """
 
@@ -31,6 +32,7 @@ class CheckConfig:
     stats_file: str | None = None  # relative to the pyproject.toml
     target_version: int | None = None  # PostgreSQL major version of production
     check_downgrades: bool | str = "auto"  # True, False or "auto" (capture/downgrade.revisions_to_check)
+    production_roles: list[str] = field(default_factory=list)  # made on the shadow first (shadow/roles.py)
     source: str | None = None
 
 
@@ -82,7 +84,8 @@ def load_check_config(start: str | Path | None) -> CheckConfig:
     cfg = CheckConfig(source=str(path), disable=list(table.disable or []), fail_on=table.fail_on,
                       fail_on_unknown=table.fail_on_unknown, severity=dict(table.severity or {}),
                       target_version=table.target_version,
-                      check_downgrades="auto" if table.check_downgrades is None else table.check_downgrades)
+                      check_downgrades="auto" if table.check_downgrades is None else table.check_downgrades,
+                      production_roles=list(dict.fromkeys(table.production_roles or [])))
     if table.stats_file is not None:
         cfg.stats_file = str((path.parent / table.stats_file).resolve())
     return cfg

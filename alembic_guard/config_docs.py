@@ -52,6 +52,13 @@ CHECK_KEYS: dict[str, tuple[str, str, str]] = {
                          "replay the whole history once more (per revision: one more untraced upgrade, its "
                          "downgrade and two catalog reads, about as long as tracing it); `true`: every revision; "
                          "`false`: never. Also `--check-downgrades` / `--no-check-downgrades`."),
+    "production-roles": ("list of role names", "`[]`",
+                         "Roles production has that no revision creates (made by your infrastructure, a DBA, "
+                         "Terraform), e.g. `[\"readonly\", \"app\"]`. The shadow starts with each of them "
+                         "(`CREATE ROLE … NOLOGIN`), so that a revision's `GRANT … TO readonly` runs there as in "
+                         "production instead of failing with \"role does not exist\". A role a revision does "
+                         "create must not be listed: its `CREATE ROLE` would fail, on the shadow as in a "
+                         "production that has it."),
 }
 
 

@@ -76,6 +76,9 @@ class GuardTable(BaseModel):
     target_version: Annotated[StrictInt, Field(ge=10, le=30)] | None = _alias("target_version")
     # run each revision's downgrade on the shadow (capture/downgrade.py): true, false or "auto"
     check_downgrades: StrictBool | Literal["auto"] | None = _alias("check_downgrades")
+    # roles production has from outside the migrations: created on the shadow (shadow/roles.py)
+    production_roles: list[Annotated[StrictStr, Field(min_length=1, max_length=63)]] | None = \
+        _alias("production_roles")
 
     # the safe operations (settings.py): each duration as NAME_ms or NAME
     lock_timeout_ms: Duration | None = None

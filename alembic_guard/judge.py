@@ -21,6 +21,16 @@ def generic_rule_ids() -> set[str]:
     return {r.id for r in all_rules() if r.generic}
 
 
+def _missing_role_hint(rev: RevisionTrace) -> str:
+    """For a revision that failed on a role the shadow lacks (SQLSTATE 42704, undefined_object, on
+    "role … does not exist"): how to say that production has it (shadow/roles.py)."""
+    failed = next((s.observation for s in rev.statements if s.observation.error), None)
+    if failed is None or failed.sqlstate != "42704" or not (rev.error or "").startswith("role "):
+        return ""
+    return ("; if production has that role from outside the migrations, list it in [tool.alembic-guard] "
+            "production-roles")
+
+
 def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabled: Iterable[str] = (),
           rules: list[Rule] | None = None, severity: dict[str, str] | None = None,
           sizes: dict[str, TableSize] | None = None) -> None:
@@ -48,7 +58,8 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
             line = rev.error_line or next((s.line for s in rev.statements if s.observation.error), None)
             rev.findings.append(Finding(rule=REVISION_FAILS, severity="error", revision=rev.revision,
                                         path=rev.path, line=line,
-                                        message=f"the revision fails on the shadow PostgreSQL: {rev.error}"))
+                                        message=f"the revision fails on the shadow PostgreSQL: {rev.error}"
+                                        + _missing_role_hint(rev)))
         doomed = dropped_later(rev)
         for i, st in enumerate(rev.statements):
             nodes = parse_all(st.sql)

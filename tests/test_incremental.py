@@ -485,3 +485,15 @@ def test_a_template_whose_role_is_gone_is_not_started_from(tmp_path):
     again = check(ini)
     assert cached(again) == [] and _errors(again) == []
     assert any("ag_test_gone" in n and "is gone" in n for n in again.notes)
+
+
+def test_production_roles_exist_on_the_shadow_and_a_missing_role_says_how(tmp_path):
+    ini = make_project(tmp_path, [("rp000", 'op.create_table("rpt", sa.Column("id", sa.BigInteger, primary_key=True))'),
+                                  ("rp001", 'op.execute("GRANT SELECT ON rpt TO ag_infra_reader")')])
+    (error,) = _errors(check(ini))
+    assert 'role "ag_infra_reader" does not exist' in error[4] and "production-roles" in error[4]
+    _pyproject(ini, 'production-roles = ["ag_infra_reader"]')
+    first = check(ini)  # the roles are in the trace key: nothing of the failed run is reused
+    assert _errors(first) == [] and cached(first) == []
+    assert _errors(check(ini, no_cache=True, check_downgrades=True)) == []
+    assert cached(check(ini)) == ["rp000", "rp001"]

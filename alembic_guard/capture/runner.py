@@ -224,6 +224,7 @@ class Runner:
         goes on, so one failure — a missing extension, say — does not hide the rest of the history.
         Later failures note the earlier one. Raises GuardError for a missing driver or a broken env.py.
         """
+        self._provide_roles()
         side = self.server.conninfo(self.dbname)
         tracer = Tracer(side, self.files, self.revisions, self.server.version_num)
         if self.progress is not None:
@@ -268,6 +269,20 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
+
+    def _provide_roles(self) -> None:
+        """The roles production has outside the migrations (``[tool.alembic-guard] production-roles``)
+        exist on the shadow before the first revision runs (shadow/roles.py). Raises GuardError."""
+        from ..check_config import load_check_config
+        from ..shadow import roles
+
+        names = load_check_config(Path(self.project.config.config_file_name or ".").resolve().parent).production_roles
+        try:
+            roles.provide(self.server, self.dbname, names)
+        except psycopg.Error as exc:
+            raise GuardError(f"the roles of [tool.alembic-guard] production-roles could not be created on the shadow "
+                             f"PostgreSQL: {one_line(exc)}",
+                             hint="Give the shadow's role CREATEROLE, or list only roles it may create.") from None
 
     def _note_programs(self, spawns: list[inputs.Spawn]) -> None:
         """A program a revision started (``psql``, a shell script) may change the database where the

@@ -112,12 +112,14 @@ def project_modules(root: Path, revision_files: set[Path]) -> list[Path]:
 
 
 def context_key(*, config_file: Path, section: str, x_args: list[str], script_dir: Path,
-                revision_files: set[Path], server_version: str, server_description: str) -> str:
+                revision_files: set[Path], server_version: str, server_description: str,
+                production_roles: list[str] | None = None) -> str:
     """sha256 (hex) of what shapes every trace besides the revision files: the tool (version and its
     trace code), Alembic/SQLAlchemy/driver versions, the server (full version string and its
     binaries), alembic.ini's bytes, the section and ``-x`` args, every file of the script directory
     that is not a revision (env.py, helpers, script.py.mako), and project modules the revisions
-    imported (``project_modules``). Table statistics are not in it: they size findings at judge time."""
+    imported (``project_modules``), and the roles the shadow starts with (``production-roles``: a
+    GRANT to one runs or fails by it). Table statistics are not in it: they size findings at judge time."""
     resolve = resolver()
     script_files = [resolve(p) for p in script_dir.rglob("*") if "__pycache__" not in p.parts
                     and p.suffix in (".py", ".mako", ".ini", ".toml", ".cfg") and p.is_file()]
@@ -128,7 +130,7 @@ def context_key(*, config_file: Path, section: str, x_args: list[str], script_di
         "server": server_version, "binaries": server_description,
         "config": files_digest([config_file], config_file.parent),
         "pyproject": _alembic_table(config_file.parent / "pyproject.toml"),
-        "section": section, "x": list(x_args),
+        "section": section, "x": list(x_args), "production_roles": sorted(production_roles or []),
         "script_dir": files_digest(sorted(extra), config_file.parent.resolve()),
     }
     return _sha(json.dumps(doc, sort_keys=True).encode())

@@ -130,7 +130,8 @@ class Incremental:
 
     @classmethod
     def prepare(cls, project, server: ShadowServer, *, from_rev: str | None, to_rev: str | None,
-                config_file: str, section: str, x_args: list[str], enabled: bool = True) -> Incremental:
+                config_file: str, section: str, x_args: list[str], enabled: bool = True,
+                production_roles: list[str] | None = None) -> Incremental:
         """Plan the run (after ``project.load_revisions``): the newest template whose key is that of a
         prefix of the history up to ``--to``. Off (``active`` False) for ``--no-cache``, a shadow that
         does not persist, or a history that is not one line."""
@@ -152,7 +153,8 @@ class Incremental:
             store = Store(directory)
             context = context_key(config_file=config_path, section=section, x_args=x_args,
                                   script_dir=Path(project.script.dir).resolve(), revision_files=set(files),
-                                  server_version=server.version, server_description=server.description)
+                                  server_version=server.version, server_description=server.description,
+                                  production_roles=production_roles or [])
             keys = chain(context, list(zip(ids, files, strict=True)))
         except OSError:
             return off
@@ -358,6 +360,8 @@ class Incremental:
                 known = {h["db"] for h in self.store.heads()}
                 orphans = templates.existing(self.server) - known  # a killed run renamed, never recorded
                 templates.drop(self.server, set(evicted) | orphans)
+                templates.prune_roles(self.server, {oid for h in self.store.heads()
+                                                    for oid in h.get("roles", {}).values()})
                 self.store.prune()
             self.stored.update(zip(self.ids[self.start:t], self.keys[self.start:t], strict=True))
         except (filelock.Timeout, OSError, psycopg.Error) as exc:

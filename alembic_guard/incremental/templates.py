@@ -86,6 +86,12 @@ def roles_of_state(server: ShadowServer) -> dict[str, int]:
         return roles.active(conn)
 
 
+def prune_roles(server: ShadowServer, keep: set[int]) -> None:
+    """Drop the parked roles no template in ``keep`` (oids) needs (shadow/roles.py). Raises psycopg.Error."""
+    with _admin(server) as conn:
+        roles.prune(conn, keep)
+
+
 def missing_roles(server: ShadowServer, needed: dict[str, int]) -> list[str]:
     """The names of ``needed`` (name → oid) whose role is gone from the server (all of them when
     the server cannot be asked: such a template is not started from)."""

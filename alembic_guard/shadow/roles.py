@@ -97,6 +97,29 @@ def arrange_on(server: ShadowServer, conn: psycopg.Connection, needed: dict[str,
         arrange(conn, needed)
 
 
+def provide(server: ShadowServer, dbname: str, names: list[str]) -> None:
+    """Make sure each role of ``names`` (``[tool.alembic-guard] production-roles``: roles production
+    has that no revision creates) exists under its name: ``CREATE ROLE … NOLOGIN`` for a missing one.
+    Raises psycopg.Error (for instance a ``--shadow-url`` role without CREATEROLE)."""
+    if not names:
+        return
+    with psycopg.connect(server.conninfo(dbname), autocommit=True, connect_timeout=10) as conn:
+        have = {r[0] for r in conn.execute("select rolname from pg_catalog.pg_roles")}
+        for name in names:
+            if name not in have:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+
+
+def prune(conn: psycopg.Connection, keep: set[int]) -> None:
+    """Drop the parked roles whose oid is not in ``keep`` (the roles every recorded template needs)
+    and on which no database depends any more; the others stay parked. Errors of one drop are
+    ignored (a database still depends on it)."""
+    for oid, name in made(conn).items():
+        if oid not in keep and name == parked_name(oid):
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
 def drop_created_since(server: ShadowServer, before: set[int]) -> None:
     """Drop the roles of ``server`` made since ``before`` (the oids of :func:`made` at the start),
     each only if nothing depends on it any more; errors are ignored (best effort, at stop)."""
