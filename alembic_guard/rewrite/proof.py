@@ -28,7 +28,7 @@ from ..errors import GuardError
 from ..locks import TABLE_KINDS
 from ..model import RevisionTrace
 from ..schema_compare import compare_catalogs, read_catalog
-from ..shadow import ShadowServer, scratch_database
+from ..shadow import ShadowServer, roles, scratch_database
 from .seed import DEFAULT_ROWS, seed_tables
 
 #: SQLSTATEs of a revision that cannot run as written but that fix repairs by moving a step out of
@@ -232,7 +232,11 @@ def prove(project: Project, server: ShadowServer, revision: str, base: str | Non
         with scratch_database(server, template=db_a) as db_b:
             try:
                 load_revisions(rewritten, server, db_b)
+                start_roles = roles.state_of(server)
                 before = _trace(original, server, db_a, base, revision)
+                # a role the original created is global: parked, so that the rewrite's own CREATE ROLE
+                # runs as on the same start state (shadow/roles.py)
+                roles.restore(server, start_roles)
                 after = _trace(rewritten, server, db_b, base, revision)
             except GuardError as exc:
                 proof.error = exc.message

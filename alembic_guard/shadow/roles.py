@@ -97,6 +97,23 @@ def arrange_on(server: ShadowServer, conn: psycopg.Connection, needed: dict[str,
         arrange(conn, needed)
 
 
+def state_of(server: ShadowServer) -> dict[str, int]:
+    """The roles (name → oid) the server's current state has; {} on a server not alembic_guard's own.
+    Raises psycopg.Error."""
+    if not owned(server):
+        return {}
+    with psycopg.connect(server.conninfo(server.admin_db), autocommit=True, connect_timeout=10) as conn:
+        return active(conn)
+
+
+def restore(server: ShadowServer, state: dict[str, int]) -> None:
+    """Bring back the roles of ``state`` (:func:`state_of`), parking the ones made since: on
+    alembic_guard's own cluster only. Raises psycopg.Error."""
+    if owned(server):
+        with psycopg.connect(server.conninfo(server.admin_db), autocommit=True, connect_timeout=10) as conn:
+            arrange(conn, state)
+
+
 def provide(server: ShadowServer, dbname: str, names: list[str]) -> None:
     """Make sure each role of ``names`` (``[tool.alembic-guard] production-roles``: roles production
     has that no revision creates) exists under its name: ``CREATE ROLE … NOLOGIN`` for a missing one.

@@ -62,6 +62,9 @@ REVISIONS = {
     "raw_update_from": 'op.execute("UPDATE orders AS o SET note = c.email FROM customers AS c '
                        'WHERE o.customer_id = c.id")',
     "raw_delete": 'op.execute("DELETE FROM events WHERE id % 2 = 0 AND kind LIKE \'k%\'")',
+    # a role is global to the server: the original's CREATE ROLE must not make the rewrite's fail
+    "role_and_index": 'op.execute("CREATE ROLE ag_fix_role NOLOGIN")\n'
+                      'op.create_index("ix_orders_product_id", "orders", ["product_id"])',
     # fails on the shadow (CONCURRENTLY in the transaction): the revisions after it cannot be proven
     "cic_in_transaction": 'op.create_index("ix_events_kind", "events", ["kind"], postgresql_concurrently=True)',
     "safe_without_timeout": 'op.add_column("products", sa.Column("color", sa.Text()))',
@@ -80,7 +83,7 @@ ACCEPTED = {"create_index": "create-index-concurrently", "drop_index": "drop-ind
             "volatile_default": "add-column-volatile-default", "raw_index": "raw-sql", "raw_fk": "raw-sql",
             "raw_drop_index": "raw-sql", "raw_refresh": "raw-sql",
             "lock_timeout": ["lock-timeout-retry", "create-index-concurrently"],
-            "cic_in_transaction": "create-index-concurrently"}
+            "cic_in_transaction": "create-index-concurrently", "role_and_index": "create-index-concurrently"}
 REFUSED = {"rename": "rename-column", "bigint": "rewriting-type-change"}
 
 
