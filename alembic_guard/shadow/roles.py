@@ -23,6 +23,10 @@ is complete again once the role has its name back. A user-given server (``--shad
 rearranged: its roles are the user's; only the roles a run created there are dropped when it stops
 (when nothing depends on them any more), so that the next check does not find them.
 
+The same holds for a setting a migration gives every database of the cluster (``ALTER ROLE
+CURRENT_USER SET statement_timeout …`` without ``IN DATABASE``; on the shadow the current user is
+alembic_guard's superuser): it is reset when a database is arranged, so it never reaches a later run.
+
 Roles below ``FirstNormalObjectId`` (16384, ``src/include/access/transam.h``) are initdb's: the
 bootstrap superuser (oid 10) and the predefined ``pg_*`` roles; they are never touched.
 """
@@ -74,6 +78,7 @@ def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
     """Give the server exactly the roles ``needed`` (name → oid) under their names and park every
     other role a migration made. Returns the names of needed roles that no longer exist (nothing is
     done for them). ``conn``: a superuser connection in autocommit. Raises psycopg.Error."""
+    _reset_global_settings(conn)
     present = made(conn)
     wanted = {oid: name for name, oid in needed.items() if oid in present}
 
@@ -89,6 +94,22 @@ def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
         if present[oid] != name:
             rename(present[oid], name)
     return sorted(name for name, oid in needed.items() if oid not in present)
+
+
+def _reset_global_settings(conn: psycopg.Connection) -> None:
+    """Undo a migration's ``ALTER ROLE CURRENT_USER SET …`` or ``ALTER ROLE ALL SET …`` without ``IN
+    DATABASE``: such a setting is stored for every database (``pg_db_role_setting`` with
+    ``setdatabase`` 0), so on the shadow's own superuser it would reach every later run (a
+    ``statement_timeout``, a ``search_path``). Per-database settings go with their database. This
+    session already got them: set back first, so that they cannot stop the queries below."""
+    # (not SET … TO DEFAULT: a session's default is the role's setting)
+    conn.execute("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+                 "SET default_transaction_read_only = off")
+    rows = conn.execute("select setrole::int8 from pg_catalog.pg_db_role_setting where setdatabase = 0 "
+                        "and setrole in (0, (select oid from pg_catalog.pg_roles where rolname = current_user))"
+                        ).fetchall()
+    for (role,) in rows:
+        conn.execute("ALTER ROLE ALL RESET ALL" if role == 0 else "ALTER ROLE CURRENT_USER RESET ALL")
 
 
 def arrange_on(server: ShadowServer, conn: psycopg.Connection, needed: dict[str, int]) -> None:
