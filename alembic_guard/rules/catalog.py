@@ -38,6 +38,7 @@ from . import (  # noqa: F401
     lock_table,
     lock_without_timeout,
     locks_accumulate,
+    password_in_revision,
     publication_identity_changed,
     reads_existing_rows,
     refresh_materialized_view_non_concurrent,

@@ -30,6 +30,7 @@ from ..alembic_api import current_context
 from ..locks import covered_by
 from ..model import Lock, Relation, RevisionTrace, Statement
 from ..sql.parse import parse_all
+from ..sql.secrets import mask_passwords
 from . import catalog, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from . import locks as lock_sets
@@ -283,9 +284,11 @@ class Tracer:
             self._group = (wrap, xact)
         elif group and self._group[0]:
             xact = self._group[1]  # the parts of one string share its implicit transaction
-        stmt = Statement(sql=sql.strip(), revision=rev_id, index=len(rev.statements), path=path, line=line,
-                         in_transaction=in_tx or group, part=part, by_ops=self._by_ops,
-                         source_sql=source.strip() if source is not None and source.strip() != sql.strip() else None)
+        # a password in the SQL never reaches a report or the cache (sql/secrets.py)
+        stmt = Statement(sql=mask_passwords(sql.strip()), revision=rev_id, index=len(rev.statements), path=path,
+                         line=line, in_transaction=in_tx or group, part=part, by_ops=self._by_ops,
+                         source_sql=mask_passwords(source.strip())
+                         if source is not None and source.strip() != sql.strip() else None)
         obs = stmt.observation
         obs.lock_timeout_ms, obs.statement_timeout_ms = self._effective_timeouts(rev, (lock_timeout, statement_timeout))
         obs.preexisting_names = self._pre_names
