@@ -502,7 +502,9 @@ def test_production_roles_exist_on_the_shadow_and_a_missing_role_says_how(tmp_pa
 def test_a_setting_a_revision_gives_the_shadow_role_does_not_reach_the_next_run(tmp_path):
     # ALTER ROLE CURRENT_USER SET (no IN DATABASE) is stored for every database of the cluster
     ini = make_project(tmp_path, [("rs000", 'op.execute("ALTER ROLE CURRENT_USER SET statement_timeout = \'7s\'")'),
-                                  ("rs001", 'op.execute("ALTER ROLE ALL SET lock_timeout = \'3s\'")')])
+                                  ("rs001", 'op.execute("ALTER ROLE ALL SET lock_timeout = \'3s\'")'),
+                                  ("rs002", 'with op.get_context().autocommit_block():\n'
+                                            '    op.execute("ALTER SYSTEM SET idle_session_timeout = \'9s\'")')])
     assert _errors(check(ini)) == []
     other = _role_project(tmp_path / "o", "rs", "ag_test_settings")
     assert _errors(check(other, no_cache=True)) == []
@@ -510,3 +512,6 @@ def test_a_setting_a_revision_gives_the_shadow_role_does_not_reach_the_next_run(
             psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
         assert conn.execute("show statement_timeout").fetchone()[0] == "0"
         assert conn.execute("show lock_timeout").fetchone()[0] == "0"
+        # ALTER SYSTEM is in postgresql.auto.conf no more (the running server reloads it)
+        assert conn.execute("select count(*) from pg_file_settings "
+                            "where sourcefile like '%%postgresql.auto.conf'").fetchone()[0] == 0

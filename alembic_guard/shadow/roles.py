@@ -25,7 +25,8 @@ rearranged: its roles are the user's; only the roles a run created there are dro
 
 The same holds for a setting a migration gives every database of the cluster (``ALTER ROLE
 CURRENT_USER SET statement_timeout …`` without ``IN DATABASE``; on the shadow the current user is
-alembic_guard's superuser): it is reset when a database is arranged, so it never reaches a later run.
+alembic_guard's superuser) or the server (``ALTER SYSTEM``): it is reset when a database is arranged,
+so it never reaches a later run.
 
 Roles below ``FirstNormalObjectId`` (16384, ``src/include/access/transam.h``) are initdb's: the
 bootstrap superuser (oid 10) and the predefined ``pg_*`` roles; they are never touched.
@@ -110,6 +111,12 @@ def _reset_global_settings(conn: psycopg.Connection) -> None:
                         ).fetchall()
     for (role,) in rows:
         conn.execute("ALTER ROLE ALL RESET ALL" if role == 0 else "ALTER ROLE CURRENT_USER RESET ALL")
+    # ALTER SYSTEM writes postgresql.auto.conf in the (kept) data directory: the next start would apply
+    # it, a server-wide lock_timeout would then pass for the revisions' own ("ALTER SYSTEM" in the docs)
+    if conn.execute("select exists (select from pg_catalog.pg_file_settings "
+                    "where sourcefile like '%%postgresql.auto.conf')").fetchone()[0]:
+        conn.execute("ALTER SYSTEM RESET ALL")
+        conn.execute("select pg_catalog.pg_reload_conf()")
 
 
 def arrange_on(server: ShadowServer, conn: psycopg.Connection, needed: dict[str, int]) -> None:
