@@ -12,8 +12,8 @@ connection, and the statistics only when they moved:
   a subtransaction of this one) has an ``xmin`` at or after the oldest transaction still running at
   the previous snapshot (``txid_snapshot_xmin``), compared modulo 2^32 as xids are;
 - ``pg_stat_get_xact_numscans`` / ``_tuples_updated`` / ``_tuples_deleted`` (what
-  ``pg_stat_xact_user_tables`` shows) are compared by a signature: each table's counts weighted by a
-  pseudo-random factor of its OID, summed. Plain sums are not enough: the counts mostly grow within a
+  ``pg_stat_xact_user_tables`` shows) are compared by a signature: each table's counts hashed
+  with its OID (64-bit integer hashes), summed. Plain sums are not enough: the counts mostly grow within a
   transaction, but a TRUNCATE of a table created (or rewritten) in it works in place and resets that
   table's counters to 0, so two tables' counts can move while their sum stays. When the signature
   moved, the tables with non-zero counts are re-read and every other one is set to 0.
