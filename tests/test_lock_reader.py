@@ -32,3 +32,13 @@ def test_a_sent_read_is_never_stale(shadow, dbname):
             assert len(reader.relation_locks(pid)) == len(now) + 1
         finally:
             reader.close()
+
+
+def test_lock_codes_round_trip_every_mode():
+    """A lock code (trace/locks.py, ``OID * 16 + mode index``) gives back its pair, for each of the
+    eight table lock modes and OIDs up to 2^32 - 1."""
+    from alembic_guard.locks import MODES
+    from alembic_guard.trace.locks import codes_of, decode
+
+    pairs = {(oid, mode) for oid in (1, 16384, 2**32 - 1) for mode in MODES}
+    assert decode(codes_of(pairs)) == pairs and len(codes_of(pairs)) == len(pairs)

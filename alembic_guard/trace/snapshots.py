@@ -12,18 +12,23 @@ connection, and the statistics only when they moved:
   a subtransaction of this one) has an ``xmin`` at or after the oldest transaction still running at
   the previous snapshot (``txid_snapshot_xmin``), compared modulo 2^32 as xids are;
 - ``pg_stat_get_xact_numscans`` / ``_tuples_updated`` / ``_tuples_deleted`` (what
-  ``pg_stat_xact_user_tables`` shows) are compared by a signature: each table's counts weighted by a
-  pseudo-random factor of its OID, summed. Plain sums are not enough: the counts mostly grow within a
+  ``pg_stat_xact_user_tables`` shows) are compared by a signature: each table's counts hashed
+  with its OID (64-bit integer hashes), summed. Plain sums are not enough: the counts mostly grow within a
   transaction, but a TRUNCATE of a table created (or rewritten) in it works in place and resets that
   table's counters to 0, so two tables' counts can move while their sum stays. When the signature
   moved, the tables with non-zero counts are re-read and every other one is set to 0.
 
-The trace is the ground truth, so each incremental snapshot is verified against the server: the
-number of relations and the sum of a 64-bit hash (``hash_record_extended``) of every row's fields must
-match what the cached rows give, else (a drop, a schema rename, anything unforeseen) the full
-snapshot is taken. A new transaction, a connection outside a transaction block (every query its own
-transaction), a catalog of fewer than ``SMALL`` relations (one full read is as cheap) or a server
-older than 14 (no ``hash_record_extended``) always gets the full snapshot.
+The trace is the ground truth, so each incremental snapshot is verified against the server, in the
+same pass over ``pg_class`` that finds the changed rows (``META_SQL``, no join): the number of
+relations and the sum of a 64-bit hash of every row's *version* (its OID, ``ctid`` and ``xmin``) must
+match what the cached rows give, and the schemas' versions (``pg_namespace``) must be those of the
+previous snapshot, else (a drop, a schema rename, a rolled-back subtransaction bringing an older row
+version back, anything unforeseen) the full snapshot is taken. A row version is never rewritten in
+place in a field the snapshot reads, so the same version is the same row; the hash needs none of the
+row's fields, and the changed rows' fields are computed for them alone. A new transaction, a
+connection outside a transaction block (every query its own transaction), a catalog of fewer than
+``SMALL`` relations (one full read is as cheap) or a server older than 14 always gets the full
+snapshot.
 ``ALEMBIC_GUARD_VERIFY_SNAPSHOTS=1`` takes the incremental path whatever the size, compares every
 incremental snapshot with a full one and raises AssertionError on a difference (tests use it).
 
@@ -67,58 +72,82 @@ from .catalog import (ROWS_MODIFIED, SEQ_SCANS, SNAPSHOT_SQL, TABLE_KINDS, USER_
 # the same relations and statistics as catalog.SNAPSHOT_SQL (one definition of each)
 _FROM = USER_RELATIONS_FROM
 _TABLE, _SEQ, _MOD = TABLE_KINDS, SEQ_SCANS, ROWS_MODIFIED
-# One 64-bit hash of the row's fields, hashed as a record (PostgreSQL 14+: hash_record_extended), not
-# as one concatenated text: no text conversion of four OIDs per row (~25% cheaper at 5,000 rows).
-# The seed is the row's OID: hash_record combines its fields' hashes linearly (h = 31 * h + field),
-# so with one seed for all rows the sum over rows would only see each column's multiset of values,
-# and two schemas swapping names would leave it unchanged; each row's own seed makes every field's
-# hash depend on the row it is in.
-_HASH = ("pg_catalog.hash_record_extended(row(c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, i.indrelid),"
-         " c.oid::bigint)")
+# The check after a statement reads pg_class alone (no join: the joins cost as much as the scan) and
+# no field of a row but its OID and version: ``ctid`` (where the row version is) and ``xmin`` (which
+# transaction wrote it). A row version never changes once written (an in-place update touches none
+# of a snapshot's fields, module docstring), so the same (OID, ctid, xmin) is the same row: the
+# cached Relation is what the server has. ``age(xmin)`` is the xmin as an int, stable within one
+# transaction (it counts from the transaction's xid, or the next xid at its first call); a snapshot
+# is reused only within the transaction it was read in. One 64-bit hash of the three per row
+# (``hashtidextended``, PostgreSQL 13+, seeded with the OID and the xmin: no two live row versions
+# share a ctid), summed.
+def _version(t: str) -> str:
+    return (f"pg_catalog.hashtidextended({t}.ctid, ({t}.oid::bigint << 32)"
+            f" | (pg_catalog.age({t}.xmin)::bigint & 4294967295))")
+
+
 _XID = "(pg_catalog.txid_current_if_assigned() % 4294967296)"
-
-
-def _stats_signature(seq: str, mod: str) -> str:
-    """A sum that moves when any one table's (seq, mod) counts move (module docstring): each table's
-    counts packed into one number and weighted by a pseudo-random factor of its OID (numeric: no
-    overflow). Counts that cancel across tables would need a weighted sum of zero: never by chance."""
-    return (f"sum((({seq})::numeric * 4294967311 + ({mod}))"
-            " * ((c.oid::bigint * 2654435761) % 4294967291 + 1))")
-_ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
-        f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_HASH}")
-
+# Each table's statistics as one pseudo-random 64-bit value of its OID and counts, summed: any one
+# table's counts moving changes the sum (counts that cancel across tables would need two hashes
+# to: never by chance). Integer hashes, no numeric arithmetic per row.
+_STATS_SIGNATURE = (f"sum(case when {_TABLE} then pg_catalog.hashint8extended({_SEQ}, c.oid::bigint)"
+                    f" # pg_catalog.hashint8extended({_MOD}, -1 - c.oid::bigint) else 0 end)")
 # Rows of this transaction's own xid, exactly (not age() = 0, which counts from the xid it had at its
 # first call of age()): the xid read once per query (an InitPlan), compared with xideq, no per-row
 # conversion to text.
 _OWN = ("coalesce({t}.xmin = (select (pg_catalog.txid_current_if_assigned() % 4294967296)::text::xid),"
         " false)")
+_OWN_CMIN = f"case when {_OWN.format(t='c')} then c.cmin::text::bigint end"
+_ROW = ("c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint, "
+        f"({_SEQ})::bigint, i.indrelid::bigint, ({_MOD})::bigint, {_version('c')}, {_OWN_CMIN}")
+# The same relations as _FROM, from pg_class alone: the user schemas' OIDs read once (an InitPlan).
+_CLASS_FROM = """
+from pg_catalog.pg_class c
+where c.relkind in ('r', 'p', 'i', 'I', 'm', 'S')
+  and c.relnamespace = any(array(select n.oid from pg_catalog.pg_namespace n
+                                 where n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'))"""
 # One value that changes whenever the snapshot could have (module docstring): no catalog pass at all.
 QUIET_SQL = f"""
 select concat_ws('/', pg_catalog.pg_current_wal_insert_lsn()::text, pg_catalog.txid_current_snapshot()::text,
                  (extract(epoch from now()) * 1000000)::bigint, coalesce({_XID}, -1))"""
 
+# Rows this transaction's xid wrote since (cmin above the previous snapshot's), and rows of other
+# xids at or after the previous snapshot's horizon (xids compared circularly: both ages count from
+# the same xid). No xid-to-text conversion per row. ``false`` when there is no previous snapshot.
+_CHANGED = f"""(({_OWN.format(t='c')} and c.cmin::text::bigint > {{cmin}})
+       or (not {_OWN.format(t='c')} and pg_catalog.age(c.xmin) <= pg_catalog.age('{{horizon}}'::xid)))"""
+# A changed row as ROWS_SQL gives it (its schema's name and its table by index lookups, for it alone)
+_CHANGED_ROW = f"""json_build_array(c.oid::bigint,
+         (select n.nspname from pg_catalog.pg_namespace n where n.oid = c.relnamespace), c.relname,
+         c.relkind::text, c.relfilenode::bigint, ({_SEQ})::bigint,
+         (select i.indrelid::bigint from pg_catalog.pg_index i where i.indexrelid = c.oid), ({_MOD})::bigint,
+         {_version('c')}, {_OWN_CMIN})"""
+
+# After a statement: the check (count and versions of every user relation, the schemas' versions, the
+# statistics' signature) and the rows changed since the previous snapshot, in one pass over pg_class;
+# the changed rows' fields are computed for them only (an aggregate's FILTER).
 META_SQL = f"""
-select count(*), coalesce(sum({_HASH}::numeric), 0)::text, coalesce({_stats_signature(_SEQ, _MOD)}, 0)::text,
-       coalesce(sum({_MOD}), 0)::bigint, (extract(epoch from now()) * 1000000)::bigint,
+select count(*), coalesce(sum({_version('c')}), 0)::text, coalesce({_STATS_SIGNATURE}, 0)::text,
+       (select coalesce(sum({_version('n')}), 0)::text from pg_catalog.pg_namespace n),
+       (extract(epoch from now()) * 1000000)::bigint,
        coalesce({_XID}, -1), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296,
-       coalesce(max(case when {_OWN.format(t='c')} then c.cmin::text::bigint end), -1),
+       json_agg({_CHANGED_ROW}) filter (where {{changed}}),
        ({QUIET_SQL})
-{_FROM}"""
+{_CLASS_FROM}"""
 
 ROWS_SQL = f"select {_ROW} {_FROM}"
 
-# Rows this transaction's xid wrote since (cmin above the previous snapshot's), and rows of other
-# xids at or after the previous snapshot's horizon (xids compared circularly: both ages count from
-# the same xid). No xid-to-text conversion per row.
-CHANGED_SQL = ROWS_SQL + f"""
-  and (({_OWN.format(t='c')} and c.cmin::text::bigint > {{cmin}})
-       or (not {_OWN.format(t='c')} and pg_catalog.age(c.xmin) <= pg_catalog.age('{{horizon}}'::xid)))
-"""
-
 STATS_SQL = f"""
-select c.oid::bigint, ({_SEQ})::bigint, ({_MOD})::bigint {_FROM}
+select c.oid::bigint, ({_SEQ})::bigint, ({_MOD})::bigint {_CLASS_FROM}
   and {_TABLE} and ({_SEQ}) + ({_MOD}) > 0
 """
+
+
+def meta_sql(cmin: int | None, horizon: int) -> str:
+    """``META_SQL`` returning the rows changed since a snapshot whose largest own ``cmin`` and horizon
+    were these; ``cmin`` None: no previous snapshot in this transaction (no rows)."""
+    changed = "false" if cmin is None else _CHANGED.format(cmin=int(cmin), horizon=int(horizon))
+    return META_SQL.format(changed=changed)
 
 
 # Below this many relations the full snapshot is read (one query, as cheap as the incremental check).
@@ -133,10 +162,11 @@ class _State:
     xid: int  # the transaction's xid modulo 2^32, -1 when none assigned yet
     horizon: int  # oldest running xid then, modulo 2^32
     cmin: int  # largest cmin of a pg_class row this transaction wrote, -1 when none
-    rels: dict[int, Relation]
-    hashes: dict[int, int]
-    stats: int  # the statistics' signature (_stats_signature)
-    mod: int
+    rels: dict[int, Relation]  # (updated in place by the next snapshot, which takes the state over)
+    versions: dict[int, int]  # each relation's row version (_version)
+    total: int  # their sum
+    stats: int  # the statistics' signature (_STATS_SIGNATURE)
+    schemas: int  # the schemas' versions, summed
     counted: set[int]  # OIDs of the relations with non-zero counts (the ones that can fall to 0)
 
 
@@ -220,40 +250,51 @@ class Snapshots:
             self._quiet[key] = (str(quiet_rows[0][0]), rels)
             self.full += 1
             return self._returning(key, rels, None)
-        # The rows changed since ``prev`` are asked for in the same round trip as the check: they
-        # depend on ``prev`` only (its cmin counts while it had an xid: a transaction keeps its xid),
-        # and are thrown away below if the transaction is not ``prev``'s.
-        changed_sql = None if prev is None else CHANGED_SQL.format(
-            cmin=int(prev.cmin) if prev.xid != -1 else -1, horizon=int(prev.horizon))
-        results = first([META_SQL] + ([changed_sql] if changed_sql else []))
-        count, hash_sum, stats, mod, xact, xid, horizon, cmin, quiet_value = results[0][0]
-        count, hash_sum, stats, mod, xact, xid, horizon, cmin = (int(count), int(hash_sum), int(stats), int(mod),
-                                                               int(xact), int(xid), int(horizon), int(cmin))
-        rels = hashes = None
+        # The rows changed since ``prev`` come with the check, in the same pass: they depend on ``prev``
+        # only (its cmin counts while it had an xid: a transaction keeps its xid), and are thrown away
+        # below if the transaction is not ``prev``'s. The state is taken over (updated in place) and
+        # put back only when complete: after an error the next snapshot reads everything.
+        self._state.pop(key, None)
+        self._quiet.pop(key, None)
+        sql = meta_sql(None if prev is None else prev.cmin if prev.xid != -1 else -1,
+                       0 if prev is None else prev.horizon)
+        ((row,),) = first([sql])
+        count, total, stats, schemas, xact, xid, horizon, changed_rows, quiet_value = row
+        count, total, stats, schemas, xact, xid, horizon = (int(count), int(total), int(stats), int(schemas),
+                                                             int(xact), int(xid), int(horizon))
+        state: _State | None = None
         changed: list[int] | None = None
-        counted: set[int] = set()
-        if prev is not None and prev.xact == xact:
-            rels, hashes, changed, counted = self._apply_changes(dbapi_conn, prev, results[1], stats, mod)
-            if len(rels) != count or sum(hashes.values()) != hash_sum:
-                rels = hashes = changed = None  # a drop, a schema rename, or anything unforeseen: read it all
-        if rels is None or hashes is None:
-            rels, hashes = {}, {}
-            for row in fetch(dbapi_conn, ROWS_SQL):
-                rel = _relation(row)
-                rels[rel.oid], hashes[rel.oid] = rel, int(row[8])
+        if prev is not None and prev.xact == xact and prev.schemas == schemas:
+            changed = self._apply_changes(dbapi_conn, prev, changed_rows or [], stats)
+            if len(prev.rels) == count and prev.total == total:
+                state = prev
+            # else a drop, a rolled-back subtransaction, or anything unforeseen: read it all
+        if state is None:
+            rels, versions, cmin = {}, {}, -1
+            for r in fetch(dbapi_conn, ROWS_SQL):
+                rel = _relation(r)
+                rels[rel.oid], versions[rel.oid] = rel, int(r[8])
+                if r[9] is not None:
+                    cmin = max(cmin, int(r[9]))
             counted = {oid for oid, rel in rels.items() if rel.seq_scan or rel.n_mod}
+            state = _State(xact, xid, horizon, cmin, rels, versions, sum(versions.values()), stats, schemas,
+                           counted)
+            changed = None
             self.full += 1
         else:
+            state.xid, state.horizon, state.stats = xid, horizon, stats
             self.partial += 1
             if self._verify:
-                self._check(dbapi_conn, rels)
-        self._state[key] = _State(xact, xid, horizon, cmin, rels, hashes, stats, mod, counted)
+                self._check(dbapi_conn, state.rels)
+        self._state[key] = state
+        rels = dict(state.rels)
         self._quiet[key] = (str(quiet_value), rels)
-        return self._returning(key, dict(rels), changed)
+        return self._returning(key, rels, changed)
 
-    def _apply_changes(self, dbapi_conn: Any, prev: _State, changed_rows: list[tuple], stats: int,
-                       mod: int) -> tuple[dict[int, Relation], dict[int, int], list[int], set[int]]:
-        rels, hashes = dict(prev.rels), dict(prev.hashes)
+    def _apply_changes(self, dbapi_conn: Any, state: _State, changed_rows: list[list], stats: int) -> list[int]:
+        """Apply to ``state`` (in place) the rows changed since it, and the statistics when their
+        signature moved; the OIDs whose Relation changed (``changed()``'s order)."""
+        rels, versions = state.rels, state.versions
         changed: set[int] = set()
         created: list[int] = []
         for row in changed_rows:
@@ -264,23 +305,27 @@ class Snapshots:
             elif old != rel:
                 changed.add(rel.oid)
             rels[rel.oid] = old if old == rel else rel
-            hashes[rel.oid] = int(row[8])
-        rows_counted = {int(row[0]) for row in changed_rows if row[5] or row[7]}
-        counted = prev.counted | rows_counted
-        if (stats, mod) != (prev.stats, prev.mod):
+            version = int(row[8])
+            state.total += version - versions.get(rel.oid, 0)
+            versions[rel.oid] = version
+            if row[9] is not None:
+                state.cmin = max(state.cmin, int(row[9]))
+            if row[5] or row[7]:
+                state.counted.add(rel.oid)
+        if stats != state.stats:
             # STATS_SQL returns the tables with non-zero counts; every other table's are 0 now, even
             # one that had counts before (an in-place TRUNCATE resets them): only those that had
             # counts (``counted``) can have fallen to 0, so the pass is O(counted), not O(relations).
             counts = {int(oid): (int(s), int(m)) for oid, s, m in fetch(dbapi_conn, STATS_SQL)}
-            for oid in counts.keys() | counted:
+            for oid in counts.keys() | state.counted:
                 rel = rels.get(oid)
                 s, m = counts.get(oid, (0, 0))
                 if rel is not None and (rel.seq_scan, rel.n_mod) != (s, m):
                     rels[oid] = dataclasses.replace(rel, seq_scan=s, n_mod=m)
-                    if oid in prev.rels:
+                    if oid not in created:
                         changed.add(oid)
-            counted = set(counts)
-        return rels, hashes, sorted(changed) + [oid for oid in created if oid in rels], counted
+            state.counted = set(counts)
+        return sorted(changed) + [oid for oid in created if oid in rels]
 
     @staticmethod
     def _check(dbapi_conn: Any, rels: dict[int, Relation], statistics: bool = True) -> None:

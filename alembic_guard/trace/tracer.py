@@ -43,8 +43,6 @@ from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, rend
 
 
 _BY_OID_MODE = attrgetter("oid", "mode")
-#: the empty set of OIDs a mode not held maps to (never mutated)
-_NO_OIDS: frozenset[int] = frozenset()
 
 
 _ROLLBACKS = (TransactionStmtKind.TRANS_STMT_ROLLBACK, TransactionStmtKind.TRANS_STMT_ROLLBACK_TO,
@@ -457,7 +455,7 @@ class Tracer:
             held = self._reader.relation_locks(self._pid(dbapi))
         except Exception:  # noqa: BLE001 - the side connection is gone: nothing to compare
             return
-        known = lock_sets.pairs(self._held_modes)
+        known = {(oid, mode) for oid, mode, _by in self._held}
         self._add_unseen(rev_id, unseen.unexplained_work(self._last_after, now, held, known, self._bookkeeping))
 
     def _add_unseen(self, rev_id: str, reasons: list[str]) -> None:
@@ -639,13 +637,14 @@ class Tracer:
         self._held = held
         self._marks = {}
         self._base_mark = self._clock
-        # the held (oid, mode) pairs, by mode: sets of ints compare fast with the reader's answer
-        self._held_modes = lock_sets.by_mode(key[:2] for key in held)
+        # the held (oid, mode) pairs as codes (trace/locks.py): ints compare fast with the reader's answer
+        self._held_codes = {lock_sets.code(oid, mode) for oid, mode, _by in held if mode in lock_sets.MODE_INDEX}
+        self._held_odd = len(self._held_codes) < len({key[:2] for key in held})  # a mode not among the eight
         self._held_by_oid = {}
         for key in held:
             self._held_by_oid.setdefault(key[0], []).append(key)
         self._held_sorted = sorted(held.values(), key=_BY_OID_MODE)
-        self._ignored_modes: dict[str, set[int]] = {}  # pairs on system catalogs / Alembic's table, by mode
+        self._ignored_codes: set[int] = set()  # pairs on system catalogs / Alembic's table, as codes
 
     def _release_all(self) -> None:
         """The transaction the held locks belonged to ended."""
@@ -658,20 +657,22 @@ class Tracer:
         point while it ran). A lock is new when this transaction did not hold it before; it could
         queue behind other sessions unless a mode the transaction already held covers it."""
         obs = pending.statement.observation
-        now = lock_sets.by_mode(sampled) if sampled is not None else self._reader.held_by_mode(pid)
+        if sampled is not None:
+            odd = any(mode not in lock_sets.MODE_INDEX for _oid, mode in sampled)
+            now, named = (set(), sampled) if odd else (lock_sets.codes_of(sampled), None)
+        else:
+            now, named = self._reader.held(pid)
         rev = pending.rev
         pre = rev.preexisting_oids
-        if all(oids <= now.get(mode, _NO_OIDS) for mode, oids in self._held_modes.items()):
+        if named is None and not self._held_odd and self._held_codes <= now:
             # The usual case (locks are kept to the end of the transaction): every lock held before is
             # still held, so only the pairs new in pg_locks need looking at; the others gain this
             # statement (lazily, see _settle). Keeps the per-statement Python work O(new locks).
             self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
-            new_pairs = {(oid, mode) for mode, oids in now.items()
-                         for oid in oids.difference(self._held_modes.get(mode, _NO_OIDS),
-                                                    self._ignored_modes.get(mode, _NO_OIDS))}
+            new_pairs = lock_sets.decode(now.difference(self._held_codes, self._ignored_codes))
             self._observe_new_locks(pending, new_pairs, duration_ms, sampled is not None)
             return
-        held_now = lock_sets.pairs(now)
+        held_now = named if named is not None else lock_sets.decode(now)
         self._settle()
         self._clock = (self._clock[0] + duration_ms, self._clock[1] + 1)
         # Only this revision's own earlier modes cover a request: deployed alone (one release at a
@@ -721,7 +722,7 @@ class Tracer:
             for oid, mode in sorted(new_pairs):
                 rel = self._names.get(oid)
                 if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
-                    self._ignored_modes.setdefault(mode, set()).add(oid)  # names only grow: it stays one while held
+                    self._ignored_codes.add(lock_sets.code(oid, mode))  # names only grow: it stays one while held
                     continue
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in rev.preexisting_oids,
                             oid=oid, table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
@@ -731,7 +732,7 @@ class Tracer:
                 key = (oid, mode, rev.revision)
                 self._held[key] = lock
                 self._marks[key] = self._clock  # up to date, this statement included
-                self._held_modes.setdefault(mode, set()).add(oid)
+                self._held_codes.add(lock_sets.code(oid, mode))
                 self._held_by_oid.setdefault(oid, []).append(key)
                 bisect.insort(self._held_sorted, lock, key=_BY_OID_MODE)
         obs.locks.extend(self._held_sorted)
