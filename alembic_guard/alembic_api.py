@@ -12,6 +12,8 @@ file to change, and tests/test_alembic_api.py says which.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,10 +100,16 @@ def offline_output(mc: Any) -> Any:
 # -- patches -------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def forced_transaction_per_migration(record: Callable[[bool], None]) -> Iterator[None]:
+def forced_transaction_per_migration(record: Callable[[bool], None],
+                                     note: Callable[[str], None] = lambda text: None) -> Iterator[None]:
     """While the block runs, ``EnvironmentContext.configure`` gets ``transaction_per_migration=True``
     whatever env.py passes; ``record`` is called with what env.py asked for. Patches the class
-    attribute ``alembic.runtime.environment.EnvironmentContext.configure``. Checked on 1.16.0, 1.20.1."""
+    attribute ``alembic.runtime.environment.EnvironmentContext.configure``. Checked on 1.16.0, 1.20.1.
+
+    The block runs revisions online, on the shadow. An online ``configure(as_sql=True)`` (Alembic
+    then writes the SQL out instead of running it: nothing would reach the shadow, and the trace
+    would see no statement) is run as ``as_sql=False``, with ``note`` told why. A ``configure()``
+    given no connection (an env.py made for ``--sql`` only) raises GuardError: nothing can run."""
     from alembic.runtime.environment import EnvironmentContext
 
     original = EnvironmentContext.configure
@@ -109,6 +117,26 @@ def forced_transaction_per_migration(record: Callable[[bool], None]) -> Iterator
     def configure(self, *args, **kw):
         record(bool(kw.get("transaction_per_migration", False)))
         kw["transaction_per_migration"] = True
+        if kw.get("as_sql") and not self.is_offline_mode():
+            for key in ("as_sql", "output_buffer", "literal_binds"):
+                kw.pop(key, None)
+            note("env.py passes as_sql=True to context.configure() when it runs online: `alembic upgrade` "
+                 "then writes the SQL out instead of running it; alembic-guard ran the same SQL on the "
+                 "shadow to trace it")
+        elif (args[0] if args else kw.get("connection")) is None and not self.is_offline_mode():
+            from .errors import GuardError
+
+            env_py = os.path.join(self.script.dir, "env.py")
+            caller = sys._getframe(1)  # env.py's frame, past alembic.context's generated proxy
+            while caller is not None and caller.f_code.co_filename != env_py:
+                caller = caller.f_back
+            raise GuardError(
+                "env.py calls context.configure() without a connection while Alembic runs online (the "
+                "form `alembic upgrade --sql` uses): alembic-guard runs the revisions online, on the shadow "
+                "database, so there is nothing to run them on.",
+                path=env_py, line=caller.f_lineno if caller is not None else None,
+                hint="Give env.py the online branch of Alembic's template: engine_from_config(…), "
+                     "connectable.connect() and context.configure(connection=connection, …).")
         return original(self, *args, **kw)
 
     EnvironmentContext.configure = configure  # type: ignore[method-assign]

@@ -18,6 +18,12 @@ from collections.abc import Iterator
 from ..alembic_api import forced_transaction_per_migration
 
 _requested: list[bool] = []  # transaction_per_migration as env.py passed it, last configure() first
+_notes: list[str] = []  # what was adjusted besides (an online as_sql=True), for the report
+
+
+def adjustments() -> list[str]:
+    """Notes on what else the running patch changed in env.py's configure() (alembic_api)."""
+    return list(_notes)
 
 
 def requested_per_migration() -> bool | None:
@@ -28,7 +34,9 @@ def requested_per_migration() -> bool | None:
 @contextlib.contextmanager
 def transaction_per_revision() -> Iterator[None]:
     try:
-        with forced_transaction_per_migration(_requested.append):
+        with forced_transaction_per_migration(_requested.append,
+                                              lambda text: _notes.append(text) if text not in _notes else None):
             yield
     finally:
         _requested.clear()
+        _notes.clear()

@@ -27,6 +27,7 @@ from ..trace.tracer import Tracer
 from . import inputs
 from .extensions import ExtensionShims
 from .origin import RevisionFiles
+from . import per_revision
 from .per_revision import transaction_per_revision
 from .project import Project, error_from_exception, one_line
 from .redirect import RawConnect, Redirect, redirect_connections
@@ -249,7 +250,7 @@ class Runner:
             finally:
                 shims.remove()
                 tracer.remove()
-                self.notes.extend(n for n in shims.notes if n not in self.notes)
+                self.notes.extend(n for n in shims.notes + per_revision.adjustments() if n not in self.notes)
                 self.transaction_mode = tracer.mode
         self._note_raw_connects()
         self._note_programs(recorder.spawns)
@@ -263,6 +264,13 @@ class Runner:
             cause = next((f for f in failed if rev_id in self._descendants(f)), None)
             if cause:
                 rev.skipped = f"not run: it depends on revision {cause}, which failed on the shadow"
+            elif not rev.cached:
+                # Alembic did not record it as applied on the shadow, yet it did not fail: whatever ran
+                # did not reach the traced database, so no verdict of "safe" may rest on it
+                reason = ("the shadow's version table does not show it applied after the run: what it did "
+                          "did not reach the traced database")
+                if reason not in rev.unseen:
+                    rev.unseen.append(reason)
         if to_rev:
             wanted = {sc.revision for sc in self.project.script.revision_map.iterate_revisions(to_rev, "base")}
             for rev_id in list(self.revisions):

@@ -722,7 +722,8 @@ class Tracer:
             for oid, mode in sorted(new_pairs):
                 rel = self._names.get(oid)
                 if rel is None or rel.qualified in self._bookkeeping:  # a system catalog, or Alembic's table
-                    self._ignored_codes.add(lock_sets.code(oid, mode))  # names only grow: it stays one while held
+                    if mode in lock_sets.MODE_INDEX:  # names only grow: it stays one while held
+                        self._ignored_codes.add(lock_sets.code(oid, mode))
                     continue
                 lock = Lock(relation=rel.qualified, kind=rel.kind, mode=mode, preexisting=oid in rev.preexisting_oids,
                             oid=oid, table_oid=rel.table_oid, queued=not covered_by(mode, held_modes.get(oid, set())),
@@ -732,7 +733,10 @@ class Tracer:
                 key = (oid, mode, rev.revision)
                 self._held[key] = lock
                 self._marks[key] = self._clock  # up to date, this statement included
-                self._held_codes.add(lock_sets.code(oid, mode))
+                if mode in lock_sets.MODE_INDEX:
+                    self._held_codes.add(lock_sets.code(oid, mode))
+                else:  # a mode not among the eight (never seen): the slow path compares pairs from now on
+                    self._held_odd = True
                 self._held_by_oid.setdefault(oid, []).append(key)
                 bisect.insort(self._held_sorted, lock, key=_BY_OID_MODE)
         obs.locks.extend(self._held_sorted)

@@ -1,0 +1,43 @@
+"""env.py styles that would leave the trace blind: an online ``configure(as_sql=True)`` (Alembic
+writes the SQL out instead of running it) and an env.py with no online branch (``--sql`` only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from alembic_guard.check import CheckOptions, run_check
+from alembic_guard.errors import GuardError
+from tests.conftest import test_provider
+from tests.projects.factory import ENV_INI_URL_NO_LOGGING, make_project
+
+REVISIONS = [("s1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
+             ("s2", 'op.create_index("ix_t_a", "t", ["a"])')]
+
+
+def _check(ini):
+    return run_check(CheckOptions(config_file=str(ini), shadow=test_provider(), no_cache=True))
+
+
+def test_online_as_sql_is_run_on_the_shadow_not_passed_as_safe(tmp_path):
+    env = ENV_INI_URL_NO_LOGGING.replace("context.configure(connection=connection,",
+                                         "context.configure(connection=connection, as_sql=True,")\
+        .replace("{per_migration}", "True")
+    assert "as_sql=True" in env
+    report = _check(make_project(tmp_path, REVISIONS, env_py=env))
+    assert [r.verdict for r in report.revisions] == ["safe", "unsafe"]
+    assert any("as_sql=True" in n for n in report.notes)
+
+
+def test_env_py_without_an_online_branch_is_one_paragraph_naming_env_py(tmp_path):
+    env = """\
+from alembic import context
+
+context.configure(url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+    ini = make_project(tmp_path, REVISIONS, env_py=env)
+    with pytest.raises(GuardError) as err:
+        _check(ini)
+    assert err.value.path.endswith("env.py") and err.value.line == 3
+    assert "without a connection" in err.value.message
