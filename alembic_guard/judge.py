@@ -82,8 +82,8 @@ def judge(revisions: Iterable[RevisionTrace], server_version_num: int, *, disabl
                         specific.extend(rule.check(inner_ctx))
             # a specific rule explains a lock when it judged it an error itself (before the project's
             # severity overrides: downgrading that rule keeps the trace-first error away too)
-            explained = {name for f in specific if f.severity == "error"
-                         for name in (f.table, *f.relations) if name}
+            explained = {traced for f in specific if f.severity == "error"
+                         for name in (f.table, *f.relations) if name for traced in (name, ctx.resolve(name))}
             for f in specific + generic:
                 f.severity = severity.get(f.rule, f.severity)
             found = specific + [f for f in generic if f.table not in explained]

@@ -41,3 +41,38 @@ with context.begin_transaction():
         _check(ini)
     assert err.value.path.endswith("env.py") and err.value.line == 3
     assert "without a connection" in err.value.message
+
+
+TENANT_ENV = """\
+from alembic import context
+from sqlalchemy import engine_from_config, pool, text
+
+config = context.config
+connectable = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
+                                 poolclass=pool.NullPool)
+with connectable.connect() as connection:
+    # the Alembic cookbook's multi-tenant recipe ("Rudimental Schema-Level Multi Tenancy")
+    connection.execute(text('CREATE SCHEMA IF NOT EXISTS "tenant1"'))
+    connection.execute(text('set search_path to "tenant1"'))
+    connection.commit()
+    connection.dialect.default_schema_name = "tenant1"
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+
+
+def test_a_tenant_search_path_keeps_verdicts_and_specific_rules(tmp_path):
+    # unqualified names resolve to the tenant's schema, Alembic's version table lives there too
+    ini = make_project(tmp_path, [
+        ("m1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))\n'
+               'op.execute("INSERT INTO t (a) SELECT g::text FROM generate_series(1, 50) g")'),
+        ("m2", 'op.create_index("ix_t_a", "t", ["a"])'),
+        ("m3", 'op.execute("UPDATE t SET a = \'y\'")'),
+        ("m4", 'op.execute("SET LOCAL lock_timeout = \'2s\'")\nop.add_column("t", sa.Column("b", sa.Text))')],
+        env_py=TENANT_ENV)
+    report = _check(ini)
+    assert [r.verdict for r in report.revisions] == ["safe", "unsafe", "unsafe", "safe"], \
+        [(f.revision, f.rule, f.message) for f in report.findings()]
+    rules = {(f.revision, f.rule) for f in report.findings() if f.severity == "error"}
+    assert rules == {("m2", "create-index-non-concurrent"), ("m3", "backfill-in-migration-transaction")}

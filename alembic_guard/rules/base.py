@@ -43,6 +43,20 @@ class Context:
     def sql(self) -> str:
         return self.embedded_sql if self.embedded_sql is not None else self.statement.sql
 
+    def resolve(self, relation: str | None) -> str | None:
+        """The traced name (``schema.name``, public elided) of ``relation`` as the SQL names it. An
+        unqualified name means the first schema of the session's search_path that has it, which the
+        SQL does not say (the Alembic cookbook's multi-tenant env.py runs ``SET search_path TO
+        tenant1``): when no relation of that bare name is locked in ``public`` but exactly one other
+        schema's is, the statement worked on that one. Otherwise ``relation`` itself."""
+        if relation is None or "." in relation:
+            return relation
+        locked = {lk.relation for lk in self.obs.locks}
+        if relation in locked:
+            return relation
+        others = {r for r in locked if r.rpartition(".")[2] == relation and "." in r}
+        return others.pop() if len(others) == 1 else relation
+
     def preexisting(self, relation: str | None) -> bool:
         """True when ``relation`` (as named when this statement started) existed before this revision
         started, so it may be live and large. Identity is the pg_class OID: a table renamed earlier in
@@ -50,24 +64,30 @@ class Context:
         if relation is None:
             return False
         names = self.statement.observation.preexisting_names
-        return relation in (names if names is not None else self.revision.preexisting)
+        names = names if names is not None else self.revision.preexisting
+        return relation in names or self.resolve(relation) in names
 
     def locks_on(self, relation: str | None, dangerous_only: bool = True) -> list[Lock]:
         """Locks this revision holds on ``relation`` right after this statement (a lock an earlier
         revision of the same transaction took does not count: deployed alone it would not be held)."""
+        relation = self.resolve(relation)
         return [lk for lk in self.statement.own_locks()
                 if lk.relation == relation and (lk.mode in WRITE_BLOCKING or not dangerous_only)]
 
     def strongest_lock(self, relation: str | None) -> str | None:
+        relation = self.resolve(relation)
         return strongest(lk.mode for lk in self.statement.own_locks() if lk.relation == relation)
 
     def relkind(self, relation: str | None) -> str | None:
         """``pg_class.relkind`` of a relation this statement holds a lock on (``p`` = partitioned)."""
+        relation = self.resolve(relation)
         return next((lk.kind for lk in self.obs.locks if lk.relation == relation), None)
 
     def table(self, relation: str | None):
         """The catalog facts (model.TableFacts) of a table when the revision started, or None."""
-        return self.revision.tables.get(relation) if relation else None
+        if not relation:
+            return None
+        return self.revision.tables.get(relation) or self.revision.tables.get(self.resolve(relation))
 
     def facts(self):
         """What a recipe's hint needs to know about this statement (rewrite.facts.Facts), from the
@@ -87,10 +107,10 @@ class Context:
             tables=tables)
 
     def rewritten(self, relation: str | None) -> bool:
-        return relation in self.obs.rewritten
+        return relation in self.obs.rewritten or self.resolve(relation) in self.obs.rewritten
 
     def scanned(self, relation: str | None) -> bool:
-        return relation in self.obs.seq_scans
+        return relation in self.obs.seq_scans or self.resolve(relation) in self.obs.seq_scans
 
 
 class Rule:

@@ -21,6 +21,7 @@ _WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
 def _is_table(ctx, name: str | None) -> bool:
     """``name`` is a table the statement locked (not a view: the snapshot holds no views)."""
+    name = ctx.resolve(name)
     return any(lk.relation == name and lk.kind in TABLE_KINDS for lk in ctx.obs.locks)
 
 
@@ -63,7 +64,7 @@ class WritesExistingRows(Rule):
             # of its query.
             if not (isinstance(node, ast.InsertStmt) and from_query(node.selectStmt)):
                 return
-            only = {range_name(node.relation)}
+            only = {ctx.resolve(range_name(node.relation))}
         else:
             only = None
         # the backfill rule judged these from the SQL (the statement's, or those of its DO block or
@@ -71,6 +72,7 @@ class WritesExistingRows(Rule):
         skip = judged_tables(ctx) | {lk.relation for lk in blocking_locks(ctx).values()}
         for inner in inner_contexts(ctx):
             skip |= judged_tables(inner)
+        skip |= {ctx.resolve(name) for name in skip}  # as the trace names them (search_path)
         # a scan under ROW EXCLUSIVE is a write only where the statement can write (a plain SELECT that
         # reads a table an earlier INSERT of the transaction locked is a read: reads-existing-rows)
         writes = st.coverage == "trace-only" or not isinstance(node, (ast.SelectStmt, ast.CreateTableAsStmt))

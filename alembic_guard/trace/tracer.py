@@ -45,6 +45,21 @@ from .statements import (SPLITTABLE_DRIVERS, called_functions, coverage_of, rend
 _BY_OID_MODE = attrgetter("oid", "mode")
 
 
+class BookkeepingNames(set):
+    """Qualified names of Alembic's version table and its primary key. With no
+    ``version_table_schema`` Alembic creates and finds the table through the session's search_path:
+    in a multi-tenant env.py (``SET search_path TO tenant1``, the Alembic cookbook) each schema has its
+    own, so a table of that bare name (``any_schema``) in any schema is Alembic's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.any_schema: set[str] = set()
+
+    def __contains__(self, qualified: object) -> bool:
+        return set.__contains__(self, qualified) or (
+            isinstance(qualified, str) and qualified.rpartition(".")[2] in self.any_schema)
+
+
 _ROLLBACKS = (TransactionStmtKind.TRANS_STMT_ROLLBACK, TransactionStmtKind.TRANS_STMT_ROLLBACK_TO,
               TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED)
 
@@ -120,7 +135,7 @@ class Tracer:
         self._last_after: dict[int, Relation] | None = None  # catalog after the last traced statement
         self._busy = False
         self.on_revision: Any = None  # callable(RevisionTrace) when a revision's first statement starts
-        self._bookkeeping: set[str] = set()  # Alembic's version table and its primary key
+        self._bookkeeping = BookkeepingNames()  # Alembic's version table and its primary key
         self.frozen: set[str] = set()  # revisions whose trace is complete (re-applied after a failure)
         self._baseline: tuple[int, int] | None = None  # timeouts env.py gives the connection
         self._own_settings: dict[str, tuple[int, set[str]]] = {}
@@ -542,6 +557,8 @@ class Tracer:
         schema = mc.version_table_schema
         for rel in (name, f"{name}_pkc"):
             self._bookkeeping.add(f"{schema}.{rel}" if schema and schema != "public" else rel)
+        if not schema:  # where the search_path puts it (a tenant's schema, SET search_path in env.py)
+            self._bookkeeping.any_schema.update((name, f"{name}_pkc"))
 
     def _pid(self, dbapi: Any) -> int:
         key = id(dbapi)
