@@ -76,3 +76,51 @@ def test_a_tenant_search_path_keeps_verdicts_and_specific_rules(tmp_path):
         [(f.revision, f.rule, f.message) for f in report.findings()]
     rules = {(f.revision, f.rule) for f in report.findings() if f.severity == "error"}
     assert rules == {("m2", "create-index-non-concurrent"), ("m3", "backfill-in-migration-transaction")}
+
+
+def test_a_revision_waiting_on_its_own_migration_fails_instead_of_hanging(tmp_path, monkeypatch):
+    # a second connection's SELECT waits on the ACCESS EXCLUSIVE lock of the migration's own
+    # transaction: in production it hangs; on the shadow it is cancelled and said
+    from alembic_guard.capture import lock_wait
+
+    monkeypatch.setattr(lock_wait, "LIMIT_S", 1.0)
+    monkeypatch.setattr(lock_wait, "START_AFTER_S", 0.0)
+    ini = make_project(tmp_path, [
+        ("w1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True))'),
+        ("w2", 'op.add_column("t", sa.Column("a", sa.Text))\n'
+               'with op.get_bind().engine.connect() as other:\n'
+               '    other.execute(sa.text("SELECT count(*) FROM t"))')])
+    report = _check(ini)
+    w2 = report.revisions[1]
+    assert w2.verdict == "error" and "another connection of the same migration run" in w2.error, w2.error
+
+
+def test_a_multi_database_env_py_is_one_paragraph_not_a_hang(tmp_path, monkeypatch):
+    from alembic_guard.capture import lock_wait
+
+    monkeypatch.setattr(lock_wait, "LIMIT_S", 1.0)
+    monkeypatch.setattr(lock_wait, "START_AFTER_S", 0.0)
+    env = """\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+section = config.get_section(config.config_ini_section, {})
+engines = [engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool) for _ in range(2)]
+connections = [e.connect() for e in engines]
+transactions = [c.begin() for c in connections]
+try:
+    for i, connection in enumerate(connections):  # like Alembic's multidb template: one transaction each
+        context.configure(connection=connection, upgrade_token=f"engine{i}_upgrades")
+        context.run_migrations()
+    for t in transactions:
+        t.commit()
+finally:
+    for c in connections:
+        c.close()
+"""
+    ini = make_project(tmp_path, REVISIONS, env_py=env)
+    with pytest.raises(GuardError) as err:
+        _check(ini)
+    assert "multi-database" in (err.value.hint or ""), err.value.message
+    assert err.value.path.endswith("env.py")

@@ -26,6 +26,7 @@ from ..shadow.server import ShadowServer
 from ..trace.tracer import Tracer
 from . import inputs
 from .extensions import ExtensionShims
+from .lock_wait import LockWaitWatchdog
 from .origin import RevisionFiles
 from . import per_revision
 from .per_revision import transaction_per_revision
@@ -163,6 +164,7 @@ class Runner:
         self.tool_errors: list[str] = []
         self.notes: list[str] = []  # things the report should say (e.g. stand-in extensions)
         self.transaction_mode = ""  # how env.py ran the revisions (trace/modes.py)
+        self._watchdog: LockWaitWatchdog | None = None  # while run() runs: ends self-inflicted lock waits
 
     def _upgrade(self, target: str) -> None:
         self._alembic(command.upgrade, target)
@@ -239,7 +241,8 @@ class Runner:
             tracer.install()
             shims.install()  # after the tracer: the trace keeps the statement as the revision wrote it
             try:
-                self._run_all(from_rev, to_rev, tracer, failed)
+                with LockWaitWatchdog(self.server, self.dbname) as self._watchdog:
+                    self._run_all(from_rev, to_rev, tracer, failed)
             except GuardError:
                 raise
             except Exception as exc:  # a database error outside a revision (reading the version table)
@@ -420,6 +423,13 @@ class Runner:
             stopped = self._server_stopped(exc, rev_id)
             if stopped is not None:  # not the revision's fault: the server went away under it
                 raise stopped from None
+            waited = self._watchdog.explain() if self._watchdog is not None else None
+            if waited and rev_id is None:
+                raise GuardError(f"env.py could not run on the shadow: {waited}.",
+                                 path=str(self.project.env_path),
+                                 hint="A multi-database env.py cannot be checked yet: check one database at "
+                                      "a time (for instance an -x argument that makes env.py run one "
+                                      "engine).") from None
             if rev_id is None:
                 err = error_from_exception(exc, "env.py failed on the shadow database")
                 if "Could not parse SQLAlchemy URL" in str(exc):
@@ -438,6 +448,8 @@ class Runner:
             if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
                 raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
             rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            if waited:
+                rev.error = waited
             if not rev.error:  # e.g. Alembic's bare AssertionError in autocommit_block()
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 rev.error = (f"{type(exc).__name__} in {os.path.basename(frame.filename)} line {frame.lineno} "
