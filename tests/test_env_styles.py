@@ -124,3 +124,16 @@ finally:
         _check(ini)
     assert "multi-database" in (err.value.hint or ""), err.value.message
     assert err.value.path.endswith("env.py")
+
+
+def test_safe_operations_run_under_an_asyncpg_env_py(tmp_path):
+    # asyncpg returns a "char" column (relkind) as bytes and prepares every statement (one command each)
+    ini = make_project(tmp_path, [
+        ("a1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
+        ("a2", 'import alembic_guard.ops  # noqa: F401\n'
+               'op.create_index_concurrently("ix_t_a", "t", ["a"])\n'
+               'op.set_not_null_safely("t", "a")')],
+        env="async", url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
+    report = _check(ini)
+    assert [r.verdict for r in report.revisions] == ["safe", "safe"], \
+        [(r.revision, r.error, [(f.rule, f.message) for f in r.findings]) for r in report.revisions]

@@ -134,8 +134,11 @@ class Runner(BlockerLookups):
         return self.conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
 
     def query(self, sql: str, **params: Any) -> list[Any]:
-        """Rows of a catalog query with bound parameters (online only)."""
-        return list(self.conn.execute(text(sql), params))
+        """Rows of a catalog query with bound parameters (online only). A ``"char"`` column (relkind,
+        contype) comes as str whatever the driver: asyncpg returns it as bytes (b'r'), which every
+        comparison with 'r' would miss. The catalog queries here read no bytea."""
+        return [tuple(v.decode() if isinstance(v, bytes) else v for v in row)
+                for row in self.conn.execute(text(sql), params)]
 
     def scalar(self, sql: str, **params: Any) -> Any:
         rows = self.query(sql, **params)
@@ -175,7 +178,9 @@ class Runner(BlockerLookups):
             return render_transaction(self, step, work, lt, st)
 
         def attempt() -> Any:
-            self.run(f"BEGIN; SET LOCAL lock_timeout = '{lt}ms'; SET LOCAL statement_timeout = '{st}ms'")
+            # one statement per call: asyncpg prepares each, and a prepared statement holds one command
+            for sql in ("BEGIN", f"SET LOCAL lock_timeout = '{lt}ms'", f"SET LOCAL statement_timeout = '{st}ms'"):
+                self.run(sql)
             try:
                 result = self._do(work, self.conn)
                 self.run("COMMIT")
@@ -212,7 +217,8 @@ class Runner(BlockerLookups):
         """Session-level ``lock_timeout`` / ``statement_timeout`` for the block (online, outside a
         transaction block), restored to the previous values afterwards."""
         saved = self.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")[0]
-        self.run(f"SET lock_timeout = '{lock_timeout_ms}ms'; SET statement_timeout = '{statement_timeout_ms}ms'")
+        self.run(f"SET lock_timeout = '{lock_timeout_ms}ms'")  # (one command per call: asyncpg)
+        self.run(f"SET statement_timeout = '{statement_timeout_ms}ms'")
         try:
             yield
         finally:

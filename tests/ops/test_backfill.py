@@ -48,7 +48,8 @@ def test_backfill_batches_and_rerun_changes_nothing(conn, migration, recorder, c
     # one statement per batch, on its own (autocommit: the statement is the batch's transaction)
     i = recorder.index(batches[1])
     assert not recorder[i - 1].startswith("BEGIN") and recorder[i + 1] == batches[2]
-    assert any(s.startswith("SET lock_timeout = '1000ms'; SET statement_timeout") for s in recorder[:i])
+    assert "SET lock_timeout = '1000ms'" in recorder[:i]
+    assert any(s.startswith("SET statement_timeout") for s in recorder[:i])
     assert "backfill public.orders (total): done, 2,500 rows updated, 2,500 scanned in 3 batches" in caplog.text
 
 

@@ -61,7 +61,7 @@ def test_retry_until_the_conflicting_lock_is_released(shadow, dbname, conn, migr
     attempts = [i for i, s in enumerate(main) if s.startswith("ALTER TABLE orders ADD COLUMN")]
     assert len(attempts) > 1 and all(main[i + 1] == "ROLLBACK" for i in attempts[:-1])
     i = attempts[-1]
-    assert main[i - 1] == "BEGIN; SET LOCAL lock_timeout = '200ms'; SET LOCAL statement_timeout = '5000ms'"
+    assert main[i - 3:i] == ["BEGIN", "SET LOCAL lock_timeout = '200ms'", "SET LOCAL statement_timeout = '5000ms'"]
     assert main[i + 1] == "COMMIT"
 
 
