@@ -3,6 +3,8 @@ writes the SQL out instead of running it) and an env.py with no online branch (`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alembic_guard.check import CheckOptions, run_check
@@ -137,3 +139,35 @@ def test_safe_operations_run_under_an_asyncpg_env_py(tmp_path):
     report = _check(ini)
     assert [r.verdict for r in report.revisions] == ["safe", "safe"], \
         [(r.revision, r.error, [(f.rule, f.message) for f in r.findings]) for r in report.revisions]
+
+
+def test_autogenerate_with_an_async_env_py_proves_its_rewrite(tmp_path):
+    # the hook runs inside the async env.py's event loop; its proof runs env.py again (asyncio.run)
+    import os
+    import subprocess
+    import sys
+
+    from tests.projects.factory import ENV_ASYNC
+
+    env_py = ENV_ASYNC.replace("config = context.config\n", "config = context.config\n"
+                               "from models import metadata as target_metadata\n") \
+        .replace("context.configure(connection=connection,", "context.configure(connection=connection, "
+                 "target_metadata=target_metadata, process_revision_directives=alembic_guard.process_revision_directives,")\
+        .replace("{per_migration}", "True").replace("import asyncio\n", "import asyncio\nimport alembic_guard\n")
+    ini = make_project(tmp_path, [("g1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), '
+                                         'sa.Column("b", sa.Text))')],
+                       env_py=env_py, url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
+    ini.write_text(ini.read_text().replace("[alembic]\n", "[alembic]\nprepend_sys_path = .\n"))
+    mako = Path(__file__).resolve().parents[1] / "examples" / "shop" / "migrations" / "script.py.mako"
+    (tmp_path / "migrations" / "script.py.mako").write_text(mako.read_text())
+    (tmp_path / "models.py").write_text(
+        "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
+        "t = sa.Table('t', metadata, sa.Column('id', sa.BigInteger, primary_key=True), sa.Column('b', sa.Text), "
+        "sa.Index('ix_t_b', 'b'))\n")
+    env = dict(os.environ, ALEMBIC_GUARD_SHADOW=test_provider() or "auto")
+    r = subprocess.run([sys.executable, "-m", "alembic_guard.cli", "revision", "-c", str(ini), "--autogenerate",
+                        "-m", "index b", "--rev-id", "g2"], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    src = (tmp_path / "migrations" / "versions").glob("g2*.py").__next__().read_text()
+    assert "op.create_index_concurrently('ix_t_b', 't', ['b'])" in src and "verified on PostgreSQL" in src, src

@@ -29,7 +29,24 @@ def verify(context: Any, script: ops.MigrationScript, tables: list[str], budget:
     """Prove the rewritten ``script.upgrade_ops`` (or ``upgrade_ops``: the same with some operations
     left out) against its original on a shadow. Returns a Proof."""
     with proxies_restored():  # the nested Alembic runs replace the outer run's alembic.context and op
-        return _verify(context, script, tables, budget, upgrade_ops)
+        return _off_the_event_loop(_verify, context, script, tables, budget, upgrade_ops)
+
+
+def _off_the_event_loop(fn, *args):
+    """``fn(*args)``, in a thread of its own when this thread runs an asyncio event loop: an async
+    env.py (Alembic's ``async`` template) calls the hook from inside ``connection.run_sync``, and the
+    proof's own run of that env.py calls ``asyncio.run()``, which refuses to start inside a running
+    loop. The outer run waits for the result meanwhile."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alembic-guard proof") as pool:
+        return pool.submit(fn, *args).result()
 
 
 def _verify(context: Any, script: ops.MigrationScript, tables: list[str], budget: LockBudget,
