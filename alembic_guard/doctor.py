@@ -141,7 +141,11 @@ def diagnose(env_path: str | Path, revision_files: list[Path] | None = None) -> 
                 "# take the lock on a connection of its own in AUTOCOMMIT, or a transaction-scoped one:\n"
                 "lock_conn = connectable.connect().execution_options(isolation_level=\"AUTOCOMMIT\")\n"
                 "lock_conn.exec_driver_sql(\"SELECT pg_advisory_lock(4242)\")  # released when lock_conn closes"))
-        if first_configure is not None and call.lineno < first_configure and texts:
+        # a commit() before configure() ends that transaction (the cookbook's multi-tenant recipe:
+        # SET search_path, commit, configure): Alembic then begins its own
+        committed = first_configure is not None and any(
+            _call_name(c).endswith(".commit") and call.lineno < c.lineno < first_configure for c in calls)
+        if first_configure is not None and call.lineno < first_configure and texts and not committed:
             out.append(EnvFinding(
                 "statement-before-configure", path, call.lineno,
                 "SQL runs on the connection before context.configure(): Alembic then treats its transaction as "

@@ -46,6 +46,14 @@ def test_advisory_lock_before_configure(tmp_path):
     assert ("statement-before-configure", 11) in ids and ("advisory-lock-idle-in-transaction", 11) in ids
 
 
+def test_a_statement_committed_before_configure_is_fine(tmp_path):
+    # the Alembic cookbook's multi-tenant recipe: SET search_path, commit, then configure()
+    text = STOCK.replace("        context.configure(", "        connection.execute(text('set search_path to \"t1\"'))\n"
+                                                      "        connection.commit()\n"
+                                                      "        context.configure(")
+    assert "statement-before-configure" not in {i for i, _ in _ids(tmp_path, text)}
+
+
 def test_lock_timeout_set_is_recognised(tmp_path):
     text = STOCK.replace("            context.run_migrations()", "            context.execute(\"SET LOCAL lock_timeout = '3s'\")\n"
                                                                  "            context.run_migrations()")
