@@ -73,9 +73,18 @@ def check_range(project, from_rev: str | None, to_rev: str | None) -> None:
         except Exception:
             between = []
         if not between:
-            raise GuardError(f"--to {to_rev!r} does not come after --from {from_rev!r} (are they reversed?); "
-                             f"the history runs {known[0] if known else 'base'} → {known[-1] if known else 'head'}.",
-                             path=where)
+            try:
+                reversed_ = bool(list(script.iterate_revisions(found["--from"], found["--to"])))
+            except Exception:
+                reversed_ = False
+            if reversed_:
+                raise GuardError(f"--to {to_rev!r} does not come after --from {from_rev!r} (are they reversed?); "
+                                 f"the history runs {known[0] if known else 'base'} → "
+                                 f"{known[-1] if known else 'head'}.", path=where)
+            raise GuardError(f"--to {to_rev!r} does not descend from --from {from_rev!r}: they are on different "
+                             "branches of the history, so no upgrade runs from one to the other.",
+                             path=where, hint="Give a --from that is an ancestor of --to (their common base, "
+                                              "for instance), or check each branch on its own.")
 
 
 def _downgrades(opts: CheckOptions, config, project, server, revisions, changed, root: Path) -> list[str]:

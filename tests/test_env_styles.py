@@ -171,3 +171,24 @@ def test_autogenerate_with_an_async_env_py_proves_its_rewrite(tmp_path):
     assert r.returncode == 0, r.stderr
     src = (tmp_path / "migrations" / "versions").glob("g2*.py").__next__().read_text()
     assert "op.create_index_concurrently('ix_t_b', 't', ['b'])" in src and "verified on PostgreSQL" in src, src
+
+
+def test_a_mysql_url_says_postgresql_only(tmp_path):
+    pytest.importorskip("sqlalchemy.dialects.mysql")
+    import importlib.util
+
+    if importlib.util.find_spec("pymysql") is not None:
+        pytest.skip("pymysql is installed: the dialect check of the redirect answers instead")
+    ini = make_project(tmp_path, REVISIONS, url="mysql+pymysql://app:secret@db.invalid/app")
+    with pytest.raises(GuardError) as err:
+        _check(ini)
+    assert "PostgreSQL projects only" in err.value.message and "MySQL" in err.value.message
+
+
+@pytest.mark.parametrize("from_rev, to_rev, says", [("b1", "a1", "different branches"), ("a1", "r1", "reversed")])
+def test_from_and_to_off_one_line_say_why(tmp_path, from_rev, to_rev, says):
+    ini = make_project(tmp_path, [("r1", 'op.execute("SELECT 1")'), ("a1", 'op.execute("SELECT 1")', "r1"),
+                                  ("b1", 'op.execute("SELECT 1")', "r1")])
+    with pytest.raises(GuardError) as err:
+        run_check(CheckOptions(config_file=str(ini), shadow=test_provider(), from_rev=from_rev, to_rev=to_rev))
+    assert says in err.value.message

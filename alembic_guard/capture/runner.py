@@ -69,9 +69,19 @@ def _cwd(path: Path) -> Iterator[None]:
         importlib.invalidate_caches()
 
 
+# drivers of other databases, as SQLAlchemy's dialects import them: a URL of another database fails
+# on the missing driver before any connection, where the dialect check of capture/redirect.py would say it
+_OTHER_DATABASES = {"pymysql": "MySQL", "MySQLdb": "MySQL", "mysql": "MySQL", "mariadb": "MariaDB",
+                    "aiomysql": "MySQL", "asyncmy": "MySQL", "cx_Oracle": "Oracle", "oracledb": "Oracle",
+                    "pyodbc": "SQL Server (ODBC)", "pymssql": "SQL Server", "aioodbc": "SQL Server (ODBC)"}
+
+
 def _missing_driver(exc: BaseException) -> GuardError | None:
     name = getattr(exc, "name", None) or ""
     root = name.split(".")[0]
+    if isinstance(exc, ModuleNotFoundError) and root in _OTHER_DATABASES:
+        return GuardError(f"env.py connects with a {_OTHER_DATABASES[root]} driver ({root}); alembic-guard checks "
+                          "PostgreSQL projects only.")
     if isinstance(exc, ModuleNotFoundError) and root in DRIVER_PACKAGES:
         return GuardError(f"the project's database driver {root!r} is not installed in this environment.",
                           hint=f"Install it (pip install {DRIVER_PACKAGES[root]}) next to alembic-guard-pg; "
