@@ -192,3 +192,17 @@ def test_from_and_to_off_one_line_say_why(tmp_path, from_rev, to_rev, says):
     with pytest.raises(GuardError) as err:
         run_check(CheckOptions(config_file=str(ini), shadow=test_provider(), from_rev=from_rev, to_rev=to_rev))
     assert says in err.value.message
+
+
+def test_a_tenant_table_beside_a_public_one_of_the_same_name_is_the_one_the_statement_locked(tmp_path):
+    ini = make_project(tmp_path, [
+        ("n1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True))\n'
+               'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), schema="public")\n'
+               'op.execute("INSERT INTO t SELECT generate_series(1, 50)")'),
+        ("n2", 'op.execute("SET LOCAL lock_timeout = \'2s\'")\n'
+               'op.execute("SELECT count(*) FROM public.t")\n'
+               'op.add_column("t", sa.Column("z", sa.Float, server_default=sa.text("random()")))')],
+        env_py=TENANT_ENV)
+    report = _check(ini)
+    rules = {f.rule for f in report.findings() if f.revision == "n2" and f.severity == "error"}
+    assert "add-column-rewrites-table" in rules, rules

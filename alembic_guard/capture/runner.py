@@ -22,6 +22,7 @@ from alembic import command
 from ..alembic_api import down_revisions, script_reused
 from ..errors import GuardError
 from ..model import RevisionTrace
+from ..sql.secrets import scrub_error
 from ..shadow.server import ShadowServer
 from ..trace.tracer import Tracer
 from . import inputs
@@ -457,7 +458,7 @@ class Runner:
             rev = self.revisions.get(rev_id)
             if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
                 raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
-            rev.error = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            rev.error = scrub_error(str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip())
             if waited:
                 rev.error = waited
             if not rev.error:  # e.g. Alembic's bare AssertionError in autocommit_block()

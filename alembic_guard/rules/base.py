@@ -51,11 +51,16 @@ class Context:
         schema's is, the statement worked on that one. Otherwise ``relation`` itself."""
         if relation is None or "." in relation:
             return relation
-        locked = {lk.relation for lk in self.obs.locks}
-        if relation in locked:
-            return relation
-        others = {r for r in locked if r.rpartition(".")[2] == relation and "." in r}
-        return others.pop() if len(others) == 1 else relation
+        # the locks this statement took first (an earlier statement's lock on public.t says nothing
+        # about this one), then every lock held after it (this statement's lock may be an earlier one's)
+        for locks in (self.obs.new_locks, self.obs.locks):
+            locked = {lk.relation for lk in locks}
+            if relation in locked:
+                return relation
+            others = {r for r in locked if r.rpartition(".")[2] == relation and "." in r}
+            if others:
+                return others.pop() if len(others) == 1 else relation
+        return relation
 
     def preexisting(self, relation: str | None) -> bool:
         """True when ``relation`` (as named when this statement started) existed before this revision

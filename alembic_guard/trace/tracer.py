@@ -30,7 +30,7 @@ from ..alembic_api import current_context
 from ..locks import covered_by
 from ..model import Lock, Relation, RevisionTrace, Statement
 from ..sql.parse import parse_all
-from ..sql.secrets import mask_passwords
+from ..sql.secrets import mask_passwords, scrub_error
 from . import catalog, unseen
 from .autocommit import LockSampler, ScanCounter, documented_lock, may_run_in_block, wrappable
 from . import locks as lock_sets
@@ -370,7 +370,7 @@ class Tracer:
         obs = pending.statement.observation
         obs.duration_ms = (time.perf_counter() - pending.t0) * 1000
         exc = ctx.original_exception
-        obs.error = _message(exc)
+        obs.error = scrub_error(_message(exc))  # no password from the server's excerpt (sql/secrets.py)
         obs.sqlstate = _sqlstate(exc)
         self.last_error = (pending.rev.revision, obs.sqlstate)
         self._classify(pending, failed=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_guard.sql.secrets import mask_passwords
+from alembic_guard.redact import redact
+from alembic_guard.sql.secrets import mask_passwords, scrub_error
 from helpers import describe, findings
 
 SECRET = "Hunter2-secret"
@@ -50,6 +51,23 @@ def test_no_password_clause_no_finding(run, sql):
      "ALTER USER x PASSWORD '***'"),
     ("SELECT password FROM users WHERE password = 'x'", "SELECT password FROM users WHERE password = 'x'"),
     ("ALTER ROLE x PASSWORD 'unterminated", "ALTER ROLE x PASSWORD 'unterminated"),
+    ("CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" 'p1')",
+     "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" '***')"),
 ])
 def test_mask_passwords(sql, masked):
     assert mask_passwords(sql) == masked
+
+
+def test_a_failing_password_statement_quotes_no_password(run):
+    # PostgreSQL's error excerpt ("LINE 1: ...PASSWORD 'x' …") is cut at any width: left out whole
+    rev = run(ex(f"CREATE ROLE ag_pw_bad LOGIN PASSWORD '{SECRET}' CONNECTION LIMIT 'x'"), allow_error=True)
+    assert rev.error and SECRET not in rev.error and "left out" in rev.error, rev.error
+    assert all(SECRET not in (st.observation.error or "") for st in rev.statements)
+    assert SECRET not in redact(f"anything quoting {SECRET}")  # remembered when it was masked
+
+
+def test_scrub_error_keeps_excerpts_without_a_password():
+    text = 'syntax error at or near "x"\nLINE 1: SELECT x y\n                 ^'
+    assert scrub_error(text) == text
+    cut = "syntax error\nLINE 1: ...ROLE a PASSWORD 'hunt\n                 ^\nHINT: h"
+    assert scrub_error(cut) == "syntax error\nLINE 1: (the statement excerpt is left out: it sets a password)\nHINT: h"
