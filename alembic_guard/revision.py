@@ -15,7 +15,7 @@ from alembic import command
 
 from .capture.project import error_from_exception, load_project
 from .capture.redirect import redirect_connections
-from .capture.runner import _cwd, _quiet_alembic
+from .capture.runner import _cwd, _quiet_alembic, provide_production_roles
 from .errors import GuardError
 from .shadow import obtain_shadow, scratch_database
 
@@ -34,6 +34,7 @@ def run_revision(config_file: str, message: str, *, section: str = "alembic", x_
         with _cwd(Path(config.config_file_name or ".").resolve().parent), _quiet_alembic(verbose), \
                 redirect_connections(server, dbname, project.version_dirs()):
             project.load_revisions()  # a broken graph or failing import: a GuardError, as in check
+            provide_production_roles(server, dbname, config_file)
             try:
                 command.upgrade(config, "heads")
             except GuardError:
@@ -55,3 +56,4 @@ def run_revision(config_file: str, message: str, *, section: str = "alembic", x_
     if not isinstance(scripts, list):
         scripts = [scripts]
     return [Path(s.path) for s in scripts if s is not None]
+

@@ -90,6 +90,22 @@ def _missing_driver(exc: BaseException) -> GuardError | None:
     return None
 
 
+def provide_production_roles(server: ShadowServer, dbname: str, config_file: str) -> None:
+    """The roles production has outside the migrations (``[tool.alembic-guard] production-roles`` of
+    the project of ``config_file``) exist on the shadow before the first revision runs
+    (shadow/roles.py). Raises GuardError."""
+    from ..check_config import load_check_config
+    from ..shadow import roles
+
+    names = load_check_config(Path(config_file).resolve().parent).production_roles
+    try:
+        roles.provide(server, dbname, names)
+    except psycopg.Error as exc:
+        raise GuardError(f"the roles of [tool.alembic-guard] production-roles could not be created on the shadow "
+                         f"PostgreSQL: {one_line(exc)}",
+                         hint="Give the shadow's role CREATEROLE, or list only roles it may create.") from None
+
+
 def _applied_revisions(server: ShadowServer, dbname: str) -> set[str]:
     """Revision ids recorded in any Alembic version table of the shadow database."""
     heads: set[str] = set()
@@ -293,18 +309,7 @@ class Runner:
         return list(self.revisions.values())
 
     def _provide_roles(self) -> None:
-        """The roles production has outside the migrations (``[tool.alembic-guard] production-roles``)
-        exist on the shadow before the first revision runs (shadow/roles.py). Raises GuardError."""
-        from ..check_config import load_check_config
-        from ..shadow import roles
-
-        names = load_check_config(Path(self.project.config.config_file_name or ".").resolve().parent).production_roles
-        try:
-            roles.provide(self.server, self.dbname, names)
-        except psycopg.Error as exc:
-            raise GuardError(f"the roles of [tool.alembic-guard] production-roles could not be created on the shadow "
-                             f"PostgreSQL: {one_line(exc)}",
-                             hint="Give the shadow's role CREATEROLE, or list only roles it may create.") from None
+        provide_production_roles(self.server, self.dbname, self.project.config.config_file_name or ".")
 
     def _note_programs(self, spawns: list[inputs.Spawn]) -> None:
         """A program a revision started (``psql``, a shell script) may change the database where the
