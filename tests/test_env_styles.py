@@ -206,3 +206,17 @@ def test_a_tenant_table_beside_a_public_one_of_the_same_name_is_the_one_the_stat
     report = _check(ini)
     rules = {f.rule for f in report.findings() if f.revision == "n2" and f.severity == "error"}
     assert "add-column-rewrites-table" in rules, rules
+
+
+def test_op_run_async_statements_are_traced(tmp_path):
+    # the revision's coroutine runs on the event loop; each statement in a greenlet of its own
+    ini = make_project(tmp_path, [
+        ("ra1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
+        ("ra2", 'async def build(conn):\n'
+                '    await conn.execute(sa.text("CREATE INDEX ix_t_a ON t (a)"))\n'
+                'op.run_async(build)')],
+        env="async", url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
+    report = _check(ini)
+    ra2 = report.revisions[1]
+    assert ra2.verdict == "unsafe" and not ra2.unseen, ra2.unseen
+    assert {f.rule for f in ra2.findings if f.severity == "error"} == {"create-index-non-concurrent"}

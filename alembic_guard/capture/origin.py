@@ -28,14 +28,24 @@ class RevisionFiles:
         return self._cache[filename]
 
     def from_stack(self, frame: FrameType | None = None) -> tuple[str, str, int] | None:
-        """``(revision, path, line)`` of the innermost revision-script frame, or None."""
+        """``(revision, path, line)`` of the innermost revision-script frame, or None.
+
+        Past the outermost frame of a greenlet the walk goes on in the greenlet that started it, where
+        it waits: ``op.run_async(fn)`` runs ``fn`` (a coroutine of the revision) on the event loop, and
+        SQLAlchemy's async connection executes each statement in a greenlet of its own
+        (``greenlet_spawn``), whose parent is suspended inside ``fn``."""
         f = frame or sys._getframe(1)
-        while f is not None:
-            rev = self.revision_of(f.f_code.co_filename)
-            if rev is not None:
-                return rev, f.f_code.co_filename, f.f_lineno
-            f = f.f_back
-        return None
+        g = _current_greenlet()
+        while True:
+            while f is not None:
+                rev = self.revision_of(f.f_code.co_filename)
+                if rev is not None:
+                    return rev, f.f_code.co_filename, f.f_lineno
+                f = f.f_back
+            g = getattr(g, "parent", None)
+            if g is None:
+                return None
+            f = g.gr_frame
 
     def via_ops(self, frame: FrameType | None = None) -> bool:
         """Whether the statement being executed was issued by an ``alembic_guard.ops`` operation
@@ -56,3 +66,12 @@ class RevisionFiles:
                 found = (rev, tb.tb_frame.f_code.co_filename, tb.tb_lineno)
             tb = tb.tb_next
         return found
+
+
+def _current_greenlet():
+    """The running greenlet, or None without the greenlet package (SQLAlchemy's async support)."""
+    try:
+        from greenlet import getcurrent
+    except ImportError:
+        return None
+    return getcurrent()

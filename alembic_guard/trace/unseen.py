@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..locks import blocks_traffic
 from ..model import Observation, Relation
 
-RAW_CURSOR = "(a raw DBAPI cursor, or op.run_async: paths that bypass the tracer's SQLAlchemy events?)"
+RAW_CURSOR = "(a raw DBAPI cursor?)"
 
 
 def schema_changes(last: dict[int, Relation], now: dict[int, Relation], ignore: set[str],
