@@ -128,15 +128,18 @@ finally:
     assert err.value.path.endswith("env.py")
 
 
+def _asyncpg_project(root: Path, body: str) -> Path:
+    """Alembic's async env.py on asyncpg: revision a1 creates t (id, a), a2 runs ``body``."""
+    return make_project(root, [
+        ("a1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
+        ("a2", body)], env="async", url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
+
+
 def test_safe_operations_run_under_an_asyncpg_env_py(tmp_path):
     # asyncpg returns a "char" column (relkind) as bytes and prepares every statement (one command each)
-    ini = make_project(tmp_path, [
-        ("a1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
-        ("a2", 'import alembic_guard.ops  # noqa: F401\n'
-               'op.create_index_concurrently("ix_t_a", "t", ["a"])\n'
-               'op.set_not_null_safely("t", "a")')],
-        env="async", url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
-    report = _check(ini)
+    report = _check(_asyncpg_project(tmp_path, 'import alembic_guard.ops  # noqa: F401\n'
+                                               'op.create_index_concurrently("ix_t_a", "t", ["a"])\n'
+                                               'op.set_not_null_safely("t", "a")'))
     assert [r.verdict for r in report.revisions] == ["safe", "safe"], \
         [(r.revision, r.error, [(f.rule, f.message) for f in r.findings]) for r in report.revisions]
 
@@ -210,13 +213,9 @@ def test_a_tenant_table_beside_a_public_one_of_the_same_name_is_the_one_the_stat
 
 def test_op_run_async_statements_are_traced(tmp_path):
     # the revision's coroutine runs on the event loop; each statement in a greenlet of its own
-    ini = make_project(tmp_path, [
-        ("ra1", 'op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("a", sa.Text))'),
-        ("ra2", 'async def build(conn):\n'
-                '    await conn.execute(sa.text("CREATE INDEX ix_t_a ON t (a)"))\n'
-                'op.run_async(build)')],
-        env="async", url="postgresql+asyncpg://app:secret@db.invalid:5432/app")
-    report = _check(ini)
+    report = _check(_asyncpg_project(tmp_path, 'async def build(conn):\n'
+                                               '    await conn.execute(sa.text("CREATE INDEX ix_t_a ON t (a)"))\n'
+                                               'op.run_async(build)'))
     ra2 = report.revisions[1]
     assert ra2.verdict == "unsafe" and not ra2.unseen, ra2.unseen
     assert {f.rule for f in ra2.findings if f.severity == "error"} == {"create-index-non-concurrent"}
