@@ -26,6 +26,11 @@ def adjustments() -> list[str]:
     return list(_notes)
 
 
+def _note(text: str) -> None:
+    if text not in _notes:
+        _notes.append(text)
+
+
 def requested_per_migration() -> bool | None:
     """What the running env.py asked for, or None outside a patched run."""
     return _requested[-1] if _requested else None
@@ -34,8 +39,7 @@ def requested_per_migration() -> bool | None:
 @contextlib.contextmanager
 def transaction_per_revision() -> Iterator[None]:
     try:
-        with forced_transaction_per_migration(_requested.append,
-                                              lambda text: _notes.append(text) if text not in _notes else None):
+        with forced_transaction_per_migration(_requested.append, _note):
             yield
     finally:
         _requested.clear()

@@ -254,7 +254,7 @@ class Runner:
         goes on, so one failure — a missing extension, say — does not hide the rest of the history.
         Later failures note the earlier one. Raises GuardError for a missing driver or a broken env.py.
         """
-        self._provide_roles()
+        provide_production_roles(self.server, self.dbname, self.project.config.config_file_name or ".")
         side = self.server.conninfo(self.dbname)
         tracer = Tracer(side, self.files, self.revisions, self.server.version_num)
         if self.progress is not None:
@@ -307,9 +307,6 @@ class Runner:
                 if rev_id not in wanted:
                     self.revisions.pop(rev_id)
         return list(self.revisions.values())
-
-    def _provide_roles(self) -> None:
-        provide_production_roles(self.server, self.dbname, self.project.config.config_file_name or ".")
 
     def _note_programs(self, spawns: list[inputs.Spawn]) -> None:
         """A program a revision started (``psql``, a shell script) may change the database where the
@@ -463,9 +460,8 @@ class Runner:
             rev = self.revisions.get(rev_id)
             if rev is None or rev_id in failed:  # cannot make progress: stop instead of looping
                 raise error_from_exception(exc, f"revision {rev_id} failed again on the shadow") from exc
-            rev.error = scrub_error(str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip())
-            if waited:
-                rev.error = waited
+            message = str(getattr(exc, "orig", None) or exc).strip().split("\n[SQL:")[0].strip()
+            rev.error = waited or scrub_error(message)
             if not rev.error:  # e.g. Alembic's bare AssertionError in autocommit_block()
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 rev.error = (f"{type(exc).__name__} in {os.path.basename(frame.filename)} line {frame.lineno} "

@@ -18,6 +18,7 @@ import psycopg
 
 from ..capture import inputs
 from ..model import RevisionTrace
+from ..shadow import roles
 from ..shadow.server import ShadowServer
 from . import templates
 from .judged import Judged, judgement_key
@@ -31,7 +32,7 @@ except ImportError:  # pragma: no cover - before that rework
 
 # Providers whose server runs on a data directory alembic_guard keeps; only its warm cluster (the
 # data dir in the cache, not a private copy in a temp dir) persists from one run to the next.
-_CLUSTER_PROVIDERS = ("cluster", "local", "embedded")
+_CLUSTER_PROVIDERS = roles.OWN_PROVIDERS
 
 
 def _persistent_dir(server: ShadowServer) -> Path | None:
@@ -350,7 +351,7 @@ class Incremental:
         try:
             with self.store.locked():
                 self.store.save_traces(list(zip(self.keys[self.start:t], traced, strict=True)))
-                state_roles = templates.roles_of_state(self.server)
+                state_roles = roles.state_of(self.server)
                 name = templates.keep(self.server, dbname, key)
                 evicted = self.store.add_head({
                     "key": key, "db": name, "revision": self.ids[t - 1], "count": t, "chain": self.keys[:t],

@@ -80,12 +80,6 @@ def drop(server: ShadowServer, names: set[str] | list[str]) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def roles_of_state(server: ShadowServer) -> dict[str, int]:
-    """The roles (name → oid) the server's current state has: those a template kept now needs."""
-    with _admin(server) as conn:
-        return roles.active(conn)
-
-
 def prune_roles(server: ShadowServer, keep: set[int]) -> None:
     """Drop the parked roles no template in ``keep`` (oids) needs (shadow/roles.py). Raises psycopg.Error."""
     with _admin(server) as conn:

@@ -70,7 +70,7 @@ class Context:
             return False
         names = self.statement.observation.preexisting_names
         names = names if names is not None else self.revision.preexisting
-        return relation in names or self.resolve(relation) in names
+        return self.resolve(relation) in names
 
     def locks_on(self, relation: str | None, dangerous_only: bool = True) -> list[Lock]:
         """Locks this revision holds on ``relation`` right after this statement (a lock an earlier
@@ -90,9 +90,7 @@ class Context:
 
     def table(self, relation: str | None):
         """The catalog facts (model.TableFacts) of a table when the revision started, or None."""
-        if not relation:
-            return None
-        return self.revision.tables.get(relation) or self.revision.tables.get(self.resolve(relation))
+        return self.revision.tables.get(self.resolve(relation)) if relation else None
 
     def facts(self):
         """What a recipe's hint needs to know about this statement (rewrite.facts.Facts), from the
@@ -112,10 +110,10 @@ class Context:
             tables=tables)
 
     def rewritten(self, relation: str | None) -> bool:
-        return relation in self.obs.rewritten or self.resolve(relation) in self.obs.rewritten
+        return self.resolve(relation) in self.obs.rewritten
 
     def scanned(self, relation: str | None) -> bool:
-        return relation in self.obs.seq_scans or self.resolve(relation) in self.obs.seq_scans
+        return self.resolve(relation) in self.obs.seq_scans
 
 
 class Rule:

@@ -75,10 +75,10 @@ def missing(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
     return sorted(name for name, oid in needed.items() if oid not in present)
 
 
-def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
+def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> None:
     """Give the server exactly the roles ``needed`` (name → oid) under their names and park every
-    other role a migration made. Returns the names of needed roles that no longer exist (nothing is
-    done for them). ``conn``: a superuser connection in autocommit. Raises psycopg.Error."""
+    other role a migration made; a needed role that no longer exists is left out (:func:`missing`
+    says which). ``conn``: a superuser connection in autocommit. Raises psycopg.Error."""
     _reset_global_settings(conn)
     present = made(conn)
     wanted = {oid: name for name, oid in needed.items() if oid in present}
@@ -94,7 +94,6 @@ def arrange(conn: psycopg.Connection, needed: dict[str, int]) -> list[str]:
     for oid, name in wanted.items():
         if present[oid] != name:
             rename(present[oid], name)
-    return sorted(name for name, oid in needed.items() if oid not in present)
 
 
 def _reset_global_settings(conn: psycopg.Connection) -> None:
